@@ -1,0 +1,42 @@
+# Thin wrapper: every target is one or two go commands. See README.md.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS  := -s -w -X github.com/devmemtcp/ncdevmem/internal/version.Version=$(VERSION) \
+            -X github.com/devmemtcp/ncdevmem/internal/version.Commit=$(COMMIT)
+BIN      := bin/ncdevmem
+
+.PHONY: build run test test-unit test-root test-vm bench lint fuzz clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ncdevmem
+
+# The embedded default: both servers in-process, loopback, host memory, 5 s, payload validated.
+run: build
+	./$(BIN) run
+
+# Everything this machine can run: unit and fake-kernel tests, then (as root) the host-kernel tier.
+test: build lint test-unit test-root
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+# Host-kernel tier: network namespaces, veth, real servers. Needs root; fails (not skips) without it.
+test-root: build
+	NCDEVMEM_ROOT_TESTS=1 NCDEVMEM_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -run 'Root' ./...
+
+# Guest-kernel tier under QEMU (udmabuf, real binds, netdevsim).
+test-vm: build
+	./scripts/vm/run-tests.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags cuda ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo 'lint: staticcheck not installed (go install honnef.co/go/tools/cmd/staticcheck@latest)'; fi
+
+clean:
+	rm -rf bin
