@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"github.com/devmemtcp/ncdevmem/report"
+	"github.com/devmemtcp/ncdevmem/rx"
+	"github.com/devmemtcp/ncdevmem/tx"
+)
+
+// A Datapath supplies the memory and the engines of one role of a test: host memory (read/write) is
+// built in; the devmem datapath (bench/devmem.go) registers itself with Register from its own file.
+//
+// Lifecycle on one server, per test:
+//
+//	target: listen on the data port -> dp.Setup(ctx, setup{Role: target, Local: listen addr})
+//	        -> accept N flows -> Receiver(i, conn) per flow -> WindowStart -> run -> WindowEnd
+//	        -> Report -> Close
+//	source: dp.Setup(ctx, setup{Role: source, Remote: target data addr}) -> dial N flows with
+//	        Control -> Sender(i, conn) per flow -> WindowStart -> run -> WindowEnd -> Report -> Close
+//
+// Close runs on every path out of a successful Setup (error, abort, client crash) and must restore
+// whatever Setup changed; Setup itself must leave nothing behind when it fails.
+type Datapath interface {
+	// Name is what errors and logs call the datapath ("host", "devmem").
+	Name() string
+	// Handles reports whether this datapath serves role for spec. The host datapath handles a role
+	// whose devmem flag is off.
+	Handles(spec *TestSpec, role Role) bool
+	// Setup prepares one role of one test. ctx ends when the test is aborted.
+	Setup(ctx context.Context, s Setup) (Flows, error)
+}
+
+// Setup is what a datapath is told about the test it is preparing.
+type Setup struct {
+	Spec *TestSpec
+	Role Role
+	// Local is the target's data listening address (target role only): the destination address and
+	// port flow steering has to match.
+	Local netip.AddrPort
+	// Remote is the target's data address the source will dial (source role only).
+	Remote netip.AddrPort
+	// Logf reports progress and warnings to the server's log (and, for the embedded default, the user).
+	Logf func(format string, args ...any)
+}
+
+// Flows is a prepared role: it makes one engine per flow and keeps the role-wide counters.
+type Flows interface {
+	// Control, if non-nil, is applied to each data socket before connect (source: SO_BINDTODEVICE for
+	// devmem TX) or to the listener (target). It runs with the raw socket as net.Dialer.Control does.
+	Control(network, address string, c syscall.RawConn) error
+	// Receiver returns the engine for flow id (0-based) on the target, called once per flow after the
+	// flow is accepted and identified. Called only for the target role.
+	Receiver(id int, rc syscall.RawConn) (rx.Engine, error)
+	// Sender returns the engine for flow id on the source, called once per flow after it connected.
+	// Called only for the source role.
+	Sender(id int, rc syscall.RawConn) (tx.Engine, error)
+	// WindowStart and WindowEnd bracket the measurement window, so counters such as qstats and
+	// page-pool statistics are taken over exactly the window the bytes and CPU times cover.
+	WindowStart() error
+	WindowEnd() error
+	// Report returns the role's devmem counters for the window (nil for the host datapath).
+	Report() *report.Devmem
+	// Close releases everything Setup acquired and restores the NIC; safe to call more than once.
+	Close() error
+}
+
+var (
+	registryMu sync.Mutex
+	registry   []Datapath
+)
+
+// Register adds a datapath; call it from an init function in the datapath's own file. A datapath
+// registered later is consulted first, so a specialised datapath wins over the built-in host one.
+func Register(dp Datapath) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	registry = append(registry, dp)
+}
+
+// Select returns the datapath that serves role for spec, or an error naming what this build lacks.
+func Select(spec *TestSpec, role Role) (Datapath, error) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	for i := len(registry) - 1; i >= 0; i-- {
+		if registry[i].Handles(spec, role) {
+			return registry[i], nil
+		}
+	}
+	what := "host-memory"
+	switch {
+	case role == RoleTarget && spec.DevmemRX:
+		what = "devmem RX (--devmem-rx)"
+	case role == RoleSource && spec.DevmemTX:
+		what = "devmem TX (--devmem-tx)"
+	}
+	return nil, fmt.Errorf("%s %s: no datapath in this build handles it (the devmem datapath, bench/devmem.go, is missing from this binary; build from a tree that has it)", role, what)
+}
+
+// CheckDatapaths fails when either role of spec has no datapath in this binary: the client calls it
+// before contacting any server, so a devmem flag fails at once with the reason.
+func CheckDatapaths(spec *TestSpec) error {
+	for _, r := range []Role{RoleTarget, RoleSource} {
+		if _, err := Select(spec, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
