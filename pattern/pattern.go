@@ -21,9 +21,9 @@ import (
 // Period is the length of the default stream's period.
 const Period = 255
 
-// refPeriods is how many periods one reference chunk spans: 64*255 = 16320 bytes keeps the block in
-// L1 while making the per-chunk overhead (one modulo, one call) negligible.
-const refPeriods = 64
+// refChunk is the least length of one reference chunk (rounded up to whole periods): 16 KiB keeps the
+// block in L1 while making the per-chunk overhead (one modulo, one call) negligible.
+const refChunk = 16 << 10
 
 // def is the default period-255 stream.
 var def = newStream(func(k int) byte { return byte(1 + k%Period) }, 0, Period)
@@ -65,8 +65,8 @@ func (e *MismatchError) Error() string {
 }
 
 // stream is a byte sequence made of a prefix of pre bytes followed by a repeating period. ref holds
-// the stream's first pre + (refPeriods+1)*period bytes, so from any position at or past pre there
-// is at least refPeriods*period bytes of reference ahead of its phase.
+// the stream's first pre + (reps+1)*period bytes, with reps*period >= refChunk, so from any position
+// at or past pre there is at least refChunk bytes of reference ahead of its phase.
 type stream struct {
 	ref    []byte
 	pre    uint64
@@ -75,7 +75,8 @@ type stream struct {
 
 // newStream builds the reference block from at, the stream's value at absolute position k.
 func newStream(at func(k int) byte, pre, period int) *stream {
-	n := pre + (refPeriods+1)*period
+	reps := (refChunk + period - 1) / period
+	n := pre + (reps+1)*period
 	ref := make([]byte, n)
 	for k := range ref {
 		ref[k] = at(k)

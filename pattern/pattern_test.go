@@ -34,7 +34,7 @@ func naive(off uint64, n int) []byte {
 
 // offsets and lengths that straddle periods, reference chunks and the 64-bit range.
 var (
-	testOffs = []uint64{0, 1, 254, 255, 256, 16319, 16320, 16321, 1<<32 + 7, 1<<62 + 300}
+	testOffs = []uint64{0, 1, 254, 255, 256, 16319, 16320, 16321, 16575, 16576, 1<<32 + 7, 1<<62 + 300}
 	testLens = []int{0, 1, 7, 8, 254, 255, 256, 4096, 16320, 16321, 40000, 100000}
 )
 
