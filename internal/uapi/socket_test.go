@@ -1,0 +1,75 @@
+package uapi
+
+import (
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestSocketLayouts(t *testing.T) {
+	var c DmabufCmsg
+	var tok DmabufToken
+	var ee SockExtendedErr
+	for _, tc := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"sizeof(dmabuf_cmsg)", unsafe.Sizeof(c), SizeofDmabufCmsg},
+		{"dmabuf_cmsg.frag_offset", unsafe.Offsetof(c.FragOffset), 0},
+		{"dmabuf_cmsg.frag_size", unsafe.Offsetof(c.FragSize), 8},
+		{"dmabuf_cmsg.frag_token", unsafe.Offsetof(c.FragToken), 12},
+		{"dmabuf_cmsg.dmabuf_id", unsafe.Offsetof(c.DmabufID), 16},
+		{"dmabuf_cmsg.flags", unsafe.Offsetof(c.Flags), 20},
+		{"sizeof(dmabuf_token)", unsafe.Sizeof(tok), SizeofDmabufToken},
+		{"dmabuf_token.token_start", unsafe.Offsetof(tok.TokenStart), 0},
+		{"dmabuf_token.token_count", unsafe.Offsetof(tok.TokenCount), 4},
+		{"sizeof(sock_extended_err)", unsafe.Sizeof(ee), SizeofSockExtendedErr},
+		{"sock_extended_err.ee_origin", unsafe.Offsetof(ee.Origin), 4},
+		{"sock_extended_err.ee_code", unsafe.Offsetof(ee.Code), 6},
+		{"sock_extended_err.ee_info", unsafe.Offsetof(ee.Info), 8},
+		{"sock_extended_err.ee_data", unsafe.Offsetof(ee.Data), 12},
+		{"sizeof(x/sys SockExtendedErr)", unsafe.Sizeof(unix.SockExtendedErr{}), SizeofSockExtendedErr},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %d, want %d", tc.name, tc.got, tc.want)
+		}
+	}
+	if got := unix.CmsgSpace(SizeofDmabufCmsg); got != 40 {
+		t.Errorf("CMSG_SPACE(sizeof(dmabuf_cmsg)) = %d, want 40", got)
+	}
+	if got := unix.CmsgLen(4); got != 20 {
+		t.Errorf("CMSG_LEN(4) = %d, want 20", got)
+	}
+}
+
+// TestSocketConstantsMatchXSys keeps our mirror and x/sys/unix in step where both have a constant.
+func TestSocketConstantsMatchXSys(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ours, sys int
+	}{
+		{"SOL_SOCKET", SOL_SOCKET, unix.SOL_SOCKET},
+		{"SO_DEVMEM_LINEAR", SO_DEVMEM_LINEAR, unix.SO_DEVMEM_LINEAR},
+		{"SCM_DEVMEM_LINEAR", SCM_DEVMEM_LINEAR, unix.SCM_DEVMEM_LINEAR},
+		{"SO_DEVMEM_DMABUF", SO_DEVMEM_DMABUF, unix.SO_DEVMEM_DMABUF},
+		{"SCM_DEVMEM_DMABUF", SCM_DEVMEM_DMABUF, unix.SCM_DEVMEM_DMABUF},
+		{"SO_DEVMEM_DONTNEED", SO_DEVMEM_DONTNEED, unix.SO_DEVMEM_DONTNEED},
+		{"SO_ZEROCOPY", SO_ZEROCOPY, unix.SO_ZEROCOPY},
+		{"SO_BINDTODEVICE", SO_BINDTODEVICE, unix.SO_BINDTODEVICE},
+		{"SO_INCOMING_NAPI_ID", SO_INCOMING_NAPI_ID, unix.SO_INCOMING_NAPI_ID},
+		{"MSG_SOCK_DEVMEM", MSG_SOCK_DEVMEM, unix.MSG_SOCK_DEVMEM},
+		{"MSG_ZEROCOPY", MSG_ZEROCOPY, unix.MSG_ZEROCOPY},
+		{"MSG_ERRQUEUE", MSG_ERRQUEUE, unix.MSG_ERRQUEUE},
+		{"SO_EE_ORIGIN_ZEROCOPY", SO_EE_ORIGIN_ZEROCOPY, unix.SO_EE_ORIGIN_ZEROCOPY},
+		{"SO_EE_CODE_ZEROCOPY_COPIED", SO_EE_CODE_ZEROCOPY_COPIED, unix.SO_EE_CODE_ZEROCOPY_COPIED},
+		{"SOL_IP", SOL_IP, unix.SOL_IP},
+		{"IP_RECVERR", IP_RECVERR, unix.IP_RECVERR},
+		{"SOL_IPV6", SOL_IPV6, unix.SOL_IPV6},
+		{"IPV6_RECVERR", IPV6_RECVERR, unix.IPV6_RECVERR},
+	} {
+		if tc.ours != tc.sys {
+			t.Errorf("%s = %d, x/sys/unix has %d", tc.name, tc.ours, tc.sys)
+		}
+	}
+}
