@@ -23,8 +23,8 @@ const (
 	// SO_EE_ORIGIN_ZEROCOPY marks a MSG_ZEROCOPY completion on the error queue
 	// (include/uapi/linux/errqueue.h); SO_EE_CODE_ZEROCOPY_COPIED in ee_code says the kernel fell
 	// back to copying.
-	SO_EE_ORIGIN_ZEROCOPY      = 5 //nolint:revive
-	SO_EE_CODE_ZEROCOPY_COPIED = 1 //nolint:revive
+	SO_EE_ORIGIN_ZEROCOPY      = 5  //nolint:revive
+	SO_EE_CODE_ZEROCOPY_COPIED = 1  //nolint:revive
 	SOL_IP                     = 0  //nolint:revive
 	IP_RECVERR                 = 11 //nolint:revive
 	SOL_IPV6                   = 41 //nolint:revive
