@@ -1,0 +1,313 @@
+// Package envinfo records the environment a run measured in (kernel, CPU, frequency governor, tool
+// version and, for a named interface, driver, firmware, queues, rings, header split, RSS and IRQ
+// affinity) and lists what differs between two such records: a changed driver or ring size is the
+// usual explanation of a surprising before/after comparison.
+//
+// Capture never fails: a fact it cannot read is left empty (or, for NIC facts, named in
+// Env.Extra["unknown"] with the reason), because a benchmark must not stop over its paperwork.
+// It needs no privileges beyond reading /proc and /sys and an unprivileged SIOCETHTOOL
+// ETHTOOL_GDRVINFO.
+package envinfo
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/devmemtcp/ncdevmem/internal/version"
+	"github.com/devmemtcp/ncdevmem/report"
+	"golang.org/x/sys/unix"
+)
+
+// NICFacts reads the ethtool netlink state of an interface. Capture uses the implementation set
+// with SetNICFacts (the nic package's, when the binary links it) and records these facts as unknown
+// without one. An error from any method only marks that fact unknown.
+type NICFacts interface {
+	// Rings returns the ring sizes by ethtool name ("rx", "tx", "rx_max", ...), the tcp-data-split
+	// state ("on", "off", "auto", "unknown") and hds-thresh when the kernel reports it.
+	Rings(ifname string) (rings map[string]uint64, headerSplit string, hdsThresh *uint32, err error)
+	// Channels returns the channel counts by ethtool name ("combined", "rx", "combined_max", ...).
+	Channels(ifname string) (map[string]uint64, error)
+	// RSS returns a one-line summary of the RSS indirection table, e.g. "64 entries over queues 0-13".
+	RSS(ifname string) (string, error)
+}
+
+var nicFacts NICFacts
+
+// SetNICFacts installs the source of ring, channel and RSS facts used by later Capture calls. It is
+// meant to be called once at start-up (not concurrently with Capture).
+func SetNICFacts(f NICFacts) { nicFacts = f }
+
+// host is where Capture reads from; tests point it at a fake tree.
+type host struct {
+	proc, sys string
+	uname     func() (unix.Utsname, error)
+	drvinfo   func(ifname string) (*unix.EthtoolDrvinfo, error)
+	nic       NICFacts
+	args      []string
+}
+
+// Capture records the environment of this host. With ifname non-empty it adds the NIC's facts.
+func Capture(ifname string) *report.Env {
+	h := host{proc: "/proc", sys: "/sys", uname: uname, drvinfo: drvinfo, nic: nicFacts, args: os.Args}
+	return h.capture(ifname)
+}
+
+func uname() (unix.Utsname, error) {
+	var u unix.Utsname
+	err := unix.Uname(&u)
+	return u, err
+}
+
+// drvinfo asks the driver for its name and firmware with SIOCETHTOOL ETHTOOL_GDRVINFO, which needs
+// no privileges.
+func drvinfo(ifname string) (*unix.EthtoolDrvinfo, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("socket for ETHTOOL_GDRVINFO: %w", err)
+	}
+	defer unix.Close(fd)
+	return unix.IoctlGetEthtoolDrvinfo(fd, ifname)
+}
+
+func (h *host) capture(ifname string) *report.Env {
+	e := &report.Env{
+		ToolVersion: version.String(),
+		Cmdline:     append([]string(nil), h.args...),
+		NumCPU:      runtime.NumCPU(),
+	}
+	if u, err := h.uname(); err == nil {
+		e.Hostname = unix.ByteSliceToString(u.Nodename[:])
+		e.KernelRelease = unix.ByteSliceToString(u.Release[:])
+		e.KernelVersion = unix.ByteSliceToString(u.Version[:])
+	}
+	if b, err := os.ReadFile(filepath.Join(h.proc, "cpuinfo")); err == nil {
+		e.CPUModel, e.NumCPU = parseCPUInfo(b, e.NumCPU)
+	}
+	e.Governor = h.governor()
+	if b, err := os.ReadFile(filepath.Join(h.proc, "cmdline")); err == nil {
+		setExtra(e, "kernel_cmdline", strings.TrimSpace(string(b)))
+	}
+	if ifname != "" {
+		h.captureNIC(e, ifname)
+	}
+	return e
+}
+
+func setExtra(e *report.Env, k, v string) {
+	if v == "" {
+		return
+	}
+	if e.Extra == nil {
+		e.Extra = map[string]string{}
+	}
+	e.Extra[k] = v
+}
+
+// parseCPUInfo returns the CPU model and the number of processors listed in /proc/cpuinfo, keeping
+// fallbackN when none is listed. x86 names the model "model name"; arm64 has no name, only the
+// implementer and part numbers, which still tell two machines apart.
+func parseCPUInfo(b []byte, fallbackN int) (string, int) {
+	var model, impl, part string
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch k {
+		case "processor":
+			n++
+		case "model name", "Model", "cpu model", "Processor":
+			if model == "" {
+				model = v
+			}
+		case "CPU implementer":
+			if impl == "" {
+				impl = v
+			}
+		case "CPU part":
+			if part == "" {
+				part = v
+			}
+		}
+	}
+	if model == "" && impl != "" {
+		model = "implementer " + impl + " part " + part
+	}
+	if n == 0 {
+		n = fallbackN
+	}
+	return model, n
+}
+
+// governor returns the cpufreq scaling governor, "performance" when all CPUs agree, or each
+// governor with its CPUs ("performance (0-3), powersave (4-7)") when they do not; "" without
+// cpufreq (most virtual machines).
+func (h *host) governor() string {
+	paths, _ := filepath.Glob(filepath.Join(h.sys, "devices/system/cpu/cpu[0-9]*/cpufreq/scaling_governor"))
+	byGov := map[string][]int{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cpu, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(filepath.Dir(filepath.Dir(p))), "cpu"))
+		if err != nil {
+			continue
+		}
+		g := strings.TrimSpace(string(b))
+		byGov[g] = append(byGov[g], cpu)
+	}
+	if len(byGov) == 1 {
+		for g := range byGov {
+			return g
+		}
+	}
+	var parts []string
+	for g, cpus := range byGov {
+		parts = append(parts, g+" ("+cpuList(cpus)+")")
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// cpuList renders CPU numbers as the kernel's list format: "0-3,8".
+func cpuList(cpus []int) string {
+	sort.Ints(cpus)
+	var b strings.Builder
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(cpus[i]))
+		if j > i {
+			b.WriteString("-" + strconv.Itoa(cpus[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+func (h *host) captureNIC(e *report.Env, ifname string) {
+	e.Ifname = ifname
+	var unknown []string
+	dev := filepath.Join(h.sys, "class/net", ifname)
+	if _, err := os.Stat(dev); err != nil {
+		setExtra(e, "unknown", fmt.Sprintf("interface %s: %v", ifname, errors.Unwrap(err)))
+		return
+	}
+	if di, err := h.drvinfo(ifname); err == nil {
+		e.Driver = unix.ByteSliceToString(di.Driver[:])
+		e.Firmware = unix.ByteSliceToString(di.Fw_version[:])
+		setExtra(e, "driver_version", unix.ByteSliceToString(di.Version[:]))
+		setExtra(e, "bus_info", unix.ByteSliceToString(di.Bus_info[:]))
+	} else if l, err := os.Readlink(filepath.Join(dev, "device/driver")); err == nil {
+		e.Driver = filepath.Base(l)
+	}
+	rxq, _ := filepath.Glob(filepath.Join(dev, "queues/rx-*"))
+	txq, _ := filepath.Glob(filepath.Join(dev, "queues/tx-*"))
+	setExtra(e, "queues", fmt.Sprintf("rx %d tx %d", len(rxq), len(txq)))
+	if h.nic == nil {
+		unknown = append(unknown, "rings, channels, header split, hds-thresh, RSS (no ethtool netlink reader in this build)")
+	} else {
+		rings, hds, thresh, err := h.nic.Rings(ifname)
+		if err != nil {
+			unknown = append(unknown, "rings: "+err.Error())
+		} else {
+			e.Rings, e.HeaderSplit, e.HDSThresh = rings, hds, thresh
+		}
+		if ch, err := h.nic.Channels(ifname); err != nil {
+			unknown = append(unknown, "channels: "+err.Error())
+		} else {
+			e.Channels = ch
+		}
+		if rss, err := h.nic.RSS(ifname); err != nil {
+			unknown = append(unknown, "rss: "+err.Error())
+		} else {
+			e.RSS = rss
+		}
+	}
+	e.IRQAffinity = h.irqAffinity(dev)
+	if len(unknown) > 0 {
+		setExtra(e, "unknown", strings.Join(unknown, "; "))
+	}
+}
+
+// irqAffinity maps each of the device's MSI interrupts, named as /proc/interrupts names them
+// (drivers name them after their queue: "mlx5_comp3@pci:0000:08:00.0", "eth1-TxRx-3") or "irqN"
+// when unnamed, to the CPUs it is delivered to (effective affinity when the kernel reports it).
+func (h *host) irqAffinity(dev string) map[string]string {
+	ents, err := os.ReadDir(filepath.Join(dev, "device/msi_irqs"))
+	if err != nil || len(ents) == 0 {
+		return nil
+	}
+	names := map[string]string{}
+	if b, err := os.ReadFile(filepath.Join(h.proc, "interrupts")); err == nil {
+		names = parseInterrupts(b)
+	}
+	out := map[string]string{}
+	for _, ent := range ents {
+		irq := ent.Name()
+		if _, err := strconv.Atoi(irq); err != nil {
+			continue
+		}
+		var aff []byte
+		for _, f := range []string{"effective_affinity_list", "smp_affinity_list"} {
+			if aff, err = os.ReadFile(filepath.Join(h.proc, "irq", irq, f)); err == nil && len(bytes.TrimSpace(aff)) > 0 {
+				break
+			}
+		}
+		if err != nil {
+			continue
+		}
+		key := names[irq]
+		if key == "" {
+			key = "irq" + irq
+		}
+		out[key] = strings.TrimSpace(string(aff))
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// parseInterrupts maps IRQ numbers to the action name /proc/interrupts ends each line with.
+func parseInterrupts(b []byte) map[string]string {
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		irq, rest, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
+		if !ok {
+			continue
+		}
+		if _, err := strconv.Atoi(irq); err != nil {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		// The action name is the last field; per-CPU counts and the chip/type columns precede it.
+		name := f[len(f)-1]
+		if _, err := strconv.ParseUint(name, 10, 64); err == nil {
+			continue
+		}
+		out[irq] = name
+	}
+	return out
+}

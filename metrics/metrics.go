@@ -1,0 +1,341 @@
+package metrics
+
+import (
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/devmemtcp/ncdevmem/report"
+)
+
+// Sides, roles and fields that make up the CPU figure names.
+var (
+	sides  = []string{"tx", "rx"}
+	roles  = []string{"net", "app", "all"}
+	fields = []string{"usr", "sys", "idle", "iow", "irq", "sirq"}
+	// devmemCounters are the fixed counters of report.Devmem, in the order tables show them.
+	devmemCounters = []string{"dmabuf_bytes", "linear_bytes", "frags", "page_aligned_frags",
+		"tokens", "dontneed_calls", "short_dontneed"}
+)
+
+// Of flattens one run into named figures (see the package documentation for the names and units).
+// A figure the run did not measure is absent from the map.
+func Of(run *report.Run) map[string]float64 {
+	m := make(map[string]float64)
+	if run == nil {
+		return m
+	}
+	var txGbps, rxGbps float64
+	var haveTx, haveRx bool
+	flowRx := map[int]float64{}
+	flowTx := map[int]float64{}
+	var retrans float64
+	var haveTCP bool
+	var zcSends, zcCompl, zcCopied float64
+	var haveZC bool
+	for _, s := range []*report.Side{&run.Source, &run.Target} {
+		for _, f := range s.Flows {
+			switch f.Dir {
+			case "rx":
+				rxGbps += f.Gbps
+				haveRx = true
+				flowRx[f.ID] += f.Gbps
+			default:
+				txGbps += f.Gbps
+				haveTx = true
+				flowTx[f.ID] += f.Gbps
+			}
+			if f.TCP != nil {
+				retrans += float64(f.TCP.Retrans)
+				haveTCP = true
+			}
+			if f.ZC != nil {
+				zcSends += float64(f.ZC.Sends)
+				zcCompl += float64(f.ZC.Completions)
+				zcCopied += float64(f.ZC.Copied)
+				haveZC = true
+			}
+		}
+	}
+	if haveTx {
+		m["tx.gbps"] = txGbps
+	}
+	if haveRx {
+		m["rx.gbps"] = rxGbps
+		m["gbps"] = rxGbps
+	} else if haveTx {
+		m["gbps"] = txGbps
+	}
+	for id, g := range flowTx {
+		m["flow"+strconv.Itoa(id)+".gbps"] = g
+	}
+	for id, g := range flowRx {
+		m["flow"+strconv.Itoa(id)+".gbps"] = g
+	}
+	if haveTCP {
+		m["retrans"] = retrans
+	}
+	if haveZC {
+		m["zc.sends"] = zcSends
+		m["zc.completions"] = zcCompl
+		m["zc.copied"] = zcCopied
+	}
+
+	secs := run.Duration
+	cpuSide(m, "tx", &run.Source, secs)
+	cpuSide(m, "rx", &run.Target, secs)
+
+	both := run.Source.Devmem != nil && run.Target.Devmem != nil
+	for i, s := range []*report.Side{&run.Source, &run.Target} {
+		if s.Devmem == nil {
+			continue
+		}
+		addDevmem(m, "devmem.", s.Devmem)
+		if both {
+			addDevmem(m, sides[i]+".devmem.", s.Devmem)
+		}
+	}
+	return m
+}
+
+// cpuSide adds the per-role CPU means and the CPU cost per GB of one host.
+func cpuSide(m map[string]float64, side string, s *report.Side, secs float64) {
+	var bytes uint64
+	var maxUsec uint64
+	for _, f := range s.Flows {
+		bytes += f.Bytes
+		maxUsec = max(maxUsec, f.USec)
+	}
+	if secs <= 0 {
+		// Older or partial results: the flows' own window is the next best duration.
+		secs = float64(maxUsec) / 1e6
+	}
+	gb := float64(bytes) / 1e9
+	for _, role := range roles {
+		var sum [6]float64
+		var busy float64
+		n := 0
+		for _, c := range s.CPUs {
+			if !inRole(c.Role, role) {
+				continue
+			}
+			n++
+			for i, v := range [6]float64{c.Usr, c.Sys, c.Idle, c.Iow, c.Irq, c.Sirq} {
+				sum[i] += v
+			}
+			busy += (c.Usr + c.Sys + c.Irq + c.Sirq) / 100
+		}
+		if n == 0 {
+			continue
+		}
+		for i, f := range fields {
+			m[side+"."+role+"."+f] = sum[i] / float64(n)
+		}
+		if gb > 0 && secs > 0 {
+			name := role
+			if role == "all" {
+				name = "total"
+			}
+			m[side+".cpu_s_per_gb."+name] = busy * secs / gb
+		}
+	}
+}
+
+// inRole reports whether a CPU listed with role cpuRole ("net", "app" or "net+app") belongs to the
+// figure role want ("net", "app" or "all").
+func inRole(cpuRole, want string) bool {
+	if want == "all" {
+		return true
+	}
+	for _, r := range strings.Split(cpuRole, "+") {
+		if r == want {
+			return true
+		}
+	}
+	return false
+}
+
+func addDevmem(m map[string]float64, prefix string, d *report.Devmem) {
+	for i, v := range []uint64{d.DmabufBytes, d.LinearBytes, d.Frags, d.PageAlignedFrags, d.Tokens,
+		d.DontneedCalls, d.ShortDontneed} {
+		m[prefix+devmemCounters[i]] += float64(v)
+	}
+	for k, v := range d.Qstats {
+		m[prefix+"qstats."+k] += float64(v)
+	}
+	for k, v := range d.PagePool {
+		m[prefix+"page_pool."+k] += float64(v)
+	}
+}
+
+// Unit returns the unit of a figure name: "Gbps", "%", "s/GB", "B" or "count".
+func Unit(name string) string {
+	switch {
+	case strings.HasSuffix(name, "gbps"):
+		return "Gbps"
+	case strings.Contains(name, ".cpu_s_per_gb."):
+		return "s/GB"
+	case isCPUField(name):
+		return "%"
+	case strings.HasSuffix(name, "bytes"):
+		return "B"
+	}
+	return "count"
+}
+
+// IsCPU reports whether name is a CPU figure (a per-role time share or a CPU cost per GB): the
+// figures `compare --matched` restricts to throughput-matched runs.
+func IsCPU(name string) bool {
+	return isCPUField(name) || strings.Contains(name, ".cpu_s_per_gb.")
+}
+
+func isCPUField(name string) bool {
+	p := strings.Split(name, ".")
+	return len(p) == 3 && in(p[0], sides) && in(p[1], roles) && in(p[2], fields)
+}
+
+func in(s string, set []string) bool {
+	for _, x := range set {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HigherIsBetter reports whether a larger value of the figure is an improvement: throughput and CPU
+// idle are; CPU time, CPU cost, retransmits and fallback counters are not. Counters with no
+// direction (bytes, frags) report false.
+func HigherIsBetter(name string) bool {
+	return strings.HasSuffix(name, "gbps") || strings.HasSuffix(name, ".idle")
+}
+
+var (
+	flowName   = regexp.MustCompile(`^flow[0-9]+\.gbps$`)
+	devmemName = regexp.MustCompile(`^((tx|rx)\.)?devmem\.(qstats|page_pool)\.[a-z0-9_-]+$`)
+)
+
+// Names returns every fixed figure name, plus "flow0.gbps", "devmem.qstats.<name>" and
+// "devmem.page_pool.<name>" standing for their families, in table order.
+func Names() []string {
+	n := []string{"gbps", "tx.gbps", "rx.gbps", "flow0.gbps"}
+	for _, s := range sides {
+		for _, r := range roles {
+			for _, f := range fields {
+				n = append(n, s+"."+r+"."+f)
+			}
+		}
+	}
+	for _, s := range sides {
+		n = append(n, s+".cpu_s_per_gb.net", s+".cpu_s_per_gb.app", s+".cpu_s_per_gb.total")
+	}
+	n = append(n, "retrans", "zc.sends", "zc.completions", "zc.copied")
+	for _, p := range []string{"devmem.", "tx.devmem.", "rx.devmem."} {
+		for _, c := range devmemCounters {
+			n = append(n, p+c)
+		}
+		n = append(n, p+"qstats.<name>", p+"page_pool.<name>")
+	}
+	return n
+}
+
+// Known reports whether name is a figure Of can produce.
+func Known(name string) bool {
+	if flowName.MatchString(name) || devmemName.MatchString(name) {
+		return true
+	}
+	for _, n := range Names() {
+		if n == name && !strings.HasSuffix(n, "<name>") {
+			return true
+		}
+	}
+	return false
+}
+
+// Sort orders figure names the way tables show them: throughput, per-flow throughput (by flow
+// number), CPU shares, CPU cost, TCP, zero-copy, devmem; alphabetically within a family.
+func Sort(names []string) {
+	sort.SliceStable(names, func(i, j int) bool {
+		ri, si := rank(names[i])
+		rj, sj := rank(names[j])
+		if ri != rj {
+			return ri < rj
+		}
+		if si != sj {
+			return si < sj
+		}
+		return names[i] < names[j]
+	})
+}
+
+// rank returns a figure's family rank and its position within the family.
+func rank(name string) (int, int) {
+	switch name {
+	case "gbps":
+		return 0, 0
+	case "tx.gbps":
+		return 0, 1
+	case "rx.gbps":
+		return 0, 2
+	}
+	if flowName.MatchString(name) {
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(name, "flow"), ".gbps"))
+		return 1, n
+	}
+	if isCPUField(name) {
+		p := strings.Split(name, ".")
+		return 2, idx(p[0], sides)*100 + idx(p[1], roles)*10 + idx(p[2], fields)
+	}
+	if strings.Contains(name, ".cpu_s_per_gb.") {
+		p := strings.Split(name, ".")
+		r := map[string]int{"net": 0, "app": 1, "total": 2}[p[2]]
+		return 3, idx(p[0], sides)*10 + r
+	}
+	switch name {
+	case "retrans":
+		return 4, 0
+	case "zc.sends", "zc.completions", "zc.copied":
+		return 5, idx(strings.TrimPrefix(name, "zc."), []string{"sends", "completions", "copied"})
+	}
+	prefix, counter := 0, name
+	for i, p := range []string{"devmem.", "tx.devmem.", "rx.devmem."} {
+		if strings.HasPrefix(name, p) {
+			prefix, counter = i, strings.TrimPrefix(name, p)
+		}
+	}
+	if i := idx(counter, devmemCounters); i >= 0 {
+		return 6, prefix*100 + i
+	}
+	if strings.HasPrefix(counter, "qstats.") {
+		return 6, prefix*100 + 50
+	}
+	if strings.HasPrefix(counter, "page_pool.") {
+		return 6, prefix*100 + 60
+	}
+	return 7, 0
+}
+
+func idx(s string, set []string) int {
+	for i, x := range set {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// Format renders a figure value for people: integers exactly, other values to about four
+// significant digits.
+func Format(v float64) string {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case math.Abs(v) >= 1000:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
