@@ -7,24 +7,26 @@ package legacy
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 )
 
 // Options is the parsed command line of the C tool.
 type Options struct {
-	Listen     bool   // -l: RX server
-	Server     string // -s
-	Client     string // -c
-	Port       string // -p, kept as text: the C tool uses atoi
-	Ifname     string // -f
-	StartQueue int    // -t, -1 unset
-	NumQueues  int    // -q, -1 unset
-	Validate   int    // -v period, 0 = print the payload
-	TxChunk    int    // -z, 0 = one iovec per line
-	FailLinear bool   // -L
-	NoSetup    bool   // -n
-	RxPageSize uint64 // -b, 0 unset
+	Listen     bool     // -l: RX server
+	Server     string   // -s
+	Client     string   // -c
+	Port       string   // -p, kept as text: the C tool uses atoi
+	Ifname     string   // -f
+	StartQueue int      // -t, -1 unset
+	NumQueues  int      // -q, -1 unset
+	Validate   int64    // -v period, 0 = print the payload (atoll, as the C tool)
+	TxChunk    int      // -z, 0 = one iovec per line
+	FailLinear bool     // -L
+	NoSetup    bool     // -n
+	RxPageSize uint32   // -b (strtoul, base 0), 0 unset
+	Extra      []string // positional arguments, reported and ignored
 
 	// Long flags, beyond the C tool.
 	JSON          string // --json FILE: a summary of the run
@@ -34,10 +36,10 @@ type Options struct {
 // optstring is the C tool's getopt string; a letter followed by ':' takes an argument.
 const optstring = "Lls:c:p:v:q:t:f:z:nb:"
 
-// Parse parses args the way the C tool's getopt loop does: unknown options are reported on stderr
-// and ignored, extra positional arguments are reported and ignored, numbers are read with atoi
-// semantics. It returns an error only for a missing option argument or a bad long flag, which
-// getopt also treats as fatal in effect (the C tool then fails on the missing value).
+// Parse parses args the way the C tool's getopt loop does: an unknown option or a missing option
+// argument is reported on stderr and ignored, extra positional arguments are reported one per line
+// and ignored, numbers are read with atoi semantics. It returns an error only for an invalid -b
+// (the C tool exits 1 at once) and for bad long flags, which only this tool has.
 func Parse(args []string, stderr io.Writer) (*Options, error) {
 	o := &Options{StartQueue: -1, NumQueues: -1, DontneedBatch: 1}
 	var extra []string
@@ -69,31 +71,34 @@ func Parse(args []string, stderr io.Writer) (*Options, error) {
 			c := a[j]
 			k := strings.IndexByte(optstring, c)
 			if k < 0 || c == ':' {
-				fmt.Fprintf(stderr, "unknown option: %c\n", c)
+				fmt.Fprintf(stderr, "ncdevmem: invalid option -- '%c'\nunknown option: %c\n", c, c)
 				continue
 			}
 			if k+1 < len(optstring) && optstring[k+1] == ':' {
 				val := a[j+1:]
 				if val == "" {
 					if i+1 >= len(args) {
-						return nil, fmt.Errorf("option requires an argument -- '%c'", c)
+						fmt.Fprintf(stderr, "ncdevmem: option requires an argument -- '%c'\nunknown option: %c\n", c, c)
+						break
 					}
 					i++
 					val = args[i]
 				}
-				o.setShort(c, val)
+				if err := o.setShort(c, val); err != nil {
+					return nil, err
+				}
 				break
 			}
-			o.setShort(c, "")
+			if err := o.setShort(c, ""); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if len(extra) > 0 {
-		fmt.Fprintf(stderr, "extra arguments: %s\n", strings.Join(extra, " "))
-	}
+	o.Extra = extra
 	return o, nil
 }
 
-func (o *Options) setShort(c byte, v string) {
+func (o *Options) setShort(c byte, v string) error {
 	switch c {
 	case 'L':
 		o.FailLinear = true
@@ -110,7 +115,7 @@ func (o *Options) setShort(c byte, v string) {
 	case 'f':
 		o.Ifname = v
 	case 'v':
-		o.Validate = atoi(v)
+		o.Validate = atoll(v)
 	case 'q':
 		o.NumQueues = atoi(v)
 	case 't':
@@ -118,8 +123,13 @@ func (o *Options) setShort(c byte, v string) {
 	case 'z':
 		o.TxChunk = atoi(v)
 	case 'b':
-		o.RxPageSize = uint64(atoll(v))
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 0, 64)
+		if err != nil || n > math.MaxUint32 {
+			return fmt.Errorf("invalid rx_page_size: %s", v)
+		}
+		o.RxPageSize = uint32(n)
 	}
+	return nil
 }
 
 func (o *Options) setLong(name, v string) error {

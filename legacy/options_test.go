@@ -83,14 +83,25 @@ func TestParseUnknownAndExtra(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Ifname != "eth0" {
+	if o.Ifname != "eth0" || len(o.Extra) != 1 || o.Extra[0] != "stray" {
 		t.Errorf("ifname = %q", o.Ifname)
 	}
-	want := "unknown option: x\nunknown option: Q\nextra arguments: stray\n"
+	want := "ncdevmem: invalid option -- 'x'\nunknown option: x\nncdevmem: invalid option -- 'Q'\nunknown option: Q\n"
 	if stderr.String() != want {
 		t.Errorf("stderr = %q, want %q", stderr.String(), want)
 	}
-	for _, bad := range [][]string{{"-f"}, {"-l", "-p"}, {"--json"}, {"--dontneed-batch", "0"}, {"--dontneed-batch", "129"}, {"--bogus=1"}} {
+	stderr.Reset()
+	o, err = Parse([]string{"-l", "-f"}, &stderr)
+	if err != nil || o.Ifname != "" || !o.Listen {
+		t.Fatalf("missing argument: %+v, %v", o, err)
+	}
+	if want := "ncdevmem: option requires an argument -- 'f'\nunknown option: f\n"; stderr.String() != want {
+		t.Errorf("stderr = %q, want %q", stderr.String(), want)
+	}
+	if o, err := Parse([]string{"-b", "0x4000"}, &stderr); err != nil || o.RxPageSize != 16384 {
+		t.Errorf("-b 0x4000: %v, %v", o, err)
+	}
+	for _, bad := range [][]string{{"-b", "4294967296"}, {"-b", "x"}, {"--json"}, {"--dontneed-batch", "0"}, {"--dontneed-batch", "129"}, {"--bogus=1"}} {
 		if _, err := Parse(bad, &stderr); err == nil {
 			t.Errorf("Parse(%q) succeeded", bad)
 		}
