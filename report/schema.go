@@ -112,6 +112,9 @@ type CPU struct {
 	Iow  float64 `json:"iow"`
 	Irq  float64 `json:"irq"`
 	Sirq float64 `json:"sirq"`
+	// Steal is time taken by the hypervisor, in percent of the same total, which it is not part of
+	// (kperf ignores steal; on a shared VM it explains lost throughput).
+	Steal float64 `json:"steal,omitempty"`
 }
 
 // Devmem holds the devmem counters of one side (RX or TX), zero when devmem was not used.

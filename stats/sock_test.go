@@ -1,0 +1,94 @@
+package stats
+
+import (
+	"io"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// loopPair returns both ends of a TCP connection on loopback, after some bytes crossed it.
+func loopPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- nil
+			return
+		}
+		done <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-done
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	buf := make([]byte, 1<<20)
+	go func() { _, _ = c.Write(buf) }()
+	if _, err := io.ReadFull(s, buf); err != nil {
+		t.Fatal(err)
+	}
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func rawConn(t *testing.T, c *net.TCPConn) syscall.RawConn {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+func TestTCPInfo(t *testing.T) {
+	c, s := loopPair(t)
+	ti, err := TCPInfo(rawConn(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A connection that just moved 1 MiB has a congestion window, an RTT sample and a send window.
+	if ti.Cwnd == 0 || ti.RTTus == 0 || ti.SndWnd == 0 {
+		t.Fatalf("TCP_INFO of a live sender looks empty: %+v", ti)
+	}
+	if _, err := TCPInfo(rawConn(t, s)); err != nil {
+		t.Fatal(err)
+	}
+	// A closed socket's RawConn refuses Control: the error says what was being done.
+	c.Close()
+	if _, err := TCPInfo(rawConn(t, c)); err == nil {
+		t.Fatal("TCPInfo on a closed socket succeeded")
+	}
+}
+
+func TestIncomingCPU(t *testing.T) {
+	c, s := loopPair(t)
+	cpu := IncomingCPU(rawConn(t, s))
+	if cpu < -1 {
+		t.Fatalf("IncomingCPU = %d", cpu)
+	}
+	// The receiver has had packets processed by some CPU of this machine.
+	if cpu == -1 {
+		t.Fatal("IncomingCPU of a socket that received 1 MiB is unknown")
+	}
+	ct, err := ReadCPUTimes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cpu >= len(ct) {
+		t.Fatalf("IncomingCPU = %d, but /proc/stat lists %d CPUs", cpu, len(ct))
+	}
+	c.Close()
+	s.Close()
+	if got := IncomingCPU(rawConn(t, s)); got != -1 {
+		t.Fatalf("IncomingCPU on a closed socket = %d, want -1", got)
+	}
+}
