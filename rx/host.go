@@ -1,0 +1,113 @@
+package rx
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/devmemtcp/ncdevmem/pattern"
+	"golang.org/x/sys/unix"
+)
+
+// Host receives one flow into process memory: read(2) into a preallocated buffer, or recv with
+// MSG_TRUNC (the kernel discards the payload: the cost of the network stack without the copy).
+// Validation compares each read against the pattern at the flow's running stream offset.
+type Host struct {
+	flow  int
+	buf   []byte
+	trunc bool
+	every uint64 // validate read k when k%every == 0; 0 = never
+
+	off   uint64 // stream offset of the next byte
+	reads uint64
+
+	// readFn is built once so the per-read RawConn.Read call allocates nothing.
+	readFn func(fd uintptr) bool
+	n      int
+	err    error
+}
+
+// NewHost returns a receiver for flow that reads at most readSize bytes per call. validateEvery is
+// 0 for no validation, 1 for every read, N to check one read in N. trunc selects MSG_TRUNC, which
+// leaves nothing to validate, so validateEvery must then be 0.
+func NewHost(flow, readSize int, trunc bool, validateEvery int) (*Host, error) {
+	if readSize < 1 {
+		return nil, fmt.Errorf("host receiver: read size %d, want at least 1", readSize)
+	}
+	if trunc && validateEvery != 0 {
+		return nil, errors.New("host receiver: MSG_TRUNC discards the payload, so it cannot be validated")
+	}
+	if validateEvery < 0 {
+		return nil, fmt.Errorf("host receiver: validate every %d reads", validateEvery)
+	}
+	h := &Host{flow: flow, trunc: trunc, every: uint64(validateEvery)}
+	h.buf = make([]byte, readSize)
+	h.readFn = h.read
+	if trunc {
+		h.readFn = h.recvTrunc
+	}
+	return h, nil
+}
+
+func (h *Host) read(fd uintptr) bool {
+	for {
+		n, err := unix.Read(int(fd), h.buf)
+		switch err {
+		case nil:
+			h.n, h.err = n, nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		h.n, h.err = 0, err
+		return true
+	}
+}
+
+func (h *Host) recvTrunc(fd uintptr) bool {
+	for {
+		n, err := recvTrunc(int(fd), h.buf)
+		switch err {
+		case nil:
+			h.n, h.err = n, nil
+			return true
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		h.n, h.err = 0, err
+		return true
+	}
+}
+
+// Offset is the stream offset of the next byte, i.e. the bytes received so far.
+func (h *Host) Offset() uint64 { return h.off }
+
+// Receive drains the flow until EOF (nil), the read deadline (an error wrapping
+// os.ErrDeadlineExceeded), a socket error, or a validation mismatch (*pattern.MismatchError).
+func (h *Host) Receive(rc syscall.RawConn, st *Stats) error {
+	for {
+		if err := rc.Read(h.readFn); err != nil {
+			return fmt.Errorf("flow %d: receive: %w", h.flow, err)
+		}
+		if h.err != nil {
+			return fmt.Errorf("flow %d: receive: %w", h.flow, os.NewSyscallError("read", h.err))
+		}
+		n := h.n
+		if n == 0 {
+			return nil
+		}
+		if h.every != 0 && h.reads%h.every == 0 {
+			if err := pattern.Check(h.flow, h.buf[:n], h.off); err != nil {
+				return err
+			}
+		}
+		h.reads++
+		h.off += uint64(n)
+		st.Bytes.Add(uint64(n))
+	}
+}

@@ -1,0 +1,163 @@
+package rx
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/devmemtcp/ncdevmem/pattern"
+)
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+func rawConn(t testing.TB, c *net.TCPConn) syscall.RawConn {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// sendPattern writes n stream bytes in odd-sized chunks (so reads never line up with writes),
+// flipping the byte at corrupt when corrupt >= 0, then closes for writing.
+func sendPattern(c *net.TCPConn, n, corrupt int) error {
+	buf := make([]byte, 7777)
+	for off := 0; off < n; {
+		b := buf[:min(len(buf), n-off)]
+		pattern.Fill(b, uint64(off))
+		if corrupt >= off && corrupt < off+len(b) {
+			b[corrupt-off] ^= 0x5a
+		}
+		if _, err := c.Write(b); err != nil {
+			return err
+		}
+		off += len(b)
+	}
+	return c.CloseWrite()
+}
+
+func TestHostReceiveValidates(t *testing.T) {
+	for _, every := range []int{1, 3} {
+		src, dst := tcpPair(t)
+		go sendPattern(src, 1<<20+13, -1)
+		h, err := NewHost(0, 4096, false, every)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st Stats
+		if err := h.Receive(rawConn(t, dst), &st); err != nil {
+			t.Fatalf("every %d: %v", every, err)
+		}
+		if st.Bytes.Load() != 1<<20+13 || h.Offset() != 1<<20+13 {
+			t.Errorf("every %d: got %d bytes, offset %d", every, st.Bytes.Load(), h.Offset())
+		}
+	}
+}
+
+func TestHostReceiveMismatch(t *testing.T) {
+	src, dst := tcpPair(t)
+	const bad = 300_001
+	go sendPattern(src, 1<<20, bad)
+	h, _ := NewHost(3, 65536, false, 1)
+	var st Stats
+	err := h.Receive(rawConn(t, dst), &st)
+	var me *pattern.MismatchError
+	if !errors.As(err, &me) {
+		t.Fatalf("got %v, want a *pattern.MismatchError", err)
+	}
+	if me.Flow != 3 || me.Offset != bad || me.Expected != pattern.At(bad) || me.Actual != pattern.At(bad)^0x5a {
+		t.Errorf("got %+v", me)
+	}
+}
+
+func TestHostReceiveTrunc(t *testing.T) {
+	if _, err := NewHost(0, 4096, true, 1); err == nil {
+		t.Error("MSG_TRUNC with validation accepted")
+	}
+	src, dst := tcpPair(t)
+	go sendPattern(src, 500_000, 10)
+	h, err := NewHost(0, 65536, true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st Stats
+	if err := h.Receive(rawConn(t, dst), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Bytes.Load() != 500_000 {
+		t.Errorf("got %d bytes", st.Bytes.Load())
+	}
+}
+
+func TestHostReceiveDeadline(t *testing.T) {
+	_, dst := tcpPair(t)
+	dst.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	h, _ := NewHost(0, 4096, false, 1)
+	var st Stats
+	if err := h.Receive(rawConn(t, dst), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("got %v, want a deadline error", err)
+	}
+}
+
+// BenchmarkHostReceive reports allocations per read (the target is zero) and the receive rate over
+// loopback with validation on and off.
+func BenchmarkHostReceive(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		every int
+		trunc bool
+	}{{"validate", 1, false}, {"novalidate", 0, false}, {"trunc", 0, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			const size = 64 << 10
+			src, dst := tcpPair(b)
+			h, err := NewHost(0, size, tc.trunc, tc.every)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rc := rawConn(b, dst)
+			go func() {
+				blk := make([]byte, size+pattern.Period)
+				pattern.Fill(blk, 0)
+				var off uint64
+				for i := 0; i < b.N; i++ {
+					ph := off % pattern.Period
+					n, err := src.Write(blk[ph : ph+size])
+					if err != nil {
+						return
+					}
+					off += uint64(n)
+				}
+				src.CloseWrite()
+			}()
+			var st Stats
+			b.SetBytes(size)
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := h.Receive(rc, &st); err != nil && !errors.Is(err, io.EOF) {
+				b.Fatal(err)
+			}
+		})
+	}
+}
