@@ -1,0 +1,249 @@
+package nic
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+	"golang.org/x/sys/unix"
+)
+
+// This file issues SIOCETHTOOL ioctls: an AF_INET datagram socket, a struct ifreq naming the
+// interface, and ifr_data pointing at the command struct in Go memory. The command buffers are
+// heap slices of uint64 (8-byte aligned, no Go pointers inside) kept alive past the call.
+
+// ethtoolIoctl runs one SIOCETHTOOL command on ifname with data as the command struct.
+func ethtoolIoctl(ifname string, data unsafe.Pointer) error {
+	if len(ifname) >= unix.IFNAMSIZ {
+		return unix.EINVAL
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open ioctl socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr := &uapi.Ifreq{Data: data}
+	copy(ifr.Name[:], ifname)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr)))
+	runtime.KeepAlive(ifr)
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// words allocates an 8-byte aligned zeroed buffer of at least n bytes.
+func words(n int) []uint64 { return make([]uint64, (n+7)/8) }
+
+// ioctlKernel is the SIOCETHTOOL half of the system Kernel.
+type ioctlKernel struct{}
+
+func (ioctlKernel) DriverInfo(ifname string) (*Driver, error) {
+	buf := words(uapi.SizeofEthtoolDrvinfo)
+	di := (*uapi.EthtoolDrvinfo)(unsafe.Pointer(&buf[0]))
+	di.Cmd = unix.ETHTOOL_GDRVINFO
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(di)); err != nil {
+		return nil, newError(ifname, "get driver info", "", err, "")
+	}
+	return &Driver{
+		Driver:   cstring(di.Driver[:]),
+		Version:  cstring(di.Version[:]),
+		Firmware: cstring(di.FWVersion[:]),
+		Bus:      cstring(di.BusInfo[:]),
+	}, nil
+}
+
+func cstring(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// rxnfc runs an rxnfc command whose reply fits the fixed struct.
+func rxnfc(ifname string, fill func(*uapi.EthtoolRxnfc)) (*uapi.EthtoolRxnfc, error) {
+	buf := words(uapi.SizeofEthtoolRxnfc)
+	nfc := (*uapi.EthtoolRxnfc)(unsafe.Pointer(&buf[0]))
+	fill(nfc)
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(nfc)); err != nil {
+		return nil, err
+	}
+	out := *nfc
+	return &out, nil
+}
+
+func (ioctlKernel) RXRings(ifname string) (uint32, error) {
+	nfc, err := rxnfc(ifname, func(n *uapi.EthtoolRxnfc) { n.Cmd = unix.ETHTOOL_GRXRINGS })
+	if err != nil {
+		return 0, newError(ifname, "get RX ring count", "", err, "ethtool -x "+ifname)
+	}
+	return uint32(nfc.Data), nil
+}
+
+func (ioctlKernel) RuleCount(ifname string) (count, tableSize uint32, special bool, err error) {
+	nfc, err := rxnfc(ifname, func(n *uapi.EthtoolRxnfc) { n.Cmd = unix.ETHTOOL_GRXCLSRLCNT })
+	if err != nil {
+		return 0, 0, false, newError(ifname, "get RX class rule count", "", err, "ethtool -n "+ifname)
+	}
+	return nfc.RuleCnt, uint32(nfc.Data) &^ uapi.RX_CLS_LOC_SPECIAL, nfc.Data&uapi.RX_CLS_LOC_SPECIAL != 0, nil
+}
+
+func (ioctlKernel) RuleLocations(ifname string, count uint32) ([]uint32, error) {
+	if count == 0 {
+		return nil, nil
+	}
+	if count > 1<<20 {
+		return nil, fmt.Errorf("list rules %s: driver reports %d rules, more than this tool handles", ifname, count)
+	}
+	buf := words(uapi.OffsetofEthtoolRxnfcLocs + 4*int(count))
+	nfc := (*uapi.EthtoolRxnfc)(unsafe.Pointer(&buf[0]))
+	nfc.Cmd = unix.ETHTOOL_GRXCLSRLALL
+	nfc.RuleCnt = count
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(nfc)); err != nil {
+		return nil, newError(ifname, "list RX class rules", "", err, "ethtool -n "+ifname)
+	}
+	n := min(nfc.RuleCnt, count)
+	locs := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(&buf[0]), uapi.OffsetofEthtoolRxnfcLocs)), n)
+	return append([]uint32(nil), locs...), nil
+}
+
+func (ioctlKernel) Rule(ifname string, loc uint32) (*Rule, error) {
+	nfc, err := rxnfc(ifname, func(n *uapi.EthtoolRxnfc) {
+		n.Cmd = unix.ETHTOOL_GRXCLSRULE
+		n.FS.Location = loc
+	})
+	if err != nil {
+		return nil, newError(ifname, fmt.Sprintf("get rule %d", loc), "", err, "ethtool -n "+ifname)
+	}
+	r := decodeFlowSpec(&nfc.FS, nfc.RuleCnt)
+	return &r, nil
+}
+
+// insertRequest builds the SRXCLSRLINS command for r (pure; golden-tested).
+func insertRequest(r Rule) uapi.EthtoolRxnfc {
+	nfc := uapi.EthtoolRxnfc{Cmd: unix.ETHTOOL_SRXCLSRLINS, FS: encodeFlowSpec(r)}
+	nfc.FlowType = nfc.FS.FlowType
+	if r.Context != 0 {
+		nfc.RuleCnt = r.Context // the rss_context member of the union
+	}
+	return nfc
+}
+
+func (ioctlKernel) InsertRule(ifname string, r Rule) (uint32, error) {
+	req := insertRequest(r)
+	nfc, err := rxnfc(ifname, func(n *uapi.EthtoolRxnfc) { *n = req })
+	if err != nil {
+		return 0, newError(ifname, "insert rule "+r.String(), "", err, "ethtool -N "+ifname+" "+r.String())
+	}
+	return nfc.FS.Location, nil
+}
+
+func (ioctlKernel) DeleteRule(ifname string, loc uint32) error {
+	_, err := rxnfc(ifname, func(n *uapi.EthtoolRxnfc) {
+		n.Cmd = unix.ETHTOOL_SRXCLSRLDEL
+		n.FS.Location = loc
+	})
+	if err != nil {
+		return newError(ifname, fmt.Sprintf("delete rule %d", loc), "", err, fmt.Sprintf("ethtool -N %s delete %d", ifname, loc))
+	}
+	return nil
+}
+
+// maxIndir bounds tables from the driver: real NICs have at most a few thousand entries.
+const maxIndir = 1 << 16
+
+func (ioctlKernel) Indir(ifname string) ([]uint32, error) {
+	hdr := words(uapi.SizeofEthtoolRxfhIndir)
+	h := (*uapi.EthtoolRxfhIndir)(unsafe.Pointer(&hdr[0]))
+	h.Cmd = unix.ETHTOOL_GRXFHINDIR
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(h)); err != nil {
+		return nil, newError(ifname, "get RSS indirection table size", "", err, "ethtool -x "+ifname)
+	}
+	size := h.Size
+	if size == 0 {
+		return nil, nil
+	}
+	if size > maxIndir {
+		return nil, fmt.Errorf("get RSS indirection table %s: driver reports %d entries, more than %d", ifname, size, maxIndir)
+	}
+	buf := words(uapi.SizeofEthtoolRxfhIndir + 4*int(size))
+	h = (*uapi.EthtoolRxfhIndir)(unsafe.Pointer(&buf[0]))
+	h.Cmd, h.Size = unix.ETHTOOL_GRXFHINDIR, size
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(h)); err != nil {
+		return nil, newError(ifname, "get RSS indirection table", "", err, "ethtool -x "+ifname)
+	}
+	t := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfhIndir)), size)
+	return append([]uint32(nil), t...), nil
+}
+
+// indirRequest builds the SRXFHINDIR command: header then the table (pure; golden-tested).
+func indirRequest(table []uint32) []uint64 {
+	buf := words(uapi.SizeofEthtoolRxfhIndir + 4*len(table))
+	h := (*uapi.EthtoolRxfhIndir)(unsafe.Pointer(&buf[0]))
+	h.Cmd, h.Size = unix.ETHTOOL_SRXFHINDIR, uint32(len(table))
+	copy(unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfhIndir)), len(table)), table)
+	return buf
+}
+
+func (ioctlKernel) SetIndir(ifname string, table []uint32) error {
+	buf := indirRequest(table)
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(&buf[0])); err != nil {
+		if len(table) == 0 {
+			return newError(ifname, "reset RSS indirection table", "", err, "ethtool -X "+ifname+" default")
+		}
+		return newError(ifname, "set RSS indirection table", "", err, "ethtool -X "+ifname+" weight ...")
+	}
+	return nil
+}
+
+// rxfhRequest builds an SRSSH/GRSSH command: header then table (pure; golden-tested).
+func rxfhRequest(cmd, ctx uint32, table []uint32) []uint64 {
+	buf := words(uapi.SizeofEthtoolRxfh + 4*len(table))
+	h := (*uapi.EthtoolRxfh)(unsafe.Pointer(&buf[0]))
+	h.Cmd, h.RSSContext, h.IndirSize = cmd, ctx, uint32(len(table))
+	copy(unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfh)), len(table)), table)
+	return buf
+}
+
+func (ioctlKernel) RSSContext(ifname string, ctx uint32) ([]uint32, error) {
+	op := fmt.Sprintf("get RSS context %d", ctx)
+	cmd := fmt.Sprintf("ethtool -x %s context %d", ifname, ctx)
+	hdr := rxfhRequest(unix.ETHTOOL_GRSSH, ctx, nil)
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(&hdr[0])); err != nil {
+		return nil, newError(ifname, op, "", err, cmd)
+	}
+	h := (*uapi.EthtoolRxfh)(unsafe.Pointer(&hdr[0]))
+	size, keySize := h.IndirSize, h.KeySize
+	if size > maxIndir || keySize > maxIndir {
+		return nil, fmt.Errorf("%s %s: driver reports %d entries and a %d-byte key", op, ifname, size, keySize)
+	}
+	buf := words(uapi.SizeofEthtoolRxfh + 4*int(size) + int(keySize))
+	h = (*uapi.EthtoolRxfh)(unsafe.Pointer(&buf[0]))
+	h.Cmd, h.RSSContext, h.IndirSize, h.KeySize = unix.ETHTOOL_GRSSH, ctx, size, keySize
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(h)); err != nil {
+		return nil, newError(ifname, op, "", err, cmd)
+	}
+	t := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfh)), size)
+	return append([]uint32{}, t...), nil
+}
+
+func (ioctlKernel) CreateRSSContext(ifname string, table []uint32) (uint32, error) {
+	buf := rxfhRequest(unix.ETHTOOL_SRSSH, uapi.ETH_RXFH_CONTEXT_ALLOC, table)
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(&buf[0])); err != nil {
+		return 0, newError(ifname, "create RSS context", "", err, "ethtool -X "+ifname+" context new")
+	}
+	h := (*uapi.EthtoolRxfh)(unsafe.Pointer(&buf[0]))
+	return h.RSSContext, nil
+}
+
+func (ioctlKernel) DeleteRSSContext(ifname string, ctx uint32) error {
+	// indir_size 0 on a non-default context means delete (net/ethtool/ioctl.c ethtool_set_rxfh).
+	buf := rxfhRequest(unix.ETHTOOL_SRSSH, ctx, nil)
+	if err := ethtoolIoctl(ifname, unsafe.Pointer(&buf[0])); err != nil {
+		return newError(ifname, fmt.Sprintf("delete RSS context %d", ctx), "", err, fmt.Sprintf("ethtool -X %s context %d delete", ifname, ctx))
+	}
+	return nil
+}
