@@ -1,18 +1,148 @@
 package main
 
 import (
-	"errors"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
+	"github.com/devmemtcp/ncdevmem/compare"
 	"github.com/spf13/cobra"
 )
 
-// newCompareCmd is a placeholder until issue 9 lands; its owner replaces this file.
+// compareOptions are the flags of `ncdevmem compare`.
+type compareOptions struct {
+	Files     []string
+	Format    string // text, json, benchfmt
+	JSON      bool
+	Matched   bool
+	Tolerance string
+	Plot      string
+}
+
 func newCompareCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:    "compare",
-		Hidden: true,
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("compare: unavailable in this build (issue 9)")
+	o := &compareOptions{}
+	cmd := &cobra.Command{
+		Use:   "compare BEFORE.json AFTER.json [MORE.json...]",
+		Short: "Before/after statistics of repeated runs",
+		Long: `compare summarises the runs of each result written by 'ncdevmem run --runs N --json FILE'
+and compares every later result with the first: for each figure (total and per-flow Gbps, per-role
+CPU usr/sys/idle/iow/irq/sirq, CPU-seconds per GB, retransmits, devmem counters) the median, its 95%
+confidence interval and the standard deviation per input, the change of the median and a
+Mann-Whitney U-test p-value, "~" where the change is not significant. Differences in environment
+(kernel, driver, rings, IRQ affinity...) and configuration are listed first.
+
+Give at least 6 runs per input: with fewer the test cannot tell a change from noise.
+
+  ncdevmem compare before.json after.json
+  ncdevmem compare --matched --tolerance 2% before.json after.json
+  ncdevmem compare --format benchfmt before.json after.json > runs.txt; benchstat -col input runs.txt
+  ncdevmem compare --plot runs.svg before.json after.json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Files = args
+			return runCompare(o, cmd.OutOrStdout())
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.Format, "format", "text", "output format: text, json or benchfmt (Go benchmark format for benchstat)")
+	f.BoolVar(&o.JSON, "json", false, "same as --format json")
+	f.BoolVar(&o.Matched, "matched", false, "compare CPU only among runs whose throughput lies within --tolerance of each other")
+	f.StringVar(&o.Tolerance, "tolerance", "2%", "throughput window of --matched, as a percentage (2% or 2) of the slowest qualifying run")
+	f.StringVar(&o.Plot, "plot", "", "also draw throughput and CPU idle per run of each input into this SVG file")
+	return cmd
+}
+
+// parseTolerance accepts "2%", "2" (both two percent) and returns the fraction.
+func parseTolerance(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(s), "%")), 64)
+	if err != nil || !(v > 0 && v < 100) {
+		return 0, fmt.Errorf("--tolerance %q: want a percentage above 0 and below 100, e.g. 2%%", s)
+	}
+	return v / 100, nil
+}
+
+// runCompare validates everything (flags, every input) before writing anything, so bad input leaves
+// no half-written plot behind.
+func runCompare(o *compareOptions, stdout io.Writer) error {
+	if o.JSON {
+		if o.Format != "text" && o.Format != "json" {
+			return usageErrorf("compare: --json and --format %s disagree: give one", o.Format)
+		}
+		o.Format = "json"
+	}
+	switch o.Format {
+	case "text", "json", "benchfmt":
+	default:
+		return usageErrorf("compare: --format %q: want text, json or benchfmt", o.Format)
+	}
+	tol, err := parseTolerance(o.Tolerance)
+	if err != nil {
+		return usageErrorf("compare: %v", err)
+	}
+	if len(o.Files) < 2 {
+		return usageErrorf("compare: need at least two results to compare, got %d (usage: ncdevmem compare BEFORE.json AFTER.json [MORE.json...])", len(o.Files))
+	}
+	in := make([]*compare.Input, 0, len(o.Files))
+	for _, p := range o.Files {
+		inp, err := compare.Load(p)
+		if err != nil {
+			return usageErrorf("compare: %v", err)
+		}
+		in = append(in, inp)
+	}
+	rep, err := compare.Compare(in, compare.Options{Matched: o.Matched, Tolerance: tol})
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	var out bytes.Buffer
+	switch o.Format {
+	case "json":
+		err = rep.WriteJSON(&out)
+	case "benchfmt":
+		err = compare.WriteBenchfmt(&out, in)
+	default:
+		err = rep.WriteText(&out)
+	}
+	if err != nil {
+		return fmt.Errorf("compare: %w", err)
+	}
+	if o.Plot != "" {
+		if err := writePlot(o.Plot, in); err != nil {
+			return err
+		}
+	}
+	_, err = stdout.Write(out.Bytes())
+	return err
+}
+
+// writePlot writes the SVG through a temporary file in the same directory and renames it into
+// place, so a failure never leaves a truncated plot where an older one was.
+func writePlot(path string, in []*compare.Input) error {
+	var buf bytes.Buffer
+	if err := compare.WritePlot(&buf, in); err != nil {
+		return fmt.Errorf("compare: plot %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ncdevmem-plot-*.svg")
+	if err != nil {
+		return fmt.Errorf("compare: plot %s: %w", path, err)
+	}
+	_, werr := tmp.Write(buf.Bytes())
+	cerr := tmp.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Chmod(tmp.Name(), 0o644)
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("compare: plot %s: %w", path, werr)
+	}
+	return nil
 }
