@@ -22,41 +22,36 @@ import (
 	"strings"
 
 	"github.com/devmemtcp/ncdevmem/internal/version"
+	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/report"
 	"golang.org/x/sys/unix"
 )
 
-// NICFacts reads the ethtool netlink state of an interface. Capture uses the implementation set
-// with SetNICFacts (the nic package's, when the binary links it) and records these facts as unknown
-// without one. An error from any method only marks that fact unknown.
-type NICFacts interface {
-	// Rings returns the ring sizes by ethtool name ("rx", "tx", "rx_max", ...), the tcp-data-split
-	// state ("on", "off", "auto", "unknown") and hds-thresh when the kernel reports it.
+// nicFacts reads the ethtool state of an interface; package nic in production, a fake in tests. An
+// error from any method only marks that fact unknown.
+type nicFacts interface {
+	// Driver returns ETHTOOL_GDRVINFO.
+	Driver(ifname string) (*nic.Driver, error)
+	// Rings returns the ring sizes by ethtool name ("rx", "tx", "rx_max", "tx_max"), the
+	// tcp-data-split state and hds-thresh when the kernel reports it.
 	Rings(ifname string) (rings map[string]uint64, headerSplit string, hdsThresh *uint32, err error)
 	// Channels returns the channel counts by ethtool name ("combined", "rx", "combined_max", ...).
 	Channels(ifname string) (map[string]uint64, error)
-	// RSS returns a one-line summary of the RSS indirection table, e.g. "64 entries over queues 0-13".
+	// RSS returns a one-line summary of the RSS indirection table.
 	RSS(ifname string) (string, error)
 }
-
-var nicFacts NICFacts
-
-// SetNICFacts installs the source of ring, channel and RSS facts used by later Capture calls. It is
-// meant to be called once at start-up (not concurrently with Capture).
-func SetNICFacts(f NICFacts) { nicFacts = f }
 
 // host is where Capture reads from; tests point it at a fake tree.
 type host struct {
 	proc, sys string
 	uname     func() (unix.Utsname, error)
-	drvinfo   func(ifname string) (*unix.EthtoolDrvinfo, error)
-	nic       NICFacts
+	nic       nicFacts
 	args      []string
 }
 
 // Capture records the environment of this host. With ifname non-empty it adds the NIC's facts.
 func Capture(ifname string) *report.Env {
-	h := host{proc: "/proc", sys: "/sys", uname: uname, drvinfo: drvinfo, nic: nicFacts, args: os.Args}
+	h := host{proc: "/proc", sys: "/sys", uname: uname, nic: systemNIC{}, args: os.Args}
 	return h.capture(ifname)
 }
 
@@ -64,17 +59,6 @@ func uname() (unix.Utsname, error) {
 	var u unix.Utsname
 	err := unix.Uname(&u)
 	return u, err
-}
-
-// drvinfo asks the driver for its name and firmware with SIOCETHTOOL ETHTOOL_GDRVINFO, which needs
-// no privileges.
-func drvinfo(ifname string) (*unix.EthtoolDrvinfo, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("socket for ETHTOOL_GDRVINFO: %w", err)
-	}
-	defer unix.Close(fd)
-	return unix.IoctlGetEthtoolDrvinfo(fd, ifname)
 }
 
 func (h *host) capture(ifname string) *report.Env {
@@ -210,20 +194,17 @@ func (h *host) captureNIC(e *report.Env, ifname string) {
 		setExtra(e, "unknown", fmt.Sprintf("interface %s: %v", ifname, errors.Unwrap(err)))
 		return
 	}
-	if di, err := h.drvinfo(ifname); err == nil {
-		e.Driver = unix.ByteSliceToString(di.Driver[:])
-		e.Firmware = unix.ByteSliceToString(di.Fw_version[:])
-		setExtra(e, "driver_version", unix.ByteSliceToString(di.Version[:]))
-		setExtra(e, "bus_info", unix.ByteSliceToString(di.Bus_info[:]))
+	if di, err := h.nic.Driver(ifname); err == nil {
+		e.Driver, e.Firmware = di.Driver, di.Firmware
+		setExtra(e, "driver_version", di.Version)
+		setExtra(e, "bus_info", di.Bus)
 	} else if l, err := os.Readlink(filepath.Join(dev, "device/driver")); err == nil {
 		e.Driver = filepath.Base(l)
 	}
 	rxq, _ := filepath.Glob(filepath.Join(dev, "queues/rx-*"))
 	txq, _ := filepath.Glob(filepath.Join(dev, "queues/tx-*"))
 	setExtra(e, "queues", fmt.Sprintf("rx %d tx %d", len(rxq), len(txq)))
-	if h.nic == nil {
-		unknown = append(unknown, "rings, channels, header split, hds-thresh, RSS (no ethtool netlink reader in this build)")
-	} else {
+	{
 		rings, hds, thresh, err := h.nic.Rings(ifname)
 		if err != nil {
 			unknown = append(unknown, "rings: "+err.Error())
@@ -286,12 +267,22 @@ func (h *host) irqAffinity(dev string) map[string]string {
 	return out
 }
 
-// parseInterrupts maps IRQ numbers to the action name /proc/interrupts ends each line with.
+// parseInterrupts maps IRQ numbers to their action names in /proc/interrupts. A line is
+// "IRQ: <one count per CPU> <chip...> <hwirq-type> <actions>", e.g.
+// "120: 10 0 IR-PCI-MSIX-0000:08:00.0 1-edge eth1-TxRx-0"; the chip may span several fields and the
+// trigger type may stand alone ("GICv3 27 Level arch_timer"), so the name is what follows the
+// trigger type, and a line without one has no name.
 func parseInterrupts(b []byte) map[string]string {
 	out := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
+	ncpu := -1
 	for sc.Scan() {
-		irq, rest, ok := strings.Cut(strings.TrimSpace(sc.Text()), ":")
+		line := sc.Text()
+		if ncpu < 0 {
+			ncpu = len(strings.Fields(line))
+			continue
+		}
+		irq, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
 		if !ok {
 			continue
 		}
@@ -299,15 +290,19 @@ func parseInterrupts(b []byte) map[string]string {
 			continue
 		}
 		f := strings.Fields(rest)
-		if len(f) == 0 {
+		if len(f) <= ncpu {
 			continue
 		}
-		// The action name is the last field; per-CPU counts and the chip/type columns precede it.
-		name := f[len(f)-1]
-		if _, err := strconv.ParseUint(name, 10, 64); err == nil {
-			continue
+		f = f[ncpu:]
+		for i, tok := range f {
+			l := strings.ToLower(tok)
+			if strings.HasSuffix(l, "-edge") || strings.HasSuffix(l, "-level") || l == "edge" || l == "level" {
+				if name := strings.Join(f[i+1:], " "); name != "" {
+					out[irq] = name
+				}
+				break
+			}
 		}
-		out[irq] = name
 	}
 	return out
 }
