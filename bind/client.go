@@ -317,8 +317,8 @@ func (c *Client) Napis(ifindex int) ([]Napi, error) {
 	return parseNapis(msgs)
 }
 
-// QstatsQueues returns per-queue statistics of a device. Drivers that implement no queue statistics
-// (veth, lo) answer with none, so the slice may be empty.
+// QstatsQueues returns per-queue statistics of a device. A driver without queue statistics (veth,
+// lo) gives an error that answers errors.Is(err, errors.ErrUnsupported).
 func (c *Client) QstatsQueues(ifindex int) ([]Qstats, error) {
 	if err := checkIfindex("qstats-get", ifindex); err != nil {
 		return nil, err
@@ -347,6 +347,8 @@ func (c *Client) QstatsDev(ifindex int) (*Qstats, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Kernels that do not refuse the filtered dump for a driver without statistics answer with no
+	// reply for the device instead.
 	for i := range qs {
 		if qs[i].Ifindex == ifindex && !qs[i].PerQueue {
 			return &qs[i], nil

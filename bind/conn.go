@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -222,7 +223,8 @@ func (c *sockConn) receive(seq uint32, family uint16) ([]genetlink.Message, erro
 				interrupted = true
 			}
 			var gm genetlink.Message
-			if err := gm.UnmarshalBinary(nm.Data); err != nil {
+			// c.buf is reused by the next read; the reply must outlive it.
+			if err := gm.UnmarshalBinary(slices.Clone(nm.Data)); err != nil {
 				return nil, fmt.Errorf("receive netlink reply: %w", err)
 			}
 			out = append(out, gm)

@@ -265,6 +265,8 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	}
 	if !bind {
 		switch {
+		case e.Errno == unix.EOPNOTSUPP && r.cmd == uapi.NETDEV_CMD_QSTATS_GET:
+			return fmt.Sprintf("the driver of %s keeps no queue statistics; counters come from ip -s link show %s instead", dev, dev)
 		case e.Errno == unix.EOPNOTSUPP:
 			return fmt.Sprintf("the kernel or the driver of %s does not implement %s", dev, e.Op)
 		case e.MissingAttr != "" || has("unknown attribute"):
@@ -294,9 +296,9 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	case has("xdp program attached"), has("with xdp"):
 		return fmt.Sprintf("detach the XDP program first: ip link set %s xdp off", dev)
 	case has("already memory provider bound"):
-		return fmt.Sprintf("another devmem or io_uring zero-copy user holds one of these queues; stop it or pick other queues (ncdevmem doctor -f %s shows who holds which)", dev)
+		return fmt.Sprintf("another devmem or io_uring zero-copy user holds one of these queues; stop it or pick other queues: ncdevmem doctor -f %s shows which", dev)
 	case has("in use by af_xdp"):
-		return fmt.Sprintf("an AF_XDP socket uses one of these queues; close it or pick other queues (ncdevmem doctor -f %s)", dev)
+		return fmt.Sprintf("an AF_XDP socket uses one of these queues; close it or pick other queues: ncdevmem doctor -f %s shows which", dev)
 	case has("leased to a virtual netdev"), has("peered to a virtual netdev"):
 		return "the queue is leased to a virtual device (netkit): bind through that device, with -n"
 	case has("belongs to a virtual netdev"), has("mapped to a virtual netdev"):
@@ -309,13 +311,13 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 		return "these queues sit on different DMA devices (a multi-PF NIC?): bind queues of one PF only"
 	case has("doesn't support dma"), has("no dma-capable device"):
 		if r.cmd == uapi.NETDEV_CMD_BIND_TX {
-			return fmt.Sprintf("%s has no DMA-capable device for TX; devmem TX needs a real NIC (%s)", dev, txDrivers)
+			return fmt.Sprintf("%s has no DMA-capable device for TX: devmem TX needs a real NIC; %s", dev, txDrivers)
 		}
-		return fmt.Sprintf("%s has no DMA-capable parent device (a virtual device?): devmem needs a real NIC (%s)", dev, rxDrivers)
+		return fmt.Sprintf("%s has no DMA-capable parent device, as virtual devices do: devmem needs a real NIC; %s", dev, rxDrivers)
 	case has("does not support netmem tx"):
-		return fmt.Sprintf("the driver of %s cannot send from a dma-buf (%s); use host-memory TX", dev, txDrivers)
+		return fmt.Sprintf("the driver of %s cannot send from a dma-buf: use host-memory TX; %s", dev, txDrivers)
 	case has("failed to bind dmabuf to device"), has("failed to map dmabuf attachment"):
-		return fmt.Sprintf("the dma-buf cannot be attached to the DMA device of %s (IOMMU or PCIe peer-to-peer limits, or an exporter that refuses this device)", dev)
+		return fmt.Sprintf("the dma-buf cannot be attached to the DMA device of %s: IOMMU or PCIe peer-to-peer limits, or an exporter that refuses this device", dev)
 	case has("not aligned to niov size"), has("sg length must be page_size aligned"):
 		return "use a dma-buf size that is a multiple of the page (niov) size, or hugepage-backed memory for a large -b/--rx-page-size"
 	case has("too many net_iovs"):
@@ -325,20 +327,20 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	}
 	switch e.Errno {
 	case unix.EBADF:
-		return fmt.Sprintf("fd %d is not a dma-buf: allocate one from udmabuf or a GPU (kernels up to 6.12 check the fd before the device, so this says nothing yet about %s)", r.fd, dev)
+		return fmt.Sprintf("fd %d is not a dma-buf: allocate one from udmabuf or a GPU; kernels up to 6.12 check the fd before the device, so this says nothing yet about %s", r.fd, dev)
 	case unix.EOPNOTSUPP:
 		if at(uapi.NETDEV_A_DMABUF_IFINDEX) {
 			if r.cmd == uapi.NETDEV_CMD_BIND_TX {
-				return fmt.Sprintf("the driver of %s does not support devmem TX (%s)", dev, txDrivers)
+				return fmt.Sprintf("the driver of %s does not support devmem TX; %s", dev, txDrivers)
 			}
-			return fmt.Sprintf("the driver of %s lacks the queue management API devmem RX needs (%s)", dev, rxDrivers)
+			return fmt.Sprintf("the driver of %s lacks the queue management API devmem RX needs; %s", dev, rxDrivers)
 		}
 		if r.cmd == uapi.NETDEV_CMD_BIND_TX {
-			return fmt.Sprintf("the driver of %s does not support devmem TX (%s)", dev, txDrivers)
+			return fmt.Sprintf("the driver of %s does not support devmem TX; %s", dev, txDrivers)
 		}
-		return fmt.Sprintf("the driver of %s cannot restart queues with a memory provider (%s)", dev, rxDrivers)
+		return fmt.Sprintf("the driver of %s cannot restart queues with a memory provider; %s", dev, rxDrivers)
 	case unix.ENODATA:
-		return fmt.Sprintf("the driver of %s did not take the dma-buf for its new page pool: it lacks unreadable-netmem support, or header split is not really active (ethtool -g %s)", dev, dev)
+		return fmt.Sprintf("the driver of %s did not take the dma-buf for its new page pool: it lacks unreadable-netmem support, or header split is not really active; check ethtool -g %s", dev, dev)
 	case unix.E2BIG:
 		return fmt.Sprintf("the driver of %s ignores the rx page size: drop -b/--rx-page-size", dev)
 	case unix.EEXIST, unix.EBUSY:
@@ -353,9 +355,9 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 
 func queueRange(q uint32, dev string, h *hints) string {
 	if h.rxQueues > 0 {
-		return fmt.Sprintf("queue %d out of range (%s has %d RX queues; check ethtool -l %s)", q, dev, h.rxQueues, dev)
+		return fmt.Sprintf("queue %d out of range: %s has %d RX queues; check ethtool -l %s", q, dev, h.rxQueues, dev)
 	}
-	return fmt.Sprintf("queue %d out of range (check ethtool -l %s)", q, dev)
+	return fmt.Sprintf("queue %d out of range: check ethtool -l %s", q, dev)
 }
 
 func firstQueue(r *request) uint32 {
