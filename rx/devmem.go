@@ -1,0 +1,481 @@
+package rx
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/dmabuf"
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+)
+
+// Defaults of DevmemConfig.
+const (
+	// DefaultMaxFrags is the control buffer's room in frags: 2000 * CMSG_SPACE(24) = 80000 bytes,
+	// what the C ncdevmem passes.
+	DefaultMaxFrags = 2000
+	// DefaultChunk is the ReadAt size for validating buffers the CPU cannot map (GPU memory).
+	DefaultChunk = 1 << 20
+	// maxControl caps the control buffer when ETOOSMALL keeps asking for more.
+	maxControl = 4 << 20
+	// niovSize is the granule the kernel hands out dma-buf memory in (PAGE_SIZE unless bind-rx
+	// asked for a larger rx-page-size); a held token pins at least this much.
+	niovSize = 4096
+)
+
+// DevmemConfig describes one flow's devmem receive.
+type DevmemConfig struct {
+	// Buf is the dma-buf bound to the flow's queues; DmabufID the id bind-rx returned for it.
+	Buf      dmabuf.Buffer
+	DmabufID uint32
+	// ReadSize is the iov length of one recvmsg: the most payload bytes one call returns.
+	ReadSize int
+	// MaxFrags sizes the control buffer (DefaultMaxFrags when 0).
+	MaxFrags int
+	// Verify checks p, which holds the payload stream's bytes from offset off on. Nil: no
+	// validation. Every > 1 checks one frag in Every (--validate sample:N).
+	Verify func(p []byte, off uint64) error
+	Every  int
+	// FailLinear makes any SCM_DEVMEM_LINEAR frag fatal (--fail-linear).
+	FailLinear bool
+	// NoCoalesce returns each token as its own range (for measuring what coalescing saves).
+	NoCoalesce bool
+	// HoldBytes is how much dma-buf memory the flow's unreturned tokens may pin before they are
+	// handed back; the flows sharing a buffer must together stay below its size, or the NIC runs
+	// out of buffers and RX stalls. 0: a quarter of the buffer.
+	HoldBytes int64
+	// Chunk is the ReadAt size for buffers that are not Mapped (DefaultChunk when 0).
+	Chunk int
+	// Sys is the kernel seam (Kernel{} when nil).
+	Sys DevmemSys
+
+	// For the flow-steering diagnosis: the device, its bound queues, the rule that should steer the
+	// flow there, and a mapping of NAPI ids to queue indexes (bind.QueueOfNapi).
+	Ifname      string
+	Queues      []uint32
+	Rule        string
+	QueueOfNapi func(napiID uint32) (int, error)
+}
+
+// Devmem is the devmem RX engine of one flow: recvmsg(MSG_SOCK_DEVMEM) into preallocated iov and
+// control buffers, cmsgs parsed in place, payload validated straight from the dma-buf, tokens
+// coalesced and returned in batches. It allocates nothing per recvmsg.
+type Devmem struct {
+	cfg     DevmemConfig
+	sys     DevmemSys
+	mapped  dmabuf.Mapped // nil when the CPU cannot address the buffer
+	bufSize uint64
+	hold    int64
+
+	// Stats are the flow's devmem counters.
+	Stats DevmemStats
+
+	iov   []byte
+	oob   []byte
+	msg   unix.Msghdr
+	iovec unix.Iovec
+	chunk []byte // ReadAt staging for unmapped buffers
+
+	batch tokenBatch
+	held  int64  // dma-buf bytes pinned by tokens in batch
+	off   uint64 // stream offset of the next payload byte
+	fragN uint64 // payload frags seen, for sampling
+
+	// run is a stretch of dma-buf frags contiguous in both buffer and stream, validated with one
+	// ReadAt (unmapped buffers only).
+	runBuf, runStream uint64
+	runLen            int
+
+	// Per Read callback state; readFn is bound once so the loop does not allocate.
+	readFn func(fd uintptr) bool
+	fd     int
+	st     *Stats
+	eof    bool
+	err    error
+}
+
+// NewDevmem checks cfg and allocates the flow's buffers.
+func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
+	if cfg.Buf == nil {
+		return nil, errors.New("devmem rx: no dma-buf")
+	}
+	if cfg.ReadSize < 1 {
+		return nil, fmt.Errorf("devmem rx: read size %d must be positive", cfg.ReadSize)
+	}
+	if cfg.MaxFrags == 0 {
+		cfg.MaxFrags = DefaultMaxFrags
+	}
+	if cfg.MaxFrags < 1 || cfg.MaxFrags*cmsgSpace > maxControl {
+		return nil, fmt.Errorf("devmem rx: room for %d frags per recvmsg: want 1..%d", cfg.MaxFrags, maxControl/cmsgSpace)
+	}
+	if cfg.Chunk <= 0 {
+		cfg.Chunk = DefaultChunk
+	}
+	if cfg.Every < 1 {
+		cfg.Every = 1
+	}
+	e := &Devmem{
+		cfg:     cfg,
+		sys:     cfg.Sys,
+		bufSize: uint64(cfg.Buf.Size()),
+		hold:    cfg.HoldBytes,
+		iov:     make([]byte, cfg.ReadSize),
+		oob:     make([]byte, cfg.MaxFrags*cmsgSpace),
+		batch:   newTokenBatch(!cfg.NoCoalesce),
+	}
+	if e.sys == nil {
+		e.sys = Kernel{}
+	}
+	if e.hold <= 0 {
+		e.hold = cfg.Buf.Size() / 4
+	}
+	if m, ok := cfg.Buf.(dmabuf.Mapped); ok && len(m.Bytes()) >= int(e.bufSize) {
+		e.mapped = m
+	} else if cfg.Verify != nil {
+		e.chunk = make([]byte, cfg.Chunk)
+	}
+	e.readFn = e.read
+	return e, nil
+}
+
+// Offset is the number of payload bytes received so far (the stream offset).
+func (e *Devmem) Offset() uint64 { return e.off }
+
+// Receive drains the flow until EOF (nil), the read deadline (an error wrapping
+// os.ErrDeadlineExceeded) or a failure. Tokens still held are returned before it does.
+func (e *Devmem) Receive(rc syscall.RawConn, st *Stats) error {
+	e.st = st
+	for {
+		e.eof, e.err = false, nil
+		if err := rc.Read(e.readFn); err != nil {
+			return errors.Join(fmt.Errorf("devmem rx: %w", err), e.release(rc))
+		}
+		if e.err != nil {
+			if rerr := e.release(rc); rerr != nil {
+				return errors.Join(e.err, rerr)
+			}
+			return e.err
+		}
+		if e.eof {
+			return e.release(rc)
+		}
+	}
+}
+
+// release hands back every held token (the kernel would also free them at close, but the
+// counters should say what the engine did).
+func (e *Devmem) release(rc syscall.RawConn) error {
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		e.fd = int(fd)
+		ferr = e.flush()
+	}); err != nil {
+		return fmt.Errorf("devmem rx: return tokens: %w", err)
+	}
+	return ferr
+}
+
+// read is the rc.Read callback: one recvmsg and everything it delivered. It returns false only to
+// wait for data, after returning held tokens so none pins the buffer while the flow is idle.
+func (e *Devmem) read(fd uintptr) bool {
+	e.fd = int(fd)
+	for {
+		setIov(&e.msg, &e.iovec, e.iov, e.oob)
+		n, err := e.sys.Recvmsg(e.fd, &e.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
+		switch err {
+		case nil:
+		case unix.EAGAIN:
+			if e.batch.count == 0 {
+				return false
+			}
+			// Return the held tokens before waiting, and look again: if the NIC ran out of
+			// buffers, the ones just freed let data in without a new wakeup.
+			if e.err = e.flush(); e.err != nil {
+				return true
+			}
+			continue
+		case unix.EINTR:
+			continue
+		case unix.Errno(uapi.ETOOSMALL):
+			if e.err = e.grow(); e.err != nil {
+				return true
+			}
+			continue
+		default:
+			e.err = recvError(err)
+			return true
+		}
+		if n == 0 {
+			e.eof = true
+			return true
+		}
+		e.err = e.process(n)
+		return true
+	}
+}
+
+// grow doubles the control buffer after ETOOSMALL: not even one cmsg fit.
+func (e *Devmem) grow() error {
+	if len(e.oob) >= maxControl {
+		return fmt.Errorf("devmem rx: recvmsg(MSG_SOCK_DEVMEM): control buffer too small (ETOOSMALL) even at %d bytes", len(e.oob))
+	}
+	e.oob = make([]byte, min(2*len(e.oob), maxControl))
+	e.Stats.ControlGrows.Add(1)
+	return nil
+}
+
+func recvError(err error) error {
+	switch err {
+	case unix.EFAULT:
+		return fmt.Errorf("devmem rx: recvmsg(MSG_SOCK_DEVMEM): %w (the kernel could not hand over frags: a bad iov or control buffer, or dma-buf payload read without MSG_SOCK_DEVMEM)", err)
+	case unix.ENODEV:
+		return fmt.Errorf("devmem rx: recvmsg(MSG_SOCK_DEVMEM): %w (a frag came from another memory provider, e.g. io_uring zcrx holds the queue)", err)
+	}
+	return fmt.Errorf("devmem rx: recvmsg(MSG_SOCK_DEVMEM): %w", err)
+}
+
+// check reports whether the next payload frag is validated.
+func (e *Devmem) check() bool {
+	n := e.fragN
+	e.fragN++
+	return e.cfg.Verify != nil && (e.cfg.Every == 1 || n%uint64(e.cfg.Every) == 0)
+}
+
+// process accounts for, validates and queues the tokens of one recvmsg's n bytes.
+func (e *Devmem) process(n int) error {
+	e.Stats.Recvmsgs.Add(1)
+	if e.msg.Flags&unix.MSG_CTRUNC != 0 {
+		return fmt.Errorf("devmem rx: recvmsg(MSG_SOCK_DEVMEM): control data truncated (MSG_CTRUNC) in a %d-byte buffer, so frag tokens were lost (a kernel before 6.15 without ETOOSMALL; lower --read-size)", len(e.oob))
+	}
+	it := newCmsgIter(e.oob[:e.msg.Controllen])
+	var pos, seen int // linear bytes placed in the iov; payload bytes the cmsgs account for
+	devmem, began := false, false
+	err := func() error {
+		for {
+			f, ok, err := it.next()
+			if err != nil {
+				return fmt.Errorf("devmem rx: %w", err)
+			}
+			if !ok {
+				return nil
+			}
+			switch f.kind {
+			case fragLinear:
+				devmem = true
+				if e.cfg.FailLinear {
+					return &LinearError{Size: f.size, Offset: e.off, Ifname: e.cfg.Ifname}
+				}
+				// The kernel advances the iov only by the bytes it copies, so linear bytes sit
+				// back to back at the front of the iov.
+				if uint64(pos)+uint64(f.size) > uint64(n) {
+					return fmt.Errorf("devmem rx: SCM_DEVMEM_LINEAR frag of %d bytes at iov byte %d overruns the %d bytes recvmsg returned", f.size, pos, n)
+				}
+				if e.check() {
+					if err := e.flushRun(); err != nil {
+						return err
+					}
+					e.Stats.Validated.Add(1)
+					if err := e.cfg.Verify(e.iov[pos:pos+int(f.size)], e.off); err != nil {
+						return fmt.Errorf("devmem rx: linear frag: %w", err)
+					}
+				}
+				e.Stats.LinearFrags.Add(1)
+				e.Stats.LinearBytes.Add(uint64(f.size))
+				pos += int(f.size)
+				seen += int(f.size)
+				e.off += uint64(f.size)
+			case fragDmabuf:
+				devmem = true
+				if f.id != e.cfg.DmabufID {
+					return e.steering(fmt.Sprintf("frag of dma-buf id %d", f.id), n)
+				}
+				if f.offset > e.bufSize || uint64(f.size) > e.bufSize-f.offset {
+					return fmt.Errorf("devmem rx: frag [%d, +%d) lies outside the %d-byte dma-buf (token %d)", f.offset, f.size, e.bufSize, f.token)
+				}
+				if e.check() {
+					e.Stats.Validated.Add(1)
+					if e.mapped != nil {
+						if !began {
+							if err := e.mapped.BeginCPU(false); err != nil {
+								return fmt.Errorf("devmem rx: sync dma-buf for CPU read: %w", err)
+							}
+							began = true
+						}
+						if err := e.cfg.Verify(e.mapped.Bytes()[f.offset:f.offset+uint64(f.size)], e.off); err != nil {
+							return fmt.Errorf("devmem rx: dma-buf frag at buffer offset %d: %w", f.offset, err)
+						}
+					} else if err := e.addRun(f.offset, f.size); err != nil {
+						return err
+					}
+				}
+				if e.batch.full() {
+					if err := e.flush(); err != nil {
+						return err
+					}
+				}
+				e.batch.add(f.token)
+				e.held += int64((uint64(f.size) + niovSize - 1) / niovSize * niovSize)
+				e.Stats.Tokens.Add(1)
+				e.Stats.Frags.Add(1)
+				e.Stats.DmabufBytes.Add(uint64(f.size))
+				if f.offset%niovSize == 0 {
+					e.Stats.PageAlignedFrags.Add(1)
+				}
+				e.Stats.countFrag(f.size)
+				seen += int(f.size)
+				e.off += uint64(f.size)
+			}
+		}
+	}()
+	if began {
+		if serr := e.mapped.EndCPU(false); serr != nil && err == nil {
+			err = fmt.Errorf("devmem rx: end CPU access to dma-buf: %w", serr)
+		}
+	}
+	if err == nil {
+		err = e.flushRun()
+	}
+	if err != nil {
+		return err
+	}
+	if !devmem {
+		return e.steering("data without a devmem cmsg", n)
+	}
+	if seen != n {
+		return fmt.Errorf("devmem rx: recvmsg returned %d bytes but its devmem cmsgs account for %d", n, seen)
+	}
+	e.st.Bytes.Add(uint64(n))
+	if e.held >= e.hold {
+		return e.flush()
+	}
+	return nil
+}
+
+// addRun queues a dma-buf frag for chunked validation, reading the run so far first when the frag
+// does not continue it.
+func (e *Devmem) addRun(bufOff uint64, size uint32) error {
+	if e.runLen > 0 && (bufOff != e.runBuf+uint64(e.runLen) || e.off != e.runStream+uint64(e.runLen) ||
+		e.runLen+int(size) > len(e.chunk)) {
+		if err := e.flushRun(); err != nil {
+			return err
+		}
+	}
+	if e.runLen == 0 {
+		e.runBuf, e.runStream = bufOff, e.off
+	}
+	if int(size) > len(e.chunk) {
+		// A frag larger than the staging buffer is validated in pieces.
+		for done := 0; done < int(size); {
+			k := min(int(size)-done, len(e.chunk))
+			if err := e.readVerify(bufOff+uint64(done), e.off+uint64(done), k); err != nil {
+				return err
+			}
+			done += k
+		}
+		return nil
+	}
+	e.runLen += int(size)
+	return nil
+}
+
+func (e *Devmem) flushRun() error {
+	if e.runLen == 0 {
+		return nil
+	}
+	n := e.runLen
+	e.runLen = 0
+	return e.readVerify(e.runBuf, e.runStream, n)
+}
+
+func (e *Devmem) readVerify(bufOff, stream uint64, n int) error {
+	p := e.chunk[:n]
+	if _, err := e.cfg.Buf.ReadAt(p, int64(bufOff)); err != nil {
+		return fmt.Errorf("devmem rx: read %d bytes at dma-buf offset %d for validation: %w", n, bufOff, err)
+	}
+	if err := e.cfg.Verify(p, stream); err != nil {
+		return fmt.Errorf("devmem rx: dma-buf bytes at buffer offset %d: %w", bufOff, err)
+	}
+	return nil
+}
+
+// flush validates what is pending and hands the held tokens back with SO_DEVMEM_DONTNEED.
+func (e *Devmem) flush() error {
+	if err := e.flushRun(); err != nil {
+		return err
+	}
+	if e.batch.count == 0 {
+		return nil
+	}
+	want := e.batch.count
+	got, err := e.dontneed()
+	if err == nil && got < want {
+		// Retry once for the remainder. Safe: no recvmsg ran since, so no token was reissued,
+		// and the kernel skips the ones it already freed.
+		var more int
+		more, err = e.dontneed()
+		got += more
+		if got < want {
+			e.Stats.ShortDontneed.Add(1)
+		}
+	}
+	e.Stats.Freed.Add(uint64(got))
+	ranges := len(e.batch.ranges)
+	e.batch.reset()
+	e.held = 0
+	if err != nil {
+		return dontneedError(want, ranges, err)
+	}
+	return nil
+}
+
+func (e *Devmem) dontneed() (int, error) {
+	e.Stats.DontneedCalls.Add(1)
+	e.Stats.DontneedTokens.Add(uint64(e.batch.count))
+	for {
+		n, err := e.sys.Setsockopt(e.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokenBytes(e.batch.ranges))
+		if err == unix.EINTR {
+			continue
+		}
+		return n, err
+	}
+}
+
+func dontneedError(tokens, ranges int, err error) error {
+	var why string
+	switch err {
+	case unix.ENOPROTOOPT:
+		why = " (this kernel lacks devmem TCP: SO_DEVMEM_DONTNEED needs Linux 6.12 or later with CONFIG_NET_DEVMEM)"
+	case unix.EBADF:
+		why = " (the socket is not TCP)"
+	case unix.EINVAL:
+		why = " (the kernel refused the token list: more than 128 ranges or a bad length)"
+	case unix.ENOMEM:
+		why = " (the kernel is out of memory)"
+	}
+	return fmt.Errorf("devmem rx: SO_DEVMEM_DONTNEED %d tokens in %d ranges: %w%s", tokens, ranges, err, why)
+}
+
+// steering builds the flow-steering diagnosis, asking the socket which NAPI (queue) the flow used.
+func (e *Devmem) steering(reason string, n int) error {
+	se := &SteeringError{
+		Reason: reason, Bytes: n, Queue: -1, Ifname: e.cfg.Ifname,
+		Bound: e.cfg.Queues, DmabufID: e.cfg.DmabufID, Rule: e.cfg.Rule,
+	}
+	id, err := e.sys.GetsockoptInt(e.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	switch {
+	case err != nil:
+		se.QueueErr = fmt.Errorf("SO_INCOMING_NAPI_ID: %w", err)
+	case id != 0:
+		se.NapiID = uint32(id)
+		if e.cfg.QueueOfNapi == nil {
+			se.QueueErr = errors.New("no NAPI-to-queue mapping")
+		} else if q, err := e.cfg.QueueOfNapi(uint32(id)); err != nil {
+			se.QueueErr = err
+		} else {
+			se.Queue = q
+		}
+	}
+	return se
+}

@@ -1,0 +1,70 @@
+package rx
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+)
+
+// fragKind says where a devmem frag's bytes are.
+type fragKind uint8
+
+const (
+	fragOther  fragKind = iota // a cmsg that is not devmem (ignored)
+	fragDmabuf                 // SCM_DEVMEM_DMABUF: in the dma-buf at Offset, token to return
+	fragLinear                 // SCM_DEVMEM_LINEAR: copied into the iov (header split missed it)
+)
+
+// frag is one decoded devmem cmsg.
+type frag struct {
+	kind   fragKind
+	offset uint64
+	size   uint32
+	token  uint32
+	id     uint32
+}
+
+// cmsgSpace is the control-buffer room one frag takes: CMSG_SPACE(sizeof(struct dmabuf_cmsg)).
+var cmsgSpace = unix.CmsgSpace(uapi.SizeofDmabufCmsg)
+
+// cmsgIter walks the control buffer recvmsg filled, in place: level, type and length are checked
+// before a payload is decoded, and nothing is allocated.
+type cmsgIter struct {
+	rem []byte
+	n   int // control bytes in total, for error messages
+}
+
+func newCmsgIter(oob []byte) cmsgIter { return cmsgIter{rem: oob, n: len(oob)} }
+
+// next decodes the next cmsg. ok is false at the end; err reports a malformed buffer.
+func (it *cmsgIter) next() (f frag, ok bool, err error) {
+	if len(it.rem) < unix.SizeofCmsghdr {
+		return frag{}, false, nil
+	}
+	h, data, rem, err := unix.ParseOneSocketControlMessage(it.rem)
+	if err != nil {
+		return frag{}, false, fmt.Errorf("parse control message at byte %d of %d: %w", it.n-len(it.rem), it.n, err)
+	}
+	it.rem = rem
+	if h.Level != uapi.SOL_SOCKET || (h.Type != uapi.SCM_DEVMEM_DMABUF && h.Type != uapi.SCM_DEVMEM_LINEAR) {
+		return frag{kind: fragOther}, true, nil
+	}
+	if len(data) < uapi.SizeofDmabufCmsg {
+		return frag{}, false, fmt.Errorf("parse devmem control message: type %d carries %d bytes, want %d (struct dmabuf_cmsg)",
+			h.Type, len(data), uapi.SizeofDmabufCmsg)
+	}
+	f = frag{
+		kind:   fragDmabuf,
+		offset: binary.NativeEndian.Uint64(data[0:]),
+		size:   binary.NativeEndian.Uint32(data[8:]),
+		token:  binary.NativeEndian.Uint32(data[12:]),
+		id:     binary.NativeEndian.Uint32(data[16:]),
+	}
+	if h.Type == uapi.SCM_DEVMEM_LINEAR {
+		f.kind = fragLinear
+	}
+	return f, true, nil
+}
