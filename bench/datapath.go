@@ -17,14 +17,22 @@ import (
 //
 // Lifecycle on one server, per test:
 //
-//	target: listen on the data port -> dp.Setup(ctx, setup{Role: target, Local: listen addr})
+//	target: listen on the data port -> dp.Setup(ctx, Setup{Role: target, Local: listen addr})
 //	        -> accept N flows -> Receiver(i, conn) per flow -> WindowStart -> run -> WindowEnd
 //	        -> Report -> Close
-//	source: dp.Setup(ctx, setup{Role: source, Remote: target data addr}) -> dial N flows with
+//	source: dp.Setup(ctx, Setup{Role: source, Remote: target data addr}) -> dial N flows with
 //	        Control -> Sender(i, conn) per flow -> WindowStart -> run -> WindowEnd -> Report -> Close
 //
 // Close runs on every path out of a successful Setup (error, abort, client crash) and must restore
 // whatever Setup changed; Setup itself must leave nothing behind when it fails.
+//
+// With spec.DryRun, Setup changes nothing: it reports through Logf what it would do and returns
+// Flows whose Close is a no-op. The server sends the Logf lines to the client, which prints them
+// and runs no traffic. Logf lines are always forwarded to the client, so use them for warnings a
+// user must see (e.g. "linear frags possible: hds-thresh is 256").
+//
+// Engines must honour the contracts in rx.Engine and tx.Engine: the bench stops a flow with the
+// connection's read/write deadline.
 type Datapath interface {
 	// Name is what errors and logs call the datapath ("host", "devmem").
 	Name() string
@@ -50,8 +58,8 @@ type Setup struct {
 
 // Flows is a prepared role: it makes one engine per flow and keeps the role-wide counters.
 type Flows interface {
-	// Control, if non-nil, is applied to each data socket before connect (source: SO_BINDTODEVICE for
-	// devmem TX) or to the listener (target). It runs with the raw socket as net.Dialer.Control does.
+	// Control is applied to each data socket before connect on the source (SO_BINDTODEVICE for devmem
+	// TX), as net.Dialer.Control is; the target never calls it. Return nil to do nothing.
 	Control(network, address string, c syscall.RawConn) error
 	// Receiver returns the engine for flow id (0-based) on the target, called once per flow after the
 	// flow is accepted and identified. Called only for the target role.

@@ -1,0 +1,324 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/devmemtcp/ncdevmem/proto"
+	"github.com/devmemtcp/ncdevmem/report"
+)
+
+// setupTimeout bounds prepare -> ready: devmem setup (rings, RSS, dma-buf, bind) can take seconds.
+const setupTimeout = 2 * time.Minute
+
+// Client orchestrates tests between a source and a target server (kperf's three-party model).
+type Client struct {
+	Src, Dst string // server control addresses, host:port
+	Key      []byte
+	Software string
+	// Progress receives iperf3-like lines every spec.Interval (nil: none); Notes receives the
+	// datapaths' notes and warnings (nil: none).
+	Progress io.Writer
+	Notes    io.Writer
+}
+
+// endpoint is one server's control connection.
+type endpoint struct {
+	role Role
+	addr string
+	c    *proto.Conn
+}
+
+func (e *endpoint) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s server %s: %w", e.role, e.addr, fmt.Errorf(format, args...))
+}
+
+func (e *endpoint) wrap(err error) error {
+	var re *proto.RemoteError
+	switch {
+	case errors.As(err, &re):
+		return fmt.Errorf("%s server %s: %s", e.role, e.addr, re.Message)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return e.errorf("control connection closed mid-test (did the server crash or get killed?)")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return e.errorf("no answer in time (is the server hung or the network down?)")
+	}
+	return e.errorf("%w", err)
+}
+
+func (cl *Client) dial(ctx context.Context, role Role, addr string) (*endpoint, error) {
+	e := &endpoint{role: role, addr: addr}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, e.errorf("%w (is `ncdevmem server` running there and port %s open?)", err, portOf(addr))
+	}
+	e.c = proto.NewConn(nc)
+	if _, err := proto.ClientHandshake(e.c, cl.Key, cl.Software); err != nil {
+		nc.Close()
+		return nil, e.wrap(err)
+	}
+	return e, nil
+}
+
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return strconv.Itoa(proto.DefaultPort)
+	}
+	return p
+}
+
+// Outcome is what Run measured: the runs after warm-up and both hosts' environment.
+type Outcome struct {
+	Runs  []report.Run
+	Env   map[string]*report.Env
+	Notes []string
+}
+
+// Run connects to both servers and runs warmup+runs tests of spec, keeping the last runs. With
+// spec.DryRun it only prepares both sides and returns their notes. The first failing test ends
+// Run; its error names the server and the reason (a payload mismatch names flow, offset, bytes).
+func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Outcome, error) {
+	if err := spec.Check(); err != nil {
+		return nil, err
+	}
+	if runs < 1 || warmup < 0 {
+		return nil, fmt.Errorf("--runs %d --warmup %d: want at least one run and no negative warm-up", runs, warmup)
+	}
+	dst, err := cl.dial(ctx, RoleTarget, cl.Dst)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.c.Close()
+	src, err := cl.dial(ctx, RoleSource, cl.Src)
+	if err != nil {
+		return nil, err
+	}
+	defer src.c.Close()
+	dstIP, err := netip.ParseAddrPort(dst.c.NetConn().RemoteAddr().String())
+	if err != nil {
+		return nil, dst.errorf("%w", err)
+	}
+
+	out := &Outcome{Env: map[string]*report.Env{}}
+	for i := 0; i < warmup+runs; i++ {
+		measured := i >= warmup
+		run, err := cl.once(ctx, spec, src, dst, dstIP.Addr().Unmap(), measured && i == warmup, out)
+		if err != nil {
+			return out, err
+		}
+		if spec.DryRun {
+			return out, nil
+		}
+		if measured {
+			run.Index = i - warmup
+			out.Runs = append(out.Runs, *run)
+		}
+	}
+	return out, nil
+}
+
+func (cl *Client) note(out *Outcome, role Role, notes []string) {
+	for _, n := range notes {
+		line := fmt.Sprintf("%s: %s", role, n)
+		out.Notes = append(out.Notes, line)
+		if cl.Notes != nil {
+			fmt.Fprintln(cl.Notes, line)
+		}
+	}
+}
+
+// sideResult is one server's answer to start.
+type sideResult struct {
+	res resultMsg
+	err error
+}
+
+func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, dstIP netip.Addr, env bool, out *Outcome) (*report.Run, error) {
+	var tr, sr readyMsg
+	if err := dst.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: spec, Env: env}); err != nil {
+		return nil, dst.wrap(err)
+	}
+	if err := dst.c.ExpectWithin(setupTimeout, typeReady, &tr); err != nil {
+		return nil, dst.wrap(err)
+	}
+	cl.note(out, RoleTarget, tr.Notes)
+	target := netip.AddrPortFrom(dstIP, uint16(tr.DataPort))
+	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session}); err != nil {
+		dst.c.Send(typeAbort, nil)
+		return nil, src.wrap(err)
+	}
+	if err := src.c.ExpectWithin(setupTimeout, typeReady, &sr); err != nil {
+		dst.c.Send(typeAbort, nil)
+		return nil, src.wrap(err)
+	}
+	cl.note(out, RoleSource, sr.Notes)
+	if spec.DryRun {
+		return nil, nil
+	}
+	if err := dst.c.Send(typeStart, nil); err != nil {
+		src.c.Send(typeAbort, nil)
+		return nil, dst.wrap(err)
+	}
+	if err := src.c.Send(typeStart, nil); err != nil {
+		dst.c.Send(typeAbort, nil)
+		return nil, src.wrap(err)
+	}
+
+	type prog struct {
+		role Role
+		p    progressMsg
+	}
+	progress := make(chan prog, 16)
+	collect := func(e *endpoint, done chan<- sideResult) {
+		limit := spec.Duration + drainTimeout + 30*time.Second
+		deadline := time.Now().Add(limit)
+		for {
+			m, err := e.c.RecvWithin(time.Until(deadline))
+			if err != nil {
+				done <- sideResult{err: e.wrap(err)}
+				return
+			}
+			switch m.Type {
+			case typeProgress:
+				var p progressMsg
+				if m.Decode(&p) == nil {
+					select {
+					case progress <- prog{e.role, p}:
+					default:
+					}
+				}
+			case typeResult:
+				var r resultMsg
+				if err := m.Decode(&r); err != nil {
+					done <- sideResult{err: e.wrap(err)}
+					return
+				}
+				done <- sideResult{res: r}
+				return
+			default:
+				done <- sideResult{err: e.errorf("protocol error: unexpected %q message during the test", m.Type)}
+				return
+			}
+		}
+	}
+	srcDone, dstDone := make(chan sideResult, 1), make(chan sideResult, 1)
+	go collect(src, srcDone)
+	go collect(dst, dstDone)
+
+	var intervals []report.Interval
+	var lastRx, lastTx, curTx uint64
+	var lastSec float64
+	var srcRes, dstRes *sideResult
+	aborted := false
+	for srcRes == nil || dstRes == nil {
+		select {
+		case p := <-progress:
+			if p.role == RoleSource {
+				curTx = p.p.Bytes
+				continue
+			}
+			iv := report.Interval{StartSec: lastSec, EndSec: p.p.Elapsed, RxBytes: p.p.Bytes - lastRx, TxBytes: curTx - lastTx}
+			if d := iv.EndSec - iv.StartSec; d > 0 {
+				iv.Gbps = float64(iv.RxBytes) * 8 / d / 1e9
+			}
+			intervals = append(intervals, iv)
+			if cl.Progress != nil {
+				fmt.Fprintf(cl.Progress, "[SUM] %6.2f-%-6.2f sec  %10s  %8.3f Gbits/sec\n", iv.StartSec, iv.EndSec, humanBytes(iv.RxBytes), iv.Gbps)
+			}
+			lastSec, lastRx, lastTx = p.p.Elapsed, p.p.Bytes, curTx
+		case r := <-srcDone:
+			srcRes = &r
+			if (r.err != nil || r.res.Error != "") && !aborted {
+				dst.c.Send(typeAbort, nil)
+				aborted = true
+			}
+		case r := <-dstDone:
+			dstRes = &r
+			if (r.err != nil || r.res.Error != "") && !aborted {
+				src.c.Send(typeAbort, nil)
+				aborted = true
+			}
+		case <-ctx.Done():
+			if !aborted {
+				src.c.Send(typeAbort, nil)
+				dst.c.Send(typeAbort, nil)
+				aborted = true
+			}
+			// Servers answer an abort by closing the test without a result; give up on both.
+			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+		}
+	}
+	// The target's diagnosis comes first: a payload mismatch there is why the source's flows reset.
+	if err := sideError(dst, dstRes); err != nil {
+		return nil, err
+	}
+	if err := sideError(src, srcRes); err != nil {
+		return nil, err
+	}
+	cl.note(out, RoleSource, srcRes.res.Notes)
+	cl.note(out, RoleTarget, dstRes.res.Notes)
+	if env {
+		if srcRes.res.Env != nil {
+			out.Env["source"] = srcRes.res.Env
+		}
+		if dstRes.res.Env != nil {
+			out.Env["target"] = dstRes.res.Env
+		}
+	}
+	return &report.Run{
+		Start:     srcRes.res.Start,
+		Duration:  float64(srcRes.res.USec) / 1e6,
+		Source:    srcRes.res.Side,
+		Target:    dstRes.res.Side,
+		Intervals: intervals,
+	}, nil
+}
+
+func sideError(e *endpoint, r *sideResult) error {
+	if r == nil {
+		return nil
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if r.res.Error != "" {
+		return fmt.Errorf("%s server %s: %s", e.role, e.addr, r.res.Error)
+	}
+	return nil
+}
+
+func humanBytes(b uint64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GBytes", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.2f MBytes", float64(b)/(1<<20))
+	}
+	return fmt.Sprintf("%.2f KBytes", float64(b)/(1<<10))
+}
+
+// Config is the report's view of the spec (the client adds Src and Dst).
+func (s *TestSpec) Config() report.Config {
+	c := report.Config{
+		Flows: s.Flows, DurationSec: s.Duration.Seconds(), WriteSize: s.WriteSize, ReadSize: s.ReadSize,
+		MsgZerocopy: s.MsgZerocopy, MsgTrunc: s.MsgTrunc, Validate: s.Validate.String(),
+		PaceGbps: float64(s.PaceBytes) * 8 / 1e9, DevmemRX: s.DevmemRX, DevmemTX: s.DevmemTX,
+		Ifname: s.Ifname, Queues: s.Queues, DmabufSize: s.DmabufSize,
+	}
+	if s.DevmemRX {
+		c.RxMem = s.RxMem
+	}
+	if s.DevmemTX {
+		c.TxMem = s.TxMem
+	}
+	return c
+}

@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"time"
+
+	"github.com/devmemtcp/ncdevmem/report"
+)
+
+// Control messages after the proto handshake. One control connection carries any number of tests,
+// one at a time:
+//
+//	client -> server  prepare {role, spec[, target, session]}
+//	server -> client  ready   {session, data_port, notes, ...}
+//	client -> server  start                                     (target first, then source)
+//	server -> client  progress {...} every spec.Interval
+//	server -> client  result  {side, error}
+//
+// abort from the client (or the control connection closing) ends the test at once; the server
+// tears down and waits for the next prepare.
+const (
+	typePrepare  = "prepare"
+	typeReady    = "ready"
+	typeStart    = "start"
+	typeProgress = "progress"
+	typeResult   = "result"
+	typeAbort    = "abort"
+)
+
+type prepareMsg struct {
+	Role Role     `json:"role"`
+	Spec TestSpec `json:"spec"`
+	// Source only: the target's data address and the session id its data connections present.
+	Target  string `json:"target,omitempty"`
+	Session []byte `json:"session,omitempty"`
+	// Env asks the server to capture its environment into the result (first measured run).
+	Env bool `json:"env,omitempty"`
+}
+
+type readyMsg struct {
+	Session  []byte   `json:"session,omitempty"`   // target: the id data connections must present
+	DataPort int      `json:"data_port,omitempty"` // target: where the source connects
+	Host     string   `json:"host"`
+	NumCPU   int      `json:"num_cpu"`
+	Notes    []string `json:"notes,omitempty"` // datapath Logf lines, for the user
+}
+
+type progressMsg struct {
+	Elapsed float64 `json:"elapsed_sec"` // since the window started
+	Bytes   uint64  `json:"bytes"`       // all flows, since the window started
+}
+
+type resultMsg struct {
+	Side report.Side `json:"side"`
+	// Start is when the window began, USec its length.
+	Start time.Time   `json:"start"`
+	USec  uint64      `json:"usec"`
+	Env   *report.Env `json:"env,omitempty"`
+	Notes []string    `json:"notes,omitempty"`
+	// Error is the reason the role failed ("" = success): a validation mismatch, a flow that died.
+	Error string `json:"error,omitempty"`
+}

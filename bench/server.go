@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/devmemtcp/ncdevmem/proto"
+)
+
+// handshakeTimeout bounds how long a connection may take to authenticate, so a silent client
+// cannot hold a server goroutine.
+const handshakeTimeout = 10 * time.Second
+
+// idleTimeout is how long a session waits for the client's next message between tests.
+const idleTimeout = 10 * time.Minute
+
+// Server runs tests for clients, one at a time: `ncdevmem server` and the embedded default.
+type Server struct {
+	// Key is the pre-shared key; nil serves without authentication.
+	Key []byte
+	// Software names this build in the handshake (version.String()).
+	Software string
+	// Logf receives one line per event worth a log line; nil discards.
+	Logf func(format string, args ...any)
+	// CorruptAt, when non-zero, makes this server (as source) flip the byte at stream offset
+	// CorruptAt-1 of flow 0. A test hook, set only from NCDEVMEM_TEST_CORRUPT_AT.
+	CorruptAt uint64
+
+	mu      sync.Mutex
+	busy    string // who holds the server, "" when idle
+	wg      sync.WaitGroup
+	closing bool
+	conns   map[net.Conn]struct{}
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+// Serve accepts control connections on ln until ctx ends or ln fails, then closes ln and every
+// open connection and waits for their sessions to tear down.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer s.shutdown()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept control connection: %w", err)
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		if s.conns == nil {
+			s.conns = map[net.Conn]struct{}{}
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+				c.Close()
+			}()
+			s.handle(ctx, c)
+		}()
+	}
+}
+
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) handle(ctx context.Context, nc net.Conn) {
+	peer := nc.RemoteAddr().String()
+	c := proto.NewConn(nc)
+	c.Timeout = handshakeTimeout
+	if _, err := proto.ServerHandshake(c, s.Key, s.Software); err != nil {
+		s.logf("%s: %v", peer, err)
+		return
+	}
+	s.mu.Lock()
+	if s.busy != "" {
+		who := s.busy
+		s.mu.Unlock()
+		c.SendError(fmt.Sprintf("server busy: running a test for %s; one test at a time, try again when it ends", who))
+		s.logf("%s: refused, busy with %s", peer, who)
+		return
+	}
+	s.busy = fmt.Sprintf("%s since %s", peer, time.Now().UTC().Format("15:04:05 UTC"))
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.busy = ""
+		s.mu.Unlock()
+	}()
+	s.logf("%s: connected", peer)
+	c.Timeout = proto.DefaultTimeout
+	for {
+		m, err := c.RecvWithin(idleTimeout)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
+				s.logf("%s: %v", peer, err)
+			}
+			s.logf("%s: disconnected", peer)
+			return
+		}
+		switch m.Type {
+		case typeAbort:
+			continue
+		case typePrepare:
+		default:
+			c.SendError(fmt.Sprintf("protocol error: unexpected %q message, want %q", m.Type, typePrepare))
+			return
+		}
+		var p prepareMsg
+		if err := m.Decode(&p); err != nil {
+			c.SendError(err.Error())
+			return
+		}
+		sess := &session{srv: s, c: c, peer: peer, p: p}
+		if err := sess.run(ctx); err != nil {
+			s.logf("%s: %s: %v", peer, p.Role, err)
+			if sess.fatal {
+				return
+			}
+		}
+	}
+}
+
+// hostname is the name servers put in their results.
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "?"
+	}
+	return h
+}
+
+func numCPU() int { return runtime.NumCPU() }

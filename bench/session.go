@@ -1,0 +1,641 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/devmemtcp/ncdevmem/envinfo"
+	"github.com/devmemtcp/ncdevmem/pattern"
+	"github.com/devmemtcp/ncdevmem/proto"
+	"github.com/devmemtcp/ncdevmem/report"
+	"github.com/devmemtcp/ncdevmem/rx"
+	"github.com/devmemtcp/ncdevmem/stats"
+	"github.com/devmemtcp/ncdevmem/tx"
+	"golang.org/x/sys/unix"
+)
+
+// Timeouts of the phases around the measurement window.
+const (
+	connectTimeout = 10 * time.Second // dialing and identifying one data connection
+	startTimeout   = 60 * time.Second // from ready to the client's start
+	acceptTimeout  = 10 * time.Second // from start until every flow must have arrived
+	drainTimeout   = 10 * time.Second // target: after the window, waiting for the source's EOF
+)
+
+// session is one test (one prepare) of one role on one server.
+type session struct {
+	srv  *Server
+	c    *proto.Conn
+	peer string
+	p    prepareMsg
+	// fatal is set when the control connection can no longer be used.
+	fatal bool
+
+	notesMu sync.Mutex
+	notes   []string
+}
+
+// note is the Logf given to datapaths: the server logs it and the client prints it.
+func (s *session) note(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	s.notesMu.Lock()
+	s.notes = append(s.notes, line)
+	s.notesMu.Unlock()
+	s.srv.logf("%s: %s: %s", s.peer, s.p.Role, line)
+}
+
+func (s *session) takeNotes() []string {
+	s.notesMu.Lock()
+	defer s.notesMu.Unlock()
+	n := s.notes
+	s.notes = nil
+	return n
+}
+
+// fail tells the client why the role failed and returns the same error.
+func (s *session) fail(err error) error {
+	if serr := s.c.SendError(fmt.Sprintf("%s %s: %v", s.p.Role, hostname(), err)); serr != nil {
+		s.fatal = true
+	}
+	return err
+}
+
+func (s *session) run(ctx context.Context) error {
+	spec := &s.p.Spec
+	if s.p.Role != RoleSource && s.p.Role != RoleTarget {
+		return s.fail(fmt.Errorf("unknown role %q", s.p.Role))
+	}
+	if err := spec.Check(); err != nil {
+		return s.fail(fmt.Errorf("bad test: %w", err))
+	}
+	dp, err := Select(spec, s.p.Role)
+	if err != nil {
+		return s.fail(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.p.Role == RoleTarget {
+		return s.runTarget(ctx, dp)
+	}
+	return s.runSource(ctx, dp)
+}
+
+// flowState is one data connection and its worker.
+type flowState struct {
+	id     int
+	conn   *net.TCPConn
+	rc     syscall.RawConn
+	netCPU int
+	appCPU int
+	rxe    rx.Engine
+	txe    tx.Engine
+	rst    rx.Stats
+	tst    tx.Stats
+	err    error // the engine's return, valid after done is closed
+	done   chan struct{}
+}
+
+func (f *flowState) bytes() uint64 {
+	if f.rxe != nil {
+		return f.rst.Bytes.Load()
+	}
+	return f.tst.Bytes.Load()
+}
+
+func closeFlows(fs []*flowState) {
+	for _, f := range fs {
+		if f != nil && f.conn != nil {
+			f.conn.Close()
+		}
+	}
+}
+
+func (s *session) runTarget(ctx context.Context, dp Datapath) error {
+	spec := &s.p.Spec
+	local, ok := s.c.NetConn().LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return s.fail(errors.New("control connection is not TCP"))
+	}
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP, Zone: local.Zone})
+	if err != nil {
+		return s.fail(fmt.Errorf("listen for data connections on %s: %w", local.IP, err))
+	}
+	defer ln.Close()
+	lap := ln.Addr().(*net.TCPAddr).AddrPort()
+	lap = netip.AddrPortFrom(lap.Addr().Unmap(), lap.Port())
+	var env *report.Env
+	if s.p.Env {
+		env = envinfo.Capture(spec.Ifname)
+	}
+	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleTarget, Local: lap, Logf: s.note})
+	if err != nil {
+		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+	}
+	defer flows.Close()
+	session := proto.NewNonce()
+	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
+		s.fatal = true
+		return err
+	}
+	if spec.DryRun {
+		return nil
+	}
+
+	fs := make([]*flowState, spec.Flows)
+	acceptDone := make(chan error, 1)
+	go func() {
+		got := 0
+		ln.SetDeadline(time.Now().Add(startTimeout))
+		for got < spec.Flows {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				acceptDone <- err
+				return
+			}
+			id, err := proto.RecvDataHello(proto.NewConn(c), s.srv.Key, session, spec.Flows, connectTimeout)
+			if err == nil && fs[id] != nil {
+				err = fmt.Errorf("flow %d connected twice", id)
+			}
+			if err != nil {
+				s.srv.logf("%s: target: %v", s.peer, err)
+				c.Close()
+				continue
+			}
+			c.SetDeadline(time.Time{})
+			fs[id] = &flowState{id: id, conn: c}
+			got++
+		}
+		acceptDone <- nil
+	}()
+	stopAccept := func() error {
+		ln.Close()
+		return <-acceptDone
+	}
+
+	if err := s.waitStart(); err != nil {
+		stopAccept()
+		closeFlows(fs)
+		return err
+	}
+	select {
+	case err = <-acceptDone:
+	case <-time.After(acceptTimeout):
+		err = stopAccept()
+	}
+	if err != nil {
+		n := 0
+		for _, f := range fs {
+			if f != nil {
+				n++
+			}
+		}
+		closeFlows(fs)
+		return s.fail(fmt.Errorf("only %d of %d data connections arrived from the source (%v); is a firewall between the hosts?", n, spec.Flows, err))
+	}
+	defer closeFlows(fs)
+	for _, f := range fs {
+		f.rc, err = f.conn.SyscallConn()
+		if err == nil {
+			f.rxe, err = flows.Receiver(f.id, f.rc)
+		}
+		if err != nil {
+			return s.fail(fmt.Errorf("flow %d: %w", f.id, err))
+		}
+	}
+	return s.measure(ctx, flows, fs, env)
+}
+
+func (s *session) runSource(ctx context.Context, dp Datapath) error {
+	spec := &s.p.Spec
+	target, err := netip.ParseAddrPort(s.p.Target)
+	if err != nil {
+		return s.fail(fmt.Errorf("target data address %q: %w", s.p.Target, err))
+	}
+	var env *report.Env
+	if s.p.Env {
+		env = envinfo.Capture(spec.Ifname)
+	}
+	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleSource, Remote: target, Logf: s.note})
+	if err != nil {
+		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+	}
+	defer flows.Close()
+	if spec.DryRun {
+		if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
+			s.fatal = true
+			return err
+		}
+		return nil
+	}
+	fs := make([]*flowState, spec.Flows)
+	defer closeFlows(fs)
+	d := net.Dialer{Timeout: connectTimeout, Control: flows.Control}
+	for i := range fs {
+		nc, err := d.DialContext(ctx, "tcp", target.String())
+		if err != nil {
+			return s.fail(fmt.Errorf("flow %d: connect to the target's data port: %w", i, err))
+		}
+		c := nc.(*net.TCPConn)
+		fs[i] = &flowState{id: i, conn: c}
+		if err := proto.SendDataHello(proto.NewConn(c), s.srv.Key, s.p.Session, i); err != nil {
+			return s.fail(err)
+		}
+		c.SetDeadline(time.Time{})
+		if f := fs[i]; true {
+			if f.rc, err = c.SyscallConn(); err != nil {
+				return s.fail(err)
+			}
+			if spec.PaceBytes > 0 {
+				if err := setPacing(f.rc, spec.PaceBytes); err != nil {
+					return s.fail(fmt.Errorf("flow %d: %w", i, err))
+				}
+			}
+			if f.txe, err = flows.Sender(i, f.rc); err != nil {
+				return s.fail(fmt.Errorf("flow %d: %w", i, err))
+			}
+			if i == 0 && s.srv.CorruptAt != 0 {
+				cc, ok := f.txe.(interface{ CorruptAt(uint64) })
+				if !ok {
+					return s.fail(fmt.Errorf("test hook NCDEVMEM_TEST_CORRUPT_AT: the %s sender cannot corrupt its stream", dp.Name()))
+				}
+				cc.CorruptAt(s.srv.CorruptAt - 1)
+			}
+		}
+	}
+	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
+		s.fatal = true
+		return err
+	}
+	if err := s.waitStart(); err != nil {
+		return err
+	}
+	return s.measure(ctx, flows, fs, env)
+}
+
+// errAborted is a test the client ended (abort, or its control connection closed).
+var errAborted = errors.New("aborted by the client")
+
+// waitStart waits for start; abort or a dead client returns an error and no test runs.
+func (s *session) waitStart() error {
+	m, err := s.c.RecvWithin(startTimeout)
+	if err != nil {
+		s.fatal = true
+		return fmt.Errorf("waiting for start: %w", err)
+	}
+	switch m.Type {
+	case typeStart:
+		return nil
+	case typeAbort:
+		return errAborted
+	}
+	s.fatal = true
+	return fmt.Errorf("protocol error: got %q while waiting for start", m.Type)
+}
+
+// setPacing sets SO_MAX_PACING_RATE (bytes per second). Rates above 4 GB/s need the 64-bit form
+// (Linux 5.x and later); the 32-bit one is used below so older kernels work too.
+func setPacing(rc syscall.RawConn, rate uint64) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) {
+		if rate <= math.MaxUint32 {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, int(uint32(rate)))
+			return
+		}
+		var b [8]byte
+		binary.NativeEndian.PutUint64(b[:], rate)
+		serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, string(b[:]))
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("setsockopt SO_MAX_PACING_RATE %d bytes/s: %w", rate, err)
+	}
+	return nil
+}
+
+// appCPU chooses the CPU flow i's worker is pinned to (-1: unpinned), kperf's way: the flow's net
+// CPU plus --pin-off, or the role's explicit list.
+func appCPU(spec *TestSpec, role Role, i, netCPU, ncpu int) int {
+	if spec.NoPin {
+		return -1
+	}
+	list := spec.CPUsDst
+	if role == RoleSource {
+		list = spec.CPUsSrc
+	}
+	if len(list) > 0 {
+		return list[i%len(list)]
+	}
+	if netCPU < 0 || ncpu < 1 {
+		return -1
+	}
+	return ((netCPU+spec.PinOff)%ncpu + ncpu) % ncpu
+}
+
+// cpuRoles maps every CPU a flow used to its role for the report.
+func cpuRoles(fs []*flowState) map[int]string {
+	roles := map[int]string{}
+	add := func(cpu int, role string) {
+		if cpu < 0 {
+			return
+		}
+		if r, ok := roles[cpu]; ok && r != role {
+			role = "net+app"
+		}
+		roles[cpu] = role
+	}
+	for _, f := range fs {
+		add(f.netCPU, "net")
+	}
+	for _, f := range fs {
+		add(f.appCPU, "app")
+	}
+	return roles
+}
+
+// pin moves the calling goroutine's locked OS thread to cpu.
+func pin(cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return fmt.Errorf("pin worker to CPU %d: %w (is the CPU online and in this process's cpuset?)", cpu, err)
+	}
+	return nil
+}
+
+// measure runs the window: pin workers, sample, run, sample, stop, report.
+func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env *report.Env) error {
+	spec := &s.p.Spec
+	role := s.p.Role
+	ncpu := numCPU()
+	for i, f := range fs {
+		f.netCPU = stats.IncomingCPU(f.rc)
+		f.appCPU = appCPU(spec, role, i, f.netCPU, ncpu)
+		if f.appCPU >= ncpu {
+			return s.fail(fmt.Errorf("--cpu-src/--cpu-dst: CPU %d does not exist on %s (it has %d)", f.appCPU, hostname(), ncpu))
+		}
+		f.done = make(chan struct{})
+	}
+
+	startCh := make(chan struct{})
+	readyCh := make(chan error, len(fs))
+	finished := make(chan *flowState, len(fs))
+	for _, f := range fs {
+		go func() {
+			defer close(f.done)
+			// The thread stays locked until the goroutine ends, so Go retires it with its affinity
+			// rather than handing a pinned thread to other goroutines.
+			runtime.LockOSThread()
+			if f.appCPU >= 0 {
+				if err := pin(f.appCPU); err != nil {
+					readyCh <- err
+					f.err = err
+					return
+				}
+			}
+			readyCh <- nil
+			<-startCh
+			if f.rxe != nil {
+				f.err = f.rxe.Receive(f.rc, &f.rst)
+			} else {
+				f.err = f.txe.Send(f.rc, &f.tst)
+				if r, ok := f.txe.(interface {
+					Reap(syscall.RawConn, *tx.Stats) error
+				}); ok {
+					r.Reap(f.rc, &f.tst)
+				}
+			}
+			finished <- f
+		}()
+	}
+	var pinErr error
+	for range fs {
+		if err := <-readyCh; err != nil && pinErr == nil {
+			pinErr = err
+		}
+	}
+	if pinErr != nil {
+		close(startCh)
+		stopFlows(fs)
+		return s.fail(pinErr)
+	}
+
+	// Watch the control connection during the window: abort or a vanished client ends the test.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stopReading sync.WaitGroup
+	var readingDone = make(chan struct{})
+	stopReading.Add(1)
+	go func() {
+		defer stopReading.Done()
+		for {
+			m, err := s.c.RecvWithin(spec.Duration + time.Hour)
+			select {
+			case <-readingDone:
+				return
+			default:
+			}
+			if err != nil {
+				s.fatal = true
+				cancel()
+				return
+			}
+			if m.Type == typeAbort {
+				cancel()
+				return
+			}
+		}
+	}()
+	endReading := func() {
+		close(readingDone)
+		s.c.NetConn().SetReadDeadline(time.Now())
+		stopReading.Wait()
+		s.c.NetConn().SetReadDeadline(time.Time{})
+	}
+
+	cpu0, err := stats.ReadCPUTimes()
+	if err != nil {
+		close(startCh)
+		stopFlows(fs)
+		endReading()
+		return s.fail(err)
+	}
+	if err := flows.WindowStart(); err != nil {
+		close(startCh)
+		stopFlows(fs)
+		endReading()
+		return s.fail(err)
+	}
+	start := time.Now()
+	if role == RoleSource {
+		for _, f := range fs {
+			f.conn.SetWriteDeadline(start.Add(spec.Duration))
+		}
+	}
+	close(startCh)
+
+	var failure error
+	end := time.NewTimer(spec.Duration)
+	defer end.Stop()
+	var tick <-chan time.Time
+	if spec.Interval > 0 {
+		t := time.NewTicker(spec.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var cpu1 []stats.CPUTimes
+	ended := 0
+window:
+	for {
+		select {
+		case <-end.C:
+			break window
+		case <-tick:
+			var b uint64
+			for _, f := range fs {
+				b += f.bytes()
+			}
+			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: time.Since(start).Seconds(), Bytes: b}); err != nil {
+				s.fatal = true
+				cancel()
+			}
+		case <-ctx.Done():
+			failure = errAborted
+			break window
+		case f := <-finished:
+			ended++
+			if role == RoleSource && errors.Is(f.err, os.ErrDeadlineExceeded) {
+				// The window's own end (the write deadline), seen a hair before the timer.
+				if ended == len(fs) {
+					break window
+				}
+				continue
+			}
+			failure = flowFailure(role, f, time.Since(start), spec.Duration)
+			break window
+		}
+	}
+	cpu1, err = stats.ReadCPUTimes()
+	if err != nil && failure == nil {
+		failure = err
+	}
+	usec := uint64(time.Since(start).Microseconds())
+	if role == RoleSource {
+		// Sources stop at their deadline; wait so the byte counts are final.
+		if failure != nil {
+			stopFlows(fs)
+		}
+		for _, f := range fs {
+			<-f.done
+		}
+	}
+	bytes := make([]uint64, len(fs))
+	for i, f := range fs {
+		bytes[i] = f.bytes()
+	}
+	if err := flows.WindowEnd(); err != nil && failure == nil {
+		failure = err
+	}
+	side := report.Side{Host: hostname(), Devmem: flows.Report()}
+	for i, f := range fs {
+		fl := report.Flow{ID: f.id, Dir: "rx", Bytes: bytes[i], USec: usec, Gbps: report.Gbps(bytes[i], usec), NetCPU: f.netCPU, AppCPU: f.appCPU}
+		if role == RoleSource {
+			fl.Dir = "tx"
+			if spec.MsgZerocopy || spec.DevmemTX {
+				fl.ZC = &report.ZC{Sends: f.tst.ZCSends.Load(), Completions: f.tst.ZCCompleted.Load(), Copied: f.tst.ZCCopied.Load()}
+			}
+		}
+		if ti, err := stats.TCPInfo(f.rc); err == nil {
+			fl.TCP = ti
+		}
+		side.Flows = append(side.Flows, fl)
+	}
+	if cpu1 != nil {
+		side.CPUs = stats.CPUUsage(cpu0, cpu1, cpuRoles(fs))
+	}
+
+	// Tail: the target drains until the source's EOF so the source never blocks on a full window.
+	if role == RoleTarget && failure == nil {
+		deadline := time.Now().Add(drainTimeout)
+		for _, f := range fs {
+			f.conn.SetReadDeadline(deadline)
+		}
+		for ; ended < len(fs); ended++ {
+			var f *flowState
+			select {
+			case f = <-finished:
+			case <-ctx.Done():
+			}
+			if f == nil {
+				failure = errAborted
+				break
+			}
+			if f.err != nil && failure == nil {
+				failure = flowFailure(role, f, time.Since(start), spec.Duration)
+			}
+		}
+	}
+	stopFlows(fs)
+	if role == RoleSource && failure == nil {
+		for _, f := range fs {
+			if f.err != nil && !errors.Is(f.err, os.ErrDeadlineExceeded) {
+				failure = flowFailure(role, f, time.Since(start), spec.Duration)
+				break
+			}
+		}
+	}
+	endReading()
+	if errors.Is(failure, errAborted) || s.fatal {
+		if failure == nil {
+			failure = errAborted
+		}
+		return failure
+	}
+	res := resultMsg{Side: side, Start: start, USec: usec, Env: env, Notes: s.takeNotes()}
+	if failure != nil {
+		res.Error = failure.Error()
+	}
+	if err := s.c.Send(typeResult, &res); err != nil {
+		s.fatal = true
+		return err
+	}
+	return failure
+}
+
+// stopFlows ends every worker now (deadline in the past) and waits for them.
+func stopFlows(fs []*flowState) {
+	now := time.Now()
+	for _, f := range fs {
+		f.conn.SetDeadline(now)
+	}
+	for _, f := range fs {
+		<-f.done
+	}
+}
+
+// flowFailure explains why flow f ended at elapsed into a window of length window.
+func flowFailure(role Role, f *flowState, elapsed, window time.Duration) error {
+	var me *pattern.MismatchError
+	switch {
+	case errors.As(f.err, &me):
+		return f.err
+	case role == RoleTarget && f.err == nil:
+		return fmt.Errorf("flow %d: the source closed the connection %.2f s into the %v window (did the source server stop or get killed?)", f.id, elapsed.Seconds(), window)
+	case role == RoleTarget && errors.Is(f.err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("flow %d: the source kept sending %v after the window ended", f.id, drainTimeout)
+	case role == RoleSource && (errors.Is(f.err, unix.ECONNRESET) || errors.Is(f.err, unix.EPIPE)):
+		return fmt.Errorf("%w (the target closed the flow: its validation failed or it stopped)", f.err)
+	}
+	return f.err
+}
