@@ -1,0 +1,7 @@
+//go:build !cuda
+
+package gpu
+
+// loadDriver is the stub of binaries built without the cuda tag: they never load libcuda, so they
+// stay statically linked.
+func loadDriver() (*driver, error) { return nil, ErrNoCUDA }
