@@ -1,0 +1,23 @@
+package tx
+
+import (
+	"sync/atomic"
+
+	"github.com/devmemtcp/ncdevmem/report"
+)
+
+// DevmemStats are a devmem TX flow's live counters.
+type DevmemStats struct {
+	Bytes       atomic.Uint64 // bytes the kernel accepted from the dma-buf
+	Sends       atomic.Uint64 // sendmsg calls that sent something
+	ShortSends  atomic.Uint64 // of which sent less than asked
+	Completions atomic.Uint64 // sends reported complete on the error queue
+	Copied      atomic.Uint64 // of which the kernel copied (SO_EE_CODE_ZEROCOPY_COPIED)
+	Waits       atomic.Uint64 // times every region was in flight and the flow waited for completions
+}
+
+// AddTo adds the counters into d (the per-side total of all flows). A TX frag is one sendmsg.
+func (s *DevmemStats) AddTo(d *report.Devmem) {
+	d.DmabufBytes += s.Bytes.Load()
+	d.Frags += s.Sends.Load()
+}

@@ -1,0 +1,100 @@
+package tx
+
+import (
+	"encoding/binary"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+)
+
+// DevmemSys is the seam between the devmem TX engine and the kernel: the socket calls the engine
+// makes on a flow's fd. Kernel is the real one; internal/devmemsim stands in for a devmem kernel
+// in tests. Implementations must not allocate on success.
+type DevmemSys interface {
+	// Sendmsg is sendmsg(2) with a caller-built msghdr whose iovec bases may be dma-buf offsets.
+	Sendmsg(fd int, msg *unix.Msghdr, flags int) (int, error)
+	// Recvmsg is recvmsg(2) (the engine reads its error queue with it).
+	Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error)
+	// Setsockopt is setsockopt(2) with a raw value; it returns the syscall's result.
+	Setsockopt(fd, level, name int, val []byte) (int, error)
+}
+
+// Kernel is the DevmemSys of the running kernel: raw syscalls, so iovecs holding offsets go to the
+// kernel untouched and nothing is allocated.
+type Kernel struct{}
+
+// Sendmsg implements DevmemSys.
+func (Kernel) Sendmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
+	n, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(n), nil
+}
+
+// Recvmsg implements DevmemSys.
+func (Kernel) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
+	n, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(n), nil
+}
+
+// Setsockopt implements DevmemSys.
+func (Kernel) Setsockopt(fd, level, name int, val []byte) (int, error) {
+	var p unsafe.Pointer
+	if len(val) > 0 {
+		p = unsafe.Pointer(&val[0])
+	}
+	r, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
+		uintptr(p), uintptr(len(val)), 0)
+	if e != 0 {
+		return 0, errnoErr(e)
+	}
+	return int(r), nil
+}
+
+func errnoErr(e unix.Errno) error {
+	switch e {
+	case unix.EAGAIN:
+		return errEAGAIN
+	case unix.EINTR:
+		return errEINTR
+	}
+	return e
+}
+
+var (
+	errEAGAIN error = unix.EAGAIN
+	errEINTR  error = unix.EINTR
+)
+
+// rawIovec is struct iovec with an integer base: devmem TX iovecs carry offsets into the dma-buf,
+// which must not sit in a pointer field the garbage collector would inspect. An array of them
+// holds no pointers, so the GC never scans it.
+type rawIovec struct {
+	base uintptr
+	len  uint64
+}
+
+// setRawIov points msg at iovs[:n].
+func setRawIov(msg *unix.Msghdr, iovs []rawIovec, n int) {
+	msg.Iov = (*unix.Iovec)(unsafe.Pointer(&iovs[0]))
+	msg.SetIovlen(n)
+}
+
+// dmabufIDCmsg builds the SCM_DEVMEM_DMABUF cmsg carrying the TX binding id into b, which must
+// hold CMSG_SPACE(4) bytes.
+func dmabufIDCmsg(b []byte, id uint32) []byte {
+	b = b[:unix.CmsgSpace(4)]
+	clear(b)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+	h.Level = uapi.SOL_SOCKET
+	h.Type = uapi.SCM_DEVMEM_DMABUF
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], id)
+	return b
+}

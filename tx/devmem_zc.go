@@ -1,0 +1,50 @@
+package tx
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+)
+
+// zcRange is one zerocopy notification: sendmsg sequence numbers lo..hi (inclusive, u32 that may
+// wrap) are done; copied says the kernel fell back to copying them.
+type zcRange struct {
+	lo, hi uint32
+	copied bool
+}
+
+// zcIter walks the cmsgs of one MSG_ERRQUEUE recvmsg in place.
+type zcIter struct{ rem []byte }
+
+// next returns the next zerocopy range. ok is false at the end; a socket error that is not a
+// zerocopy completion is returned as err.
+func (it *zcIter) next() (r zcRange, ok bool, err error) {
+	for len(it.rem) >= unix.SizeofCmsghdr {
+		h, data, rem, perr := unix.ParseOneSocketControlMessage(it.rem)
+		if perr != nil {
+			return r, false, fmt.Errorf("parse error-queue message: %w", perr)
+		}
+		it.rem = rem
+		if !(h.Level == uapi.SOL_IP && h.Type == uapi.IP_RECVERR) && !(h.Level == uapi.SOL_IPV6 && h.Type == uapi.IPV6_RECVERR) {
+			continue
+		}
+		if len(data) < uapi.SizeofSockExtendedErr {
+			return r, false, fmt.Errorf("parse error-queue message: sock_extended_err of %d bytes, want %d", len(data), uapi.SizeofSockExtendedErr)
+		}
+		errno := binary.NativeEndian.Uint32(data[0:])
+		origin, code := data[4], data[6]
+		if origin != uapi.SO_EE_ORIGIN_ZEROCOPY || errno != 0 {
+			return r, false, fmt.Errorf("error queue holds a socket error (origin %d), not a zerocopy completion: %w", origin, unix.Errno(errno))
+		}
+		r = zcRange{
+			lo:     binary.NativeEndian.Uint32(data[8:]),
+			hi:     binary.NativeEndian.Uint32(data[12:]),
+			copied: code&uapi.SO_EE_CODE_ZEROCOPY_COPIED != 0,
+		}
+		return r, true, nil
+	}
+	return r, false, nil
+}
