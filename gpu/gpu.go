@@ -63,14 +63,28 @@ type Buffer struct {
 
 var errClosed = errors.New("gpu: buffer is closed")
 
-func newBuffer(d *driver, size int64, device string, pageSize int64) (_ *Buffer, err error) {
+// CheckSize reports whether New would accept size, without loading anything: it must be a
+// positive multiple of the host page size. It works in every build, so callers can validate flags
+// before touching the NIC.
+func CheckSize(size int64) error {
+	return checkSize(size, int64(os.Getpagesize()))
+}
+
+func checkSize(size, pageSize int64) error {
 	if size <= 0 {
-		return nil, fmt.Errorf("gpu: size %d must be positive", size)
+		return fmt.Errorf("gpu: size %d must be positive", size)
 	}
 	// cuMemGetHandleForAddressRange wants a host-page aligned range.
 	if size%pageSize != 0 {
-		return nil, fmt.Errorf("gpu: size %d is not a multiple of the host page size %d (use %d)",
+		return fmt.Errorf("gpu: size %d is not a multiple of the host page size %d (use %d)",
 			size, pageSize, (size+pageSize-1)/pageSize*pageSize)
+	}
+	return nil
+}
+
+func newBuffer(d *driver, size int64, device string, pageSize int64) (_ *Buffer, err error) {
+	if err := checkSize(size, pageSize); err != nil {
+		return nil, err
 	}
 	if err := d.check("cuInit", d.init(0)); err != nil {
 		return nil, err

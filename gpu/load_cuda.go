@@ -11,6 +11,10 @@ import (
 	"github.com/ebitengine/purego"
 )
 
+// Compiled reports whether this binary was built with the cuda tag, so callers can refuse "cuda"
+// memory up front.
+const Compiled = true
+
 // libcuda is the driver API library; it ships with the NVIDIA driver, not the CUDA toolkit.
 const libcuda = "libcuda.so.1"
 

@@ -5,3 +5,7 @@ package gpu
 // loadDriver is the stub of binaries built without the cuda tag: they never load libcuda, so they
 // stay statically linked.
 func loadDriver() (*driver, error) { return nil, ErrNoCUDA }
+
+// Compiled reports whether this binary was built with the cuda tag, so callers can refuse "cuda"
+// memory up front.
+const Compiled = false

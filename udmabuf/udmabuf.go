@@ -68,6 +68,13 @@ func New(size int64, o Options) (*Buffer, error) {
 	return host.new(size, o)
 }
 
+// Check runs New's up-front checks without allocating: size positive and aligned, /dev/udmabuf
+// present and openable, and size within the size limit when that is readable. Callers use it to
+// validate flags before touching the NIC.
+func Check(size int64, o Options) error {
+	return host.check(size, o)
+}
+
 // Available reports whether New can work here: nil, or the error explaining why not (no
 // /dev/udmabuf because the kernel lacks CONFIG_UDMABUF or the module is not loaded, or no
 // permission to open it).
@@ -98,6 +105,19 @@ var host = system{
 	pageSize:  int64(os.Getpagesize()),
 	create:    ioctlCreate,
 	sync:      ioctlSync,
+}
+
+func (s *system) check(size int64, o Options) error {
+	if err := s.checkSize(size, o); err != nil {
+		return err
+	}
+	if err := s.available(); err != nil {
+		return err
+	}
+	if limit, err := s.sizeLimit(); err == nil {
+		return s.checkLimit(size, limit)
+	}
+	return nil
 }
 
 func (s *system) available() error {

@@ -502,3 +502,27 @@ func TestRealUdmabuf(t *testing.T) {
 		t.Errorf("memfd mappings %d -> %d", maps, got)
 	}
 }
+
+func TestCheck(t *testing.T) {
+	fk := newFakeKernel(t, 64)
+	fds := openFDs(t)
+	if err := fk.sys.check(64<<20, Options{}); err != nil {
+		t.Errorf("check(64 MiB): %v", err)
+	}
+	if err := fk.sys.check(65<<20, Options{}); err == nil || !strings.Contains(err.Error(), "size limit of 64 MiB") {
+		t.Errorf("check(65 MiB): %v", err)
+	}
+	if err := fk.sys.check(4097, Options{}); err == nil || !strings.Contains(err.Error(), "page size") {
+		t.Errorf("check(4097): %v", err)
+	}
+	fk.sys.device = filepath.Join(t.TempDir(), "none")
+	if err := fk.sys.check(4096, Options{}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("check without a device: %v", err)
+	}
+	if fk.creates != 0 {
+		t.Errorf("check created %d buffers", fk.creates)
+	}
+	if got := openFDs(t); got != fds {
+		t.Errorf("open fds %d -> %d", fds, got)
+	}
+}
