@@ -93,7 +93,7 @@ type Sim struct {
 	bound    string
 	zcSeq    uint32
 	compl    []completion
-	held2    bool
+	released bool
 }
 
 type completion struct {
@@ -442,14 +442,14 @@ func devmemID(msg *unix.Msghdr) (uint32, bool) {
 // Complete releases completions held by HoldCompletions.
 func (s *Sim) Complete() {
 	s.mu.Lock()
-	s.held2 = true
+	s.released = true
 	s.mu.Unlock()
 }
 
 func (s *Sim) recvErrqueue(msg *unix.Msghdr) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.compl) == 0 || (s.cfg.HoldCompletions && !s.held2) {
+	if len(s.compl) == 0 || (s.cfg.HoldCompletions && !s.released) {
 		return 0, unix.EAGAIN
 	}
 	space := unix.CmsgSpace(uapi.SizeofSockExtendedErr)
