@@ -255,7 +255,14 @@ func row(name string, figs [][]map[string]float64, sel [][]int, conf float64, ma
 			continue
 		}
 		c := benchmath.AssumeNothing.Compare(samples[0], samples[i])
-		warn(c.Warnings)
+		// Identical constant samples fail the U-test with "all samples are equal": the row's
+		// "~" and p=1 already say there is no change, a warning would only alarm.
+		if !constantEqual(samples[0].Values, samples[i].Values) {
+			warn(c.Warnings)
+		}
+		// The U-test's two-sided p can exceed 1 for tiny samples (the tail is doubled); a
+		// probability cannot.
+		c.P = math.Min(c.P, 1)
 		old, cur := r.Stats[0].Median, r.Stats[i].Median
 		d := &Delta{P: c.P, N1: c.N1, N2: c.N2, Significant: c.P <= c.Alpha, Text: c.FormatDelta(old, cur)}
 		if old != 0 {
@@ -288,6 +295,16 @@ func lowerIsBetter(name string) bool {
 	return false
 }
 
+// constantEqual reports whether every value of a and b is the same number.
+func constantEqual(a, b []float64) bool {
+	for _, v := range append(a[:len(a):len(a)], b...) {
+		if v != a[0] {
+			return false
+		}
+	}
+	return true
+}
+
 // describe computes the distribution-free parts of a Stat.
 func describe(vals []float64) *Stat {
 	st := &Stat{N: len(vals), Values: vals, Min: vals[0], Max: vals[0]}
@@ -304,6 +321,10 @@ func describe(vals []float64) *Stat {
 			ss += (v - st.Mean) * (v - st.Mean)
 		}
 		st.Stddev = math.Sqrt(ss / float64(len(vals)-1))
+		// Equal values summed in floating point leave a residue like 1.5e-17; it is no spread.
+		if st.Stddev <= 1e-9*math.Abs(st.Mean) {
+			st.Stddev = 0
+		}
 	}
 	return st
 }

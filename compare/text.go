@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -14,6 +16,7 @@ import (
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(r)
 }
 
@@ -86,7 +89,7 @@ func (r *Report) table(b *strings.Builder, rows []Row) int {
 			if st == nil {
 				line = append(line, "-", "", "")
 			} else {
-				line = append(line, metrics.Format(st.Median), "±"+st.CIPct, metrics.Format(st.Stddev))
+				line = append(line, human(st.Median), "±"+st.CIPct, human(st.Stddev))
 			}
 			if i == 0 {
 				continue
@@ -114,11 +117,13 @@ func (r *Report) table(b *strings.Builder, rows []Row) int {
 		var sb strings.Builder
 		for j, c := range l {
 			pad := strings.Repeat(" ", widths[j]-utf8.RuneCountInString(c))
-			switch {
-			case j <= 1:
+			if j > 0 {
+				sb.WriteString("  ")
+			}
+			if j <= 1 {
 				sb.WriteString(c + pad)
-			default:
-				sb.WriteString("  " + pad + c)
+			} else {
+				sb.WriteString(pad + c)
 			}
 		}
 		b.WriteString(strings.TrimRight(sb.String(), " ") + "\n")
@@ -138,4 +143,19 @@ func allZero(row Row) bool {
 		}
 	}
 	return true
+}
+
+// human renders a value for the table: as metrics.Format below a million, with an SI prefix and
+// four significant digits above (byte and frag counters of long runs), so columns stay readable.
+func human(v float64) string {
+	a := math.Abs(v)
+	for _, p := range []struct {
+		f float64
+		s string
+	}{{1e15, "P"}, {1e12, "T"}, {1e9, "G"}, {1e6, "M"}} {
+		if a >= p.f {
+			return strconv.FormatFloat(v/p.f, 'g', 4, 64) + p.s
+		}
+	}
+	return metrics.Format(v)
 }
