@@ -33,7 +33,7 @@ func (e *SteeringError) Error() string {
 	default:
 		b.WriteString("a queue the kernel did not name (SO_INCOMING_NAPI_ID is 0: the device has no NAPI or busy polling ids)")
 	}
-	fmt.Fprintf(&b, ", not one of the queues bound to dma-buf %d (%s)", e.DmabufID, QueueList(e.Bound))
+	fmt.Fprintf(&b, ", not one of the queues bound to dma-buf %d (queues %s)", e.DmabufID, QueueList(e.Bound))
 	if e.Rule != "" {
 		fmt.Fprintf(&b, "; the rule that should have matched: %s", e.Rule)
 	}

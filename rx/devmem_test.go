@@ -163,7 +163,7 @@ func TestDevmemReceiveSteering(t *testing.T) {
 	if !errors.As(err, &se) || se.Queue != 3 || !strings.Contains(se.Reason, "id 2") {
 		t.Fatalf("err = %v, want a steering error naming queue 3 and dma-buf id 2", err)
 	}
-	for _, want := range []string{"rx queue 3 (napi 8193)", "dma-buf 1 (14-15)", "dst-port 5201", "ethtool -n eth1"} {
+	for _, want := range []string{"rx queue 3 (napi 8193)", "dma-buf 1 (queues 14-15)", "dst-port 5201", "ethtool -n eth1"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q lacks %q", err, want)
 		}
