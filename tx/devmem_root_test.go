@@ -1,0 +1,58 @@
+package tx
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/dmabuf"
+	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+)
+
+// TestRootDevmemSendPlainTCP sends with SCM_DEVMEM_DMABUF on a loopback socket that has no TX
+// binding: the host kernel refuses it with EINVAL, the engine explains it, and the simulator
+// without bind-tx answers the same errno.
+func TestRootDevmemSendPlainTCP(t *testing.T) {
+	testnet.Require(t)
+	ns := testnet.Single(t)
+	var c, s net.Conn
+	if err := ns.Do(func() error {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		d := net.Dialer{Control: Control(nil, "lo")} // SO_BINDTODEVICE lo + SO_ZEROCOPY, for real
+		if c, err = d.Dial("tcp", ln.Addr().String()); err != nil {
+			return err
+		}
+		s, err = ln.Accept()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer s.Close()
+	h, _ := dmabuf.NewHost(1 << 20)
+	e, err := NewDevmem(DevmemConfig{Buf: h, DmabufID: 1, WriteSize: 4096, Ifname: "lo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	var st Stats
+	kerr := e.Send(rawConn(t, c.(*net.TCPConn)), &st)
+	t.Logf("kernel: %v", kerr)
+	if !errors.Is(kerr, unix.EINVAL) || !strings.Contains(kerr.Error(), "not a TX binding") {
+		t.Fatalf("Send on plain TCP: %v, want EINVAL with advice", kerr)
+	}
+
+	r := dmSend(t, 5*time.Second, devmemsim.Config{TXID: 7}, "lo", nil) // the engine names id 5
+	if !errors.Is(r.err, unix.EINVAL) {
+		t.Errorf("simulator without a matching TX binding: %v, want EINVAL like the kernel", r.err)
+	}
+}
