@@ -1,0 +1,463 @@
+package nic
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+	"golang.org/x/sys/unix"
+)
+
+// DefaultStateDir is where journals live unless Request.StateDir says otherwise: tmpfs, so a reboot
+// (which resets the NIC too) clears them.
+const DefaultStateDir = "/run/ncdevmem"
+
+// Request says which NIC to prepare for which devmem queues and flows.
+type Request struct {
+	Ifname string
+	// Queues are the RX queues the dma-buf will be bound to.
+	Queues []int
+	// Flows are steered to the devmem queues, one rule per distinct match.
+	Flows []Flow
+	// StateDir holds the journal; empty means DefaultStateDir.
+	StateDir string
+	// DryRun makes Prepare print the plan to Log and change nothing.
+	DryRun bool
+	// Log gets one line per change ("nic eth1: tcp-data-split off -> on"); nil discards.
+	Log io.Writer
+	// UseRSSContext: nil prefers an RSS context over the devmem queues when the driver has
+	// contexts; true requires one; false never creates one.
+	UseRSSContext *bool
+	// HeaderSplitOnly limits the plan to tcp-data-split on and hds-thresh 0 (probe mode, TX).
+	HeaderSplitOnly bool
+	// Kernel is the seam to the kernel; nil means System().
+	Kernel Kernel
+}
+
+func (r *Request) kernel() Kernel {
+	if r.Kernel == nil {
+		return System()
+	}
+	return r.Kernel
+}
+
+func (r *Request) stateDir() string {
+	if r.StateDir == "" {
+		return DefaultStateDir
+	}
+	return r.StateDir
+}
+
+func (r *Request) log() io.Writer {
+	if r.Log == nil {
+		return io.Discard
+	}
+	return r.Log
+}
+
+// stepKind says what a Step changes.
+type stepKind int
+
+const (
+	stepChannels stepKind = iota + 1
+	stepRings
+	stepIndir
+	stepContext
+	stepRule
+)
+
+// Step is one change of the plan.
+type Step struct {
+	// What names the setting in ethtool's words ("tcp-data-split", "rss indirection", "rule").
+	What string
+	// Old and New describe the value before and after ("off" -> "on").
+	Old, New string
+
+	text     string // the log line when Old/New do not say it (several settings in one step)
+	kind     stepKind
+	channels ChannelsUpdate
+	rings    RingsUpdate
+	oldRings *Rings
+	oldCh    *Channels
+	table    []uint32 // new main table, or the context's table
+	rule     Rule     // Location RX_CLS_LOC_ANY or a free slot; Context set later for context rules
+	toCtx    bool     // rule targets the context this plan creates
+	existing []uint32 // rule locations before the insert
+}
+
+// String is the log line of the step: "tcp-data-split off -> on".
+func (s Step) String() string {
+	if s.text != "" {
+		return s.text
+	}
+	return s.What + " " + s.Old + " -> " + s.New
+}
+
+// PlanResult is the computed plan: the changes Prepare would make, in order.
+type PlanResult struct {
+	Ifname string
+	Steps  []Step
+	// Context reports whether the plan creates an RSS context for the devmem queues.
+	Context bool
+	// Notes explain choices (why no context, shared rules) and print after the steps.
+	Notes []string
+}
+
+// String prints one line per change, as Prepare logs them, then the notes.
+func (p *PlanResult) String() string {
+	var b strings.Builder
+	if len(p.Steps) == 0 {
+		fmt.Fprintf(&b, "nic %s: nothing to change\n", p.Ifname)
+	}
+	for _, s := range p.Steps {
+		fmt.Fprintf(&b, "nic %s: %s\n", p.Ifname, s)
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "nic %s: note: %s\n", p.Ifname, n)
+	}
+	return b.String()
+}
+
+// Plan computes the changes that would prepare req.Ifname, from its current state; it changes
+// nothing. Unsupported features give an *Error with advice; impossible requests a plain error.
+func Plan(req Request) (*PlanResult, error) {
+	if err := validate(&req); err != nil {
+		return nil, err
+	}
+	return plan(req.kernel(), &req)
+}
+
+func validate(req *Request) error {
+	if err := checkIfname(req.Ifname); err != nil {
+		return err
+	}
+	if len(req.Queues) == 0 && !req.HeaderSplitOnly {
+		return fmt.Errorf("prepare %s: no devmem queues given", req.Ifname)
+	}
+	seen := map[int]bool{}
+	for _, q := range req.Queues {
+		if q < 0 {
+			return fmt.Errorf("prepare %s: queue %d is negative", req.Ifname, q)
+		}
+		if seen[q] {
+			return fmt.Errorf("prepare %s: queue %d given twice", req.Ifname, q)
+		}
+		seen[q] = true
+	}
+	for _, f := range req.Flows {
+		if !f.Dst.Addr().IsValid() || f.Dst.Port() == 0 {
+			return fmt.Errorf("prepare %s: flow needs a destination address and port, got %v", req.Ifname, f.Dst)
+		}
+		d, s := f.Dst.Addr().Unmap(), f.Src.Addr().Unmap()
+		if s.IsValid() && s.Is4() != d.Is4() {
+			return fmt.Errorf("prepare %s: flow %v -> %v mixes IPv4 and IPv6", req.Ifname, f.Src, f.Dst)
+		}
+	}
+	return nil
+}
+
+// checkIfname refuses names the kernel cannot have, which would also escape the state directory.
+func checkIfname(ifname string) error {
+	if ifname == "" || len(ifname) >= unix.IFNAMSIZ || ifname == "." || ifname == ".." ||
+		strings.ContainsAny(ifname, "/ \t\n:") {
+		return fmt.Errorf("interface name %q is not valid (1-15 characters, no '/', ':' or spaces)", ifname)
+	}
+	return nil
+}
+
+func plan(k Kernel, req *Request) (*PlanResult, error) {
+	ifname := req.Ifname
+	p := &PlanResult{Ifname: ifname}
+	if _, err := k.Ifindex(ifname); err != nil {
+		return nil, err
+	}
+
+	// Channels: the devmem queues must exist and leave at least one queue for other traffic.
+	rxq := uint32(0)
+	if !req.HeaderSplitOnly {
+		ch, err := k.Channels(ifname)
+		if err != nil {
+			return nil, err
+		}
+		rxq = ch.RXQueues()
+		need := uint32(slices.Max(req.Queues)) + 1
+		if need <= uint32(len(req.Queues)) {
+			need = uint32(len(req.Queues)) + 1 // queues 0..n-1 all devmem: one more for other traffic
+		}
+		if need > rxq {
+			s := Step{kind: stepChannels, oldCh: ch}
+			switch {
+			case ch.Combined > 0 && need-ch.RX <= ch.CombinedMax:
+				v := need - ch.RX
+				s.channels.Combined = &v
+				s.What, s.Old, s.New = "channels combined", strconv.Itoa(int(ch.Combined)), strconv.Itoa(int(v))
+			case ch.Combined == 0 && need <= ch.RXMax:
+				s.channels.RX = &need
+				s.What, s.Old, s.New = "channels rx", strconv.Itoa(int(ch.RX)), strconv.Itoa(int(need))
+			default:
+				return nil, fmt.Errorf("prepare %s: queues %s need %d RX queues but the device has %d and allows at most %d (pick lower queues with -t/-q; see ethtool -l %s)",
+					ifname, queueList(req.Queues), need, rxq, max(ch.RXMax, ch.RX+ch.CombinedMax), ifname)
+			}
+			p.Steps = append(p.Steps, s)
+			rxq = need
+		}
+	}
+
+	// Header split: tcp-data-split on, hds-thresh 0 (the kernel's checks for binding a provider).
+	rings, err := k.Rings(ifname)
+	if err != nil {
+		return nil, err
+	}
+	var ru RingsUpdate
+	if rings.TCPDataSplit != TCPDataSplitEnabled {
+		on := TCPDataSplitEnabled
+		ru.TCPDataSplit = &on
+		p.Steps = append(p.Steps, Step{What: "tcp-data-split", Old: rings.TCPDataSplit.String(), New: "on", kind: stepRings})
+	}
+	if rings.HDSThresh != nil && *rings.HDSThresh != 0 {
+		zero := uint32(0)
+		ru.HDSThresh = &zero
+		p.Steps = append(p.Steps, Step{What: "hds-thresh", Old: strconv.Itoa(int(*rings.HDSThresh)), New: "0", kind: stepRings})
+	}
+	// One rings step carries both fields: one journal entry, one RINGS_SET.
+	if ru.TCPDataSplit != nil || ru.HDSThresh != nil {
+		p.Steps = mergeRings(p.Steps, ru, rings)
+	}
+	if req.HeaderSplitOnly {
+		return p, nil
+	}
+
+	devmem := map[uint32]bool{}
+	for _, q := range req.Queues {
+		devmem[uint32(q)] = true
+	}
+	var others []uint32
+	for q := range rxq {
+		if !devmem[q] {
+			others = append(others, q)
+		}
+	}
+	dq := make([]uint32, 0, len(req.Queues))
+	for _, q := range req.Queues {
+		dq = append(dq, uint32(q))
+	}
+
+	// RSS: the main table must not send other traffic to devmem queues; a context spreads the
+	// flows over the devmem queues when the driver has contexts.
+	if _, err := k.RXRings(ifname); err != nil {
+		return nil, rssAdvice(err, ifname)
+	}
+	cur, err := k.Indir(ifname)
+	if err != nil {
+		return nil, rssAdvice(err, ifname)
+	}
+	if len(cur) == 0 {
+		return nil, fmt.Errorf("prepare %s: the driver has no RSS indirection table, so traffic cannot be kept off the devmem queues (run with --no-setup on queues prepared another way)", ifname)
+	}
+	useCtx := false
+	if req.UseRSSContext == nil || *req.UseRSSContext {
+		have, err := haveContexts(k, ifname)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case have && len(req.Flows) > 0:
+			useCtx = true
+		case req.UseRSSContext != nil && !have:
+			return nil, fmt.Errorf("prepare %s: the driver has no RSS contexts (drop --rss-context)", ifname)
+		case !have:
+			p.Notes = append(p.Notes, "the driver has no RSS contexts: each rule targets one devmem queue")
+		}
+	}
+	hits := slices.ContainsFunc(cur, func(q uint32) bool { return devmem[q] })
+	if hits || hasChannelStep(p) {
+		// A channel change rebuilds a default table over all queues, so write ours after it.
+		table := spread(len(cur), others)
+		if !slices.Equal(table, cur) || hasChannelStep(p) {
+			old := describeIndir(cur, isDefaultIndir(cur, rxqBefore(p, rxq)))
+			p.Steps = append(p.Steps, Step{What: "rss indirection", Old: old, New: "queues " + queueList32(others), kind: stepIndir, table: table})
+		}
+	}
+	if useCtx {
+		p.Context = true
+		p.Steps = append(p.Steps, Step{What: "rss context", Old: "none", New: "queues " + queueList32(dq), kind: stepContext, table: spread(len(cur), dq)})
+	}
+
+	// Rules: one per distinct match; 5-tuple when the peer is known.
+	if len(req.Flows) == 0 {
+		return p, nil
+	}
+	count, size, special, err := k.RuleCount(ifname)
+	if err != nil {
+		return nil, ntupleAdvice(err, ifname)
+	}
+	locs, err := k.RuleLocations(ifname, count)
+	if err != nil {
+		return nil, ntupleAdvice(err, ifname)
+	}
+	existing := make([]Rule, 0, len(locs))
+	for _, loc := range locs {
+		r, err := k.Rule(ifname, loc)
+		if err != nil {
+			return nil, ntupleAdvice(err, ifname)
+		}
+		r.Location = loc
+		existing = append(existing, *r)
+	}
+	used := map[uint32]bool{}
+	for _, loc := range locs {
+		used[loc] = true
+	}
+	var planned []Rule
+	for i, f := range req.Flows {
+		var r Rule
+		if useCtx {
+			r = ruleFromFlow(f, 0, 0)
+		} else {
+			r = ruleFromFlow(f, uint64(dq[i%len(dq)]), 0)
+		}
+		if slices.ContainsFunc(planned, func(o Rule) bool { return o.FlowType == r.FlowType && o.Src == r.Src && o.Dst == r.Dst }) {
+			if !useCtx {
+				p.Notes = append(p.Notes, fmt.Sprintf("flows %s share one rule and so one queue (give peer addresses for one rule per flow)", r.matchString()))
+			}
+			continue
+		}
+		for _, e := range existing {
+			if !e.Other && e.FlowType == r.FlowType && e.Src == r.Src && e.Dst == r.Dst {
+				return nil, fmt.Errorf("prepare %s: rule %d already matches %s (delete it: ethtool -N %s delete %d)", ifname, e.Location, r.matchString(), ifname, e.Location)
+			}
+		}
+		r.Location = uapi.RX_CLS_LOC_ANY
+		if !special {
+			loc, ok := freeSlot(size, used)
+			if !ok {
+				return nil, fmt.Errorf("prepare %s: all %d ntuple rule slots are in use (delete one: ethtool -n %s, ethtool -N %s delete ID)", ifname, size, ifname, ifname)
+			}
+			used[loc] = true
+			r.Location = loc
+		}
+		planned = append(planned, r)
+		s := Step{What: "rule", Old: "none", kind: stepRule, rule: r, toCtx: useCtx, existing: locs}
+		s.New = r.matchString()
+		if useCtx {
+			s.New += " context (new)"
+		} else {
+			s.New += fmt.Sprintf(" queue %d", r.Queue)
+		}
+		p.Steps = append(p.Steps, s)
+	}
+	return p, nil
+}
+
+// mergeRings replaces the separate tcp-data-split/hds-thresh display steps with one rings step
+// carrying both; its text names both changes.
+func mergeRings(steps []Step, ru RingsUpdate, old *Rings) []Step {
+	var what, o, n, text []string
+	out := steps[:0:0]
+	for _, s := range steps {
+		if s.kind == stepRings {
+			what, o, n = append(what, s.What), append(o, s.Old), append(n, s.New)
+			text = append(text, s.String())
+			continue
+		}
+		out = append(out, s)
+	}
+	return append(out, Step{What: strings.Join(what, ", "), Old: strings.Join(o, ", "), New: strings.Join(n, ", "),
+		text: strings.Join(text, ", "), kind: stepRings, rings: ru, oldRings: old})
+}
+
+func hasChannelStep(p *PlanResult) bool {
+	return slices.ContainsFunc(p.Steps, func(s Step) bool { return s.kind == stepChannels })
+}
+
+// rxqBefore is the RX queue count the current main table was built for.
+func rxqBefore(p *PlanResult, rxq uint32) uint32 {
+	for _, s := range p.Steps {
+		if s.kind == stepChannels {
+			return s.oldCh.RXQueues()
+		}
+	}
+	return rxq
+}
+
+// isDefaultIndir reports whether t is the kernel's default table (ethtool_rxfh_indir_default:
+// entry i = i mod rx rings), which restore resets with SRXFHINDIR size 0 instead of writing back.
+func isDefaultIndir(t []uint32, rxq uint32) bool {
+	if rxq == 0 {
+		return false
+	}
+	for i, q := range t {
+		if q != uint32(i)%rxq {
+			return false
+		}
+	}
+	return true
+}
+
+func describeIndir(t []uint32, isDefault bool) string {
+	if isDefault {
+		return "default"
+	}
+	var qs []uint32
+	for _, q := range t {
+		if !slices.Contains(qs, q) {
+			qs = append(qs, q)
+		}
+	}
+	slices.Sort(qs)
+	return "queues " + queueList32(qs)
+}
+
+// spread fills a table of n entries round-robin over queues (ethtool -X equal, over a set).
+func spread(n int, queues []uint32) []uint32 {
+	t := make([]uint32, n)
+	for i := range t {
+		t[i] = queues[i%len(queues)]
+	}
+	return t
+}
+
+func freeSlot(size uint32, used map[uint32]bool) (uint32, bool) {
+	for loc := range size {
+		if !used[loc] {
+			return loc, true
+		}
+	}
+	return 0, false
+}
+
+func queueList(qs []int) string {
+	s := make([]string, len(qs))
+	for i, q := range qs {
+		s[i] = strconv.Itoa(q)
+	}
+	return strings.Join(s, ",")
+}
+
+func queueList32(qs []uint32) string {
+	s := make([]string, len(qs))
+	for i, q := range qs {
+		s[i] = strconv.Itoa(int(q))
+	}
+	return strings.Join(s, ",")
+}
+
+func rssAdvice(err error, ifname string) error {
+	var e *Error
+	if errors.As(err, &e) && errors.Is(err, unix.EOPNOTSUPP) {
+		e.Advice = "the driver has no RSS table control, so traffic cannot be kept off the devmem queues; devmem RX needs `ethtool -X " + ifname + " equal N` to work, or run with --no-setup on queues prepared another way"
+	}
+	return err
+}
+
+func ntupleAdvice(err error, ifname string) error {
+	var e *Error
+	if errors.As(err, &e) && errors.Is(err, unix.EOPNOTSUPP) {
+		e.Advice = "the driver has no ntuple filters, or they are off: try `ethtool -K " + ifname + " ntuple on`, or run with --no-setup and steer the flow another way"
+	}
+	return err
+}

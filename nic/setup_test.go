@@ -1,0 +1,405 @@
+package nic_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/devmemtcp/ncdevmem/nic"
+	"github.com/devmemtcp/ncdevmem/nic/nictest"
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+const eth = "eth1"
+
+func flows() []nic.Flow {
+	return []nic.Flow{
+		{Dst: netip.MustParseAddrPort("192.0.2.1:5201"), Src: netip.MustParseAddrPort("192.0.2.2:40000")},
+		{Dst: netip.MustParseAddrPort("192.0.2.1:5201"), Src: netip.MustParseAddrPort("192.0.2.2:40001")},
+	}
+}
+
+type fixture struct {
+	model  *nictest.Model
+	before *nictest.NIC
+	dir    string
+	log    *strings.Builder
+}
+
+func newFixture(t *testing.T, mod func(*nictest.NIC)) *fixture {
+	t.Helper()
+	n := nictest.DevmemNIC(7)
+	if mod != nil {
+		mod(n)
+	}
+	return &fixture{model: nictest.New(map[string]*nictest.NIC{eth: n}), before: n.Clone(), dir: t.TempDir(), log: &strings.Builder{}}
+}
+
+func (f *fixture) req(queues ...int) nic.Request {
+	return nic.Request{Ifname: eth, Queues: queues, Flows: flows(), StateDir: f.dir, Log: f.log, Kernel: f.model}
+}
+
+func (f *fixture) nic() *nictest.NIC { return f.model.NICs[eth] }
+
+// checkRestored fails t unless the NIC is exactly as before and no journal is left.
+func (f *fixture) checkRestored(t *testing.T) {
+	t.Helper()
+	if diff := cmp.Diff(f.before, f.nic(), cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Fatalf("NIC not restored (-before +after):\n%s\nlog:\n%s", diff, f.log)
+	}
+	if err := nic.CheckClean(f.dir, eth); err != nil {
+		t.Fatalf("journal left behind: %v", err)
+	}
+}
+
+func TestPrepareWithContext(t *testing.T) {
+	f := newFixture(t, nil)
+	s, err := nic.Prepare(context.Background(), f.req(6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f.nic()
+	if n.SplitConfig != nic.TCPDataSplitEnabled || n.HDSThresh != 0 {
+		t.Errorf("header split config %v hds-thresh %d, want on and 0", n.SplitConfig, n.HDSThresh)
+	}
+	for i, q := range n.Indir {
+		if q >= 6 {
+			t.Fatalf("main table entry %d = queue %d, a devmem queue", i, q)
+		}
+	}
+	if s.Context() != 1 || len(n.ContextMap[1]) != 128 || n.ContextMap[1][0] != 6 || n.ContextMap[1][1] != 7 {
+		t.Errorf("context %d table %v, want context 1 over queues 6,7", s.Context(), n.ContextMap[1])
+	}
+	rules := s.Rules()
+	if len(rules) != 2 {
+		t.Fatalf("rules %v, want 2", rules)
+	}
+	for _, r := range rules {
+		if r.Context != 1 || n.Rules[r.Location] != r {
+			t.Errorf("rule %+v not installed to context 1", r)
+		}
+	}
+	if err := nic.CheckClean(f.dir, eth); err == nil || !strings.Contains(err.Error(), "ncdevmem cleanup -f eth1 --state-dir") {
+		t.Errorf("CheckClean during the run = %v, want the cleanup advice", err)
+	}
+	if _, err := nic.Prepare(context.Background(), f.req(6, 7)); err == nil || !strings.Contains(err.Error(), "ncdevmem cleanup -f eth1") {
+		t.Errorf("second Prepare = %v, want refusal naming cleanup", err)
+	}
+	if err := nic.CleanupWith(f.model, f.dir, eth, f.log); err == nil || !strings.Contains(err.Error(), "still running") {
+		t.Errorf("Cleanup during the run = %v, want refusal", err)
+	}
+	wantLog := []string{
+		"nic eth1: tcp-data-split off -> on, hds-thresh 256 -> 0",
+		"nic eth1: rss indirection default -> queues 0,1,2,3,4,5",
+		"nic eth1: rss context none -> 1: queues 6,7",
+		"nic eth1: rule none -> 1023: flow-type tcp4 src-ip 192.0.2.2 dst-ip 192.0.2.1 src-port 40000 dst-port 5201 context 1",
+	}
+	for _, w := range wantLog {
+		if !strings.Contains(f.log.String(), w+"\n") {
+			t.Errorf("log lacks %q:\n%s", w, f.log)
+		}
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+	if err := s.Restore(); err != nil {
+		t.Fatalf("second Restore: %v", err)
+	}
+}
+
+func TestPrepareWithoutContext(t *testing.T) {
+	f := newFixture(t, func(n *nictest.NIC) {
+		n.Contexts, n.LocAny = false, false
+		n.Rules[0] = nic.Rule{Location: 0, FlowType: unix.TCP_V4_FLOW, Dst: netip.MustParseAddrPort("192.0.2.9:22"), Queue: 1}
+	})
+	s, err := nic.Prepare(context.Background(), f.req(6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := s.Rules()
+	if len(rules) != 2 || rules[0].Location != 1 || rules[0].Queue != 6 || rules[1].Location != 2 || rules[1].Queue != 7 {
+		t.Fatalf("rules %+v, want slots 1 and 2 to queues 6 and 7", rules)
+	}
+	if s.Context() != 0 || len(f.nic().ContextMap) != 0 {
+		t.Fatalf("context created on a NIC without contexts")
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+func TestPrepareRaisesChannels(t *testing.T) {
+	f := newFixture(t, func(n *nictest.NIC) { n.Indir = []uint32{1, 0}; n.IndirSize = 2 })
+	f.before = f.nic().Clone()
+	no := false
+	req := f.req(9)
+	req.UseRSSContext = &no
+	s, err := nic.Prepare(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.nic().Channels.Combined; got != 10 {
+		t.Fatalf("combined = %d, want 10", got)
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	req := f.req(6, 7)
+	req.DryRun = true
+	s, err := nic.Prepare(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.model.Changes != 0 {
+		t.Fatalf("dry run made %d changes", f.model.Changes)
+	}
+	if !strings.Contains(f.log.String(), "nic eth1: rss context none -> queues 6,7\n") {
+		t.Fatalf("dry run output:\n%s", f.log)
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+func TestHeaderSplitOnly(t *testing.T) {
+	f := newFixture(t, nil)
+	req := nic.Request{Ifname: eth, StateDir: f.dir, Kernel: f.model, HeaderSplitOnly: true}
+	p, err := nic.Plan(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 1 {
+		t.Fatalf("plan:\n%s", p)
+	}
+	s, err := nic.Prepare(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+// TestFailureAtEveryStep injects a kernel error at each changing call of Prepare in turn: every
+// time the NIC must come back exactly and the journal must go.
+func TestFailureAtEveryStep(t *testing.T) {
+	for _, ctx := range []bool{true, false} {
+		for at := 1; ; at++ {
+			f := newFixture(t, func(n *nictest.NIC) { n.Contexts = ctx })
+			f.model.FailAt = at
+			s, err := nic.Prepare(context.Background(), f.req(6, 7))
+			if err == nil {
+				if at < 3 {
+					t.Fatalf("only %d changing calls", at-1)
+				}
+				f.model.FailAt = 0
+				if err := s.Restore(); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+			if !errors.Is(err, unix.EIO) {
+				t.Fatalf("contexts=%v fail at %d: %v", ctx, at, err)
+			}
+			f.checkRestored(t)
+		}
+	}
+}
+
+// crashAt returns a hook that reports a crash at its n-th call, and whether it fired.
+func crashAt(n int) (func() bool, *bool) {
+	calls, fired := 0, false
+	return func() bool {
+		calls++
+		if calls == n {
+			fired = true
+			return true
+		}
+		return false
+	}, &fired
+}
+
+// TestCrashAtEveryPoint stops Prepare as kill -9 would at every point between journal writes and
+// kernel changes; Cleanup must then restore exactly. It also crashes Cleanup itself at every point
+// of the replay and runs it again.
+func TestCrashAtEveryPoint(t *testing.T) {
+	for _, ctx := range []bool{true, false} {
+		for point := 1; ; point++ {
+			f := newFixture(t, func(n *nictest.NIC) { n.Contexts, n.LocAny = ctx, ctx })
+			hook, fired := crashAt(point)
+			undo := nic.SetCrashHook(hook)
+			s, err := nic.Prepare(context.Background(), f.req(6, 7))
+			undo()
+			if !*fired {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Restore(); err != nil {
+					t.Fatal(err)
+				}
+				f.checkRestored(t)
+				if point < 8 {
+					t.Fatalf("only %d crash points", point-1)
+				}
+				break
+			}
+			if !nic.IsCrash(err) {
+				t.Fatalf("point %d: %v", point, err)
+			}
+			if err := nic.CheckClean(f.dir, eth); err == nil {
+				t.Fatalf("point %d: no journal after crash", point)
+			}
+			// Crash the cleanup too, at each of its points, before a final clean run.
+			for cp := 1; ; cp++ {
+				hook, fired := crashAt(cp)
+				undo := nic.SetCrashHook(hook)
+				err := nic.CleanupWith(f.model, f.dir, eth, f.log)
+				undo()
+				if !*fired {
+					if err != nil {
+						t.Fatalf("point %d cleanup: %v", point, err)
+					}
+					break
+				}
+				if !nic.IsCrash(err) {
+					t.Fatalf("point %d cleanup crash %d: %v", point, cp, err)
+				}
+			}
+			f.checkRestored(t)
+		}
+	}
+}
+
+func TestTornJournalLine(t *testing.T) {
+	f := newFixture(t, nil)
+	hook, _ := crashAt(6)
+	undo := nic.SetCrashHook(hook)
+	_, err := nic.Prepare(context.Background(), f.req(6, 7))
+	undo()
+	if !nic.IsCrash(err) {
+		t.Fatal(err)
+	}
+	path := filepath.Join(f.dir, eth+".journal")
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.WriteString("1234abcd rule-pending loc=42 exi") // a power cut mid-write
+	fh.Close()
+	if err := nic.CleanupWith(f.model, f.dir, eth, f.log); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+func TestRestoreWhileBound(t *testing.T) {
+	f := newFixture(t, nil)
+	s, err := nic.Prepare(context.Background(), f.req(6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f.nic()
+	n.Bound, n.BoundQueues = true, []uint32{6, 7}
+	err = s.Restore()
+	if err == nil || !strings.Contains(err.Error(), "can't disable tcp-data-split while device has memory provider enabled") ||
+		!strings.Contains(err.Error(), "ncdevmem cleanup -f eth1") {
+		t.Fatalf("Restore while bound = %v", err)
+	}
+	if len(n.Rules) != 0 || len(n.ContextMap) != 0 || n.Indir != nil {
+		t.Fatalf("independent settings not restored: rules %v contexts %v indir %v", n.Rules, n.ContextMap, n.Indir)
+	}
+	n.Bound, n.BoundQueues = false, nil
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+func TestStopOnCancel(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := nic.Prepare(ctx, f.req(6, 7))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want canceled", err)
+	}
+	f.checkRestored(t)
+}
+
+func TestRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*nictest.NIC)
+		req  func(nic.Request) nic.Request
+		want string
+	}{
+		{"no header split", func(n *nictest.NIC) { n.HDS = false }, nil, "setting TCP data split is not supported"},
+		{"no ntuple", func(n *nictest.NIC) { n.Ntuple = false }, nil, "ethtool -K eth1 ntuple on"},
+		{"no rss", func(n *nictest.NIC) { n.RSS, n.Ntuple = false, false }, nil, "ethtool -X eth1 equal N"},
+		{"all queues devmem", func(n *nictest.NIC) { n.Channels.CombinedMax = 8 }, func(r nic.Request) nic.Request {
+			r.Queues = []int{0, 1, 2, 3, 4, 5, 6, 7}
+			return r
+		}, "allows at most 8"},
+		{"unknown interface", nil, func(r nic.Request) nic.Request { r.Ifname = "nope0"; return r }, "no device matches name"},
+		{"bad name", nil, func(r nic.Request) nic.Request { r.Ifname = "../etc"; return r }, "is not valid"},
+		{"context required", func(n *nictest.NIC) { n.Contexts = false }, func(r nic.Request) nic.Request {
+			yes := true
+			r.UseRSSContext = &yes
+			return r
+		}, "no RSS contexts"},
+		{"conflicting rule", func(n *nictest.NIC) {
+			n.Rules[3] = nic.Rule{Location: 3, FlowType: unix.TCP_V4_FLOW, Src: netip.MustParseAddrPort("192.0.2.2:40000"), Dst: netip.MustParseAddrPort("192.0.2.1:5201"), Queue: 0}
+		}, nil, "ethtool -N eth1 delete 3"},
+		{"no queues", nil, func(r nic.Request) nic.Request { r.Queues = nil; return r }, "no devmem queues"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.mod)
+			req := f.req(6, 7)
+			if tt.req != nil {
+				req = tt.req(req)
+			}
+			_, err := nic.Prepare(context.Background(), req)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			f.checkRestored(t)
+		})
+	}
+}
+
+func TestCleanupNothing(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := nic.CleanupWith(f.model, f.dir, eth, nil); !errors.Is(err, nic.ErrNoJournal) {
+		t.Fatalf("err = %v, want ErrNoJournal", err)
+	}
+}
+
+func TestCleanupRecreatedDevice(t *testing.T) {
+	f := newFixture(t, nil)
+	hook, _ := crashAt(4)
+	undo := nic.SetCrashHook(hook)
+	_, err := nic.Prepare(context.Background(), f.req(6, 7))
+	undo()
+	if !nic.IsCrash(err) {
+		t.Fatal(err)
+	}
+	f.nic().Ifindex = 99
+	if err := nic.CleanupWith(f.model, f.dir, eth, nil); err == nil || !strings.Contains(err.Error(), "recreated") {
+		t.Fatalf("err = %v, want the recreated-device refusal", err)
+	}
+}
