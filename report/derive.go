@@ -63,14 +63,10 @@ func CPUPerGB(side Side, durSec float64, gb float64) map[string]float64 {
 	out := map[string]float64{"net": 0, "app": 0, "total": 0}
 	for _, c := range side.CPUs {
 		busy := math.Max(0, 100-c.Idle-c.Iow) / 100 * durSec
-		switch c.Role {
-		case "net":
-			out["net"] += busy
-		case "app":
-			out["app"] += busy
-		case "net+app":
-			out["net"] += busy
-			out["app"] += busy
+		for _, role := range []string{"net", "app"} {
+			if HasRole(c.Role, role) {
+				out[role] += busy
+			}
 		}
 		out["total"] += busy
 	}
