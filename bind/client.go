@@ -216,7 +216,7 @@ func run(t transport, fam Family, r *request, flags netlink.HeaderFlags) ([]gene
 		Data:   r.attrs,
 	}
 	for attempt := 0; ; attempt++ {
-		msgs, err := t.execute(m, fam.ID, flags)
+		msgs, err := t.execute(m, fam.ID, netlink.Request|flags)
 		if errors.Is(err, errDumpInterrupted) && attempt < 3 {
 			continue
 		}
