@@ -322,6 +322,7 @@ func TestNiceTicks(t *testing.T) {
 		{362.1, 389.4, []float64{360, 370, 380, 390}},
 		{0.3, 0.9, []float64{0.2, 0.4, 0.6, 0.8, 1}},
 		{50, 50, []float64{47, 48, 49, 50, 51, 52, 53}},
+		{-1e308, 1e308, []float64{-1e308, 1e308}},
 	} {
 		if d := cmp.Diff(tc.want, niceTicks(tc.lo, tc.hi), cmp.Comparer(near)); d != "" {
 			t.Errorf("niceTicks(%v, %v) (-want +got):\n%s", tc.lo, tc.hi, d)

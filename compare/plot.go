@@ -168,6 +168,10 @@ func niceTicks(lo, hi float64) []float64 {
 			break
 		}
 	}
+	if math.IsInf(step, 0) || math.IsNaN(step) || step <= 0 {
+		// A range beyond float64 (absurd input): two ticks at the ends still draw.
+		return []float64{lo, hi}
+	}
 	start := math.Floor(lo/step) * step
 	var t []float64
 	for v := start; v < hi+step*0.999; v += step {
