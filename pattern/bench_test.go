@@ -8,7 +8,7 @@ import "testing"
 var benchSizes = []struct {
 	name string
 	n    int
-}{{"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
+}{{"4KiB", 4 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
 
 func BenchmarkVerify(b *testing.B) {
 	for _, s := range benchSizes {
