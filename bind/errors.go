@@ -290,9 +290,9 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	case has("rx queue index out of range"):
 		return queueRange(firstQueue(r), dev, h)
 	case has("tcp-data-split is disabled"):
-		return fmt.Sprintf("run with --setup or: ethtool -G %s tcp-data-split on", dev)
+		return fmt.Sprintf("drop --no-setup (or -n) so ncdevmem sets it, or: ethtool -G %s tcp-data-split on", dev)
 	case has("hds-thresh is not zero"), has("hds_thresh"):
-		return fmt.Sprintf("run with --setup or: ethtool -G %s hds-thresh 0", dev)
+		return fmt.Sprintf("drop --no-setup (or -n) so ncdevmem sets it, or: ethtool -G %s hds-thresh 0", dev)
 	case has("xdp program attached"), has("with xdp"):
 		return fmt.Sprintf("detach the XDP program first: ip link set %s xdp off", dev)
 	case has("already memory provider bound"):

@@ -65,7 +65,7 @@ func TestTranslate(t *testing.T) {
 		{name: "peered, older", r: rx(0), ae: ackError{Errno: unix.EBUSY, Message: "rx queue peered to a virtual netdev"}, wantAdvice: "netkit"},
 		{name: "belongs to virtual", r: rx(0), ae: ackError{Errno: unix.EOPNOTSUPP, Message: "rx queue belongs to a virtual netdev"}, wantAdvice: "physical NIC"},
 		{name: "mapped to virtual, older", r: rx(0), ae: ackError{Errno: unix.EBUSY, Message: "rx queue is mapped to a virtual netdev"}, wantAdvice: "physical NIC"},
-		{name: "header split off", r: rx(0), ae: ackError{Errno: unix.EINVAL, Message: "tcp-data-split is disabled"}, wantAdvice: "run with --setup or: ethtool -G lo tcp-data-split on"},
+		{name: "header split off", r: rx(0), ae: ackError{Errno: unix.EINVAL, Message: "tcp-data-split is disabled"}, wantAdvice: "drop --no-setup (or -n) so ncdevmem sets it, or: ethtool -G lo tcp-data-split on"},
 		{name: "hds-thresh", r: rx(0), ae: ackError{Errno: unix.EINVAL, Message: "hds-thresh is not zero"}, wantAdvice: "ethtool -G lo hds-thresh 0"},
 		{name: "XDP", r: rx(0), ae: ackError{Errno: unix.EEXIST, Message: "unable to custom memory provider to device with XDP program attached"}, wantAdvice: "ip link set lo xdp off"},
 		{name: "rx page size unsupported", r: rx(16384), ae: ackError{Errno: unix.EOPNOTSUPP, Message: "device does not support: rx_page_size"}, wantAdvice: "drop -b"},
@@ -112,7 +112,7 @@ func TestErrorText(t *testing.T) {
 	attrs, _ := encodeBindRX(RXRequest{Ifindex: 1, Queues: []uint32{14, 15}, DmabufFD: 7})
 	r := &request{cmd: uapi.NETDEV_CMD_BIND_RX, ifindex: 1, queues: []uint32{14, 15}, fd: 7, attrs: attrs}
 	got := translate(r, &ackError{Errno: unix.EINVAL, Message: "tcp-data-split is disabled"}, nil).Error()
-	want := "bind-rx lo queues 14-15: tcp-data-split is disabled (run with --setup or: ethtool -G lo tcp-data-split on)"
+	want := "bind-rx lo queues 14-15: tcp-data-split is disabled (drop --no-setup (or -n) so ncdevmem sets it, or: ethtool -G lo tcp-data-split on)"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
