@@ -333,13 +333,13 @@ func TestNiceTicks(t *testing.T) {
 func TestDecodeErrors(t *testing.T) {
 	for _, tc := range []struct{ in, err string }{
 		{"", "empty file"},
-		{"{", "not a JSON result"},
-		{"[1,2]", "not a JSON result"},
+		{"{", "not an ncdevmem result"},
+		{"[1,2]", "not an ncdevmem result"},
 		{`{"runs": []}`, `no "schema" field`},
-		{`{"schema": 2, "runs": [{}]}`, "result schema 2 is newer than this ncdevmem reads (1)"},
-		{`{"schema": 0, "runs": [{}]}`, "invalid result schema 0"},
+		{`{"schema": 2, "runs": [{}]}`, "schema version 2 is newer than this ncdevmem reads (1)"},
+		{`{"schema": 0, "runs": [{}]}`, "schema version 0 is not one this ncdevmem reads"},
 		{`{"schema": 1, "runs": []}`, "no measured runs"},
-		{`{"schema": 1, "runs": "x"}`, "schema 1 result does not decode"},
+		{`{"schema": 1, "runs": "x"}`, "read JSON result (schema 1)"},
 	} {
 		_, err := Decode("x.json", strings.NewReader(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.HasPrefix(err.Error(), "x.json: ") {

@@ -2,7 +2,6 @@ package compare
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,26 +44,14 @@ func Decode(name string, r io.Reader) (*Input, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, fmt.Errorf("%s: empty file (write a result with: ncdevmem run --json FILE)", name)
 	}
-	var probe struct {
-		Schema *int `json:"schema"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return nil, fmt.Errorf("%s: not a JSON result: %v (write one with: ncdevmem run --json FILE)", name, err)
-	}
-	switch {
-	case probe.Schema == nil:
-		return nil, fmt.Errorf("%s: no \"schema\" field: not an ncdevmem run result (write one with: ncdevmem run --json FILE)", name)
-	case *probe.Schema > report.SchemaVersion:
-		return nil, fmt.Errorf("%s: result schema %d is newer than this ncdevmem reads (%d): compare with the ncdevmem that wrote it", name, *probe.Schema, report.SchemaVersion)
-	case *probe.Schema < 1:
-		return nil, fmt.Errorf("%s: invalid result schema %d (want 1..%d)", name, *probe.Schema, report.SchemaVersion)
-	}
-	var res report.Result
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, fmt.Errorf("%s: schema %d result does not decode: %v", name, res.Schema, err)
+	// report.ReadJSON checks the schema version before anything else; its errors already say
+	// what to do.
+	res, err := report.ReadJSON(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if len(res.Runs) == 0 {
 		return nil, fmt.Errorf("%s: no measured runs in the result (was the run interrupted?)", name)
 	}
-	return &Input{Name: name, Result: &res}, nil
+	return &Input{Name: name, Result: res}, nil
 }

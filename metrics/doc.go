@@ -8,17 +8,19 @@
 // Names ("<side>" is tx for the source host and rx for the target host; percentages are 0..100):
 //
 //	name                          unit   meaning
-//	gbps                          Gbps   total received: sum of the rx flows' Gbps on both hosts
-//	                                     (the sent total when no host reported a received flow)
-//	tx.gbps                       Gbps   sum of Gbps over every flow the hosts sent
-//	rx.gbps                       Gbps   sum of Gbps over every flow the hosts received
+//	gbps                          Gbps   total received: bytes of the rx flows on both hosts over
+//	                                     the longest of their windows (report.Run.RxGbps); the sent
+//	                                     total when no host reported a received flow
+//	tx.gbps                       Gbps   the same over every flow the hosts sent (report.Run.TxGbps)
+//	rx.gbps                       Gbps   the same over every flow the hosts received
 //	flow<N>.gbps                  Gbps   flow with ID N, as received (as sent when unreceived)
 //	<side>.<role>.<field>         %      mean over the side's CPUs of that role of one field;
 //	                                     role net (softirq CPUs), app (worker CPUs) or all (every
 //	                                     listed CPU; a "net+app" CPU counts in net, app and all once);
-//	                                     field usr, sys, idle, iow, irq or sirq
-//	<side>.cpu_s_per_gb.<role>    s/GB   busy CPU-seconds (usr+sys+irq+sirq) of the role's CPUs per
-//	                                     GB (1e9 bytes) the side moved; role net or app
+//	                                     field usr, sys, idle, iow, irq, sirq or steal
+//	<side>.cpu_s_per_gb.<role>    s/GB   busy CPU-seconds (not idle, not iowait) of the role's CPUs
+//	                                     per GB (1e9 bytes) the side's flows moved, over the run's
+//	                                     window (report.CPUPerGB); role net or app
 //	<side>.cpu_s_per_gb.total     s/GB   the same over every listed CPU of the side, each once
 //	retrans                       count  sum of tcpi_total_retrans over every flow on both hosts
 //	zc.sends                      count  MSG_ZEROCOPY sendmsg calls, summed over flows

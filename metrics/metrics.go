@@ -14,7 +14,7 @@ import (
 var (
 	sides  = []string{"tx", "rx"}
 	roles  = []string{"net", "app", "all"}
-	fields = []string{"usr", "sys", "idle", "iow", "irq", "sirq"}
+	fields = []string{"usr", "sys", "idle", "iow", "irq", "sirq", "steal"}
 	// devmemCounters are the fixed counters of report.Devmem, in the order tables show them.
 	devmemCounters = []string{"dmabuf_bytes", "linear_bytes", "frags", "page_aligned_frags",
 		"tokens", "dontneed_calls", "short_dontneed"}
@@ -27,7 +27,6 @@ func Of(run *report.Run) map[string]float64 {
 	if run == nil {
 		return m
 	}
-	var txGbps, rxGbps float64
 	var haveTx, haveRx bool
 	flowRx := map[int]float64{}
 	flowTx := map[int]float64{}
@@ -39,11 +38,9 @@ func Of(run *report.Run) map[string]float64 {
 		for _, f := range s.Flows {
 			switch f.Dir {
 			case "rx":
-				rxGbps += f.Gbps
 				haveRx = true
 				flowRx[f.ID] += f.Gbps
 			default:
-				txGbps += f.Gbps
 				haveTx = true
 				flowTx[f.ID] += f.Gbps
 			}
@@ -59,14 +56,16 @@ func Of(run *report.Run) map[string]float64 {
 			}
 		}
 	}
+	// Totals are all bytes over the longest window (report.Run.RxGbps), as the run report prints
+	// them, not a sum of rounded per-flow rates.
 	if haveTx {
-		m["tx.gbps"] = txGbps
+		m["tx.gbps"] = run.TxGbps()
 	}
 	if haveRx {
-		m["rx.gbps"] = rxGbps
-		m["gbps"] = rxGbps
+		m["rx.gbps"] = run.RxGbps()
+		m["gbps"] = m["rx.gbps"]
 	} else if haveTx {
-		m["gbps"] = txGbps
+		m["gbps"] = m["tx.gbps"]
 	}
 	for id, g := range flowTx {
 		m["flow"+strconv.Itoa(id)+".gbps"] = g
@@ -100,61 +99,60 @@ func Of(run *report.Run) map[string]float64 {
 	return m
 }
 
-// cpuSide adds the per-role CPU means and the CPU cost per GB of one host.
+// cpuSide adds the per-role CPU means and the CPU cost per GB of one host, with the definitions the
+// run report uses (report.Side.RoleAvg, report.CPUPerGB), so a gate and a report never disagree.
 func cpuSide(m map[string]float64, side string, s *report.Side, secs float64) {
-	var bytes uint64
-	var maxUsec uint64
-	for _, f := range s.Flows {
-		bytes += f.Bytes
-		maxUsec = max(maxUsec, f.USec)
-	}
 	if secs <= 0 {
 		// Older or partial results: the flows' own window is the next best duration.
+		var maxUsec uint64
+		for _, f := range s.Flows {
+			maxUsec = max(maxUsec, f.USec)
+		}
 		secs = float64(maxUsec) / 1e6
 	}
-	gb := float64(bytes) / 1e9
+	cost := report.CPUPerGB(*s, secs, report.GB(s.TotalBytes()))
 	for _, role := range roles {
-		var sum [6]float64
-		var busy float64
-		n := 0
-		for _, c := range s.CPUs {
-			if !inRole(c.Role, role) {
-				continue
-			}
-			n++
-			for i, v := range [6]float64{c.Usr, c.Sys, c.Idle, c.Iow, c.Irq, c.Sirq} {
-				sum[i] += v
-			}
-			busy += (c.Usr + c.Sys + c.Irq + c.Sirq) / 100
+		var avg report.CPU
+		var ok bool
+		if role == "all" {
+			avg, ok = allAvg(s.CPUs)
+		} else {
+			avg, ok = s.RoleAvg(role)
 		}
-		if n == 0 {
+		if !ok {
 			continue
 		}
-		for i, f := range fields {
-			m[side+"."+role+"."+f] = sum[i] / float64(n)
+		for i, v := range [...]float64{avg.Usr, avg.Sys, avg.Idle, avg.Iow, avg.Irq, avg.Sirq, avg.Steal} {
+			m[side+"."+role+"."+fields[i]] = v
 		}
-		if gb > 0 && secs > 0 {
-			name := role
-			if role == "all" {
-				name = "total"
-			}
-			m[side+".cpu_s_per_gb."+name] = busy * secs / gb
+		name := role
+		if role == "all" {
+			name = "total"
+		}
+		if c, ok := cost[name]; ok {
+			m[side+".cpu_s_per_gb."+name] = c
 		}
 	}
 }
 
-// inRole reports whether a CPU listed with role cpuRole ("net", "app" or "net+app") belongs to the
-// figure role want ("net", "app" or "all").
-func inRole(cpuRole, want string) bool {
-	if want == "all" {
-		return true
+// allAvg is the mean over every listed CPU, each counted once.
+func allAvg(cpus []report.CPU) (report.CPU, bool) {
+	if len(cpus) == 0 {
+		return report.CPU{}, false
 	}
-	for _, r := range strings.Split(cpuRole, "+") {
-		if r == want {
-			return true
-		}
+	var a report.CPU
+	for _, c := range cpus {
+		a.Usr += c.Usr
+		a.Sys += c.Sys
+		a.Idle += c.Idle
+		a.Iow += c.Iow
+		a.Irq += c.Irq
+		a.Sirq += c.Sirq
+		a.Steal += c.Steal
 	}
-	return false
+	f := 1 / float64(len(cpus))
+	return report.CPU{CPU: -1, Role: "all", Usr: a.Usr * f, Sys: a.Sys * f, Idle: a.Idle * f, Iow: a.Iow * f,
+		Irq: a.Irq * f, Sirq: a.Sirq * f, Steal: a.Steal * f}, true
 }
 
 func addDevmem(m map[string]float64, prefix string, d *report.Devmem) {

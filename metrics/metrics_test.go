@@ -53,6 +53,7 @@ func TestOf(t *testing.T) {
 		"rx.net.usr": 0, "rx.net.sys": 10, "rx.net.idle": 30, "rx.net.iow": 0, "rx.net.irq": 10, "rx.net.sirq": 50,
 		"rx.app.usr": 2, "rx.app.sys": 48, "rx.app.idle": 50, "rx.app.iow": 0, "rx.app.irq": 0, "rx.app.sirq": 0,
 		"rx.all.usr": 2.0 / 3, "rx.all.sys": 68.0 / 3, "rx.all.idle": 110.0 / 3, "rx.all.iow": 0, "rx.all.irq": 20.0 / 3, "rx.all.sirq": 100.0 / 3,
+		"tx.net.steal": 0, "tx.app.steal": 0, "tx.all.steal": 0, "rx.net.steal": 0, "rx.app.steal": 0, "rx.all.steal": 0,
 		"rx.cpu_s_per_gb.net": 14 / 112.5, "rx.cpu_s_per_gb.app": 5 / 112.5, "rx.cpu_s_per_gb.total": 19 / 112.5,
 		"devmem.dmabuf_bytes": 112e9, "devmem.linear_bytes": 4096, "devmem.frags": 1000, "devmem.page_aligned_frags": 0,
 		"devmem.tokens": 1000, "devmem.dontneed_calls": 8, "devmem.short_dontneed": 0, "devmem.qstats.rx-packets": 77,
@@ -170,7 +171,7 @@ func FuzzParseExpect(f *testing.F) {
 
 func TestCheck(t *testing.T) {
 	slow := twoFlowRun()
-	slow.Target.Flows[0].Gbps = 30 // gbps 80
+	slow.Target.Flows[0].Bytes = 37.5e9 // 30 Gbps over 10 s: gbps 80
 	r := &report.Result{Runs: []report.Run{*twoFlowRun(), *slow}}
 	r.Runs[1].Target.CPUs = nil
 	exps := []Expect{{"gbps", ">=", 85}, {"rx.app.idle", ">=", 5}, {"retrans", "<", 10}}
