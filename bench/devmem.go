@@ -1,0 +1,529 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/devmemtcp/ncdevmem/bind"
+	"github.com/devmemtcp/ncdevmem/dmabuf"
+	"github.com/devmemtcp/ncdevmem/nic"
+	"github.com/devmemtcp/ncdevmem/pattern"
+	"github.com/devmemtcp/ncdevmem/report"
+	"github.com/devmemtcp/ncdevmem/rx"
+	"github.com/devmemtcp/ncdevmem/tx"
+)
+
+func init() { Register(devmemDatapath{}) }
+
+// DefaultDmabufSize is the dma-buf size when --dmabuf-size is not given: the C ncdevmem's 16000
+// pages, which fits udmabuf's default 64 MiB size limit.
+const DefaultDmabufSize = 16000 * 4096
+
+// devmemOpen allocates the dma-buf; tests replace it to run the NIC and bind steps without
+// /dev/udmabuf.
+var devmemOpen = func(kind string, size int64) (dmabuf.Buffer, error) {
+	return dmabuf.Open(kind, size, dmabuf.OpenOptions{})
+}
+
+// devmemValidate checks the memory request before the NIC is touched; tests replace it with
+// devmemOpen.
+var devmemValidate = func(kind string, size int64) error {
+	return dmabuf.Validate(kind, size, dmabuf.OpenOptions{})
+}
+
+// devmemDatapath is devmem TCP: the target receives into a dma-buf bound to RX queues of
+// spec.Ifname (rx.Devmem), the source sends from a dma-buf bound for TX (tx.Devmem).
+type devmemDatapath struct{}
+
+func (devmemDatapath) Name() string { return "devmem" }
+
+func (devmemDatapath) Handles(spec *TestSpec, role Role) bool {
+	if role == RoleTarget {
+		return spec.DevmemRX
+	}
+	return spec.DevmemTX
+}
+
+// logWriter turns the NIC package's log lines into the session's notes.
+type logWriter func(format string, args ...any)
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if l != "" {
+			w("%s", l)
+		}
+	}
+	return len(p), nil
+}
+
+// Setup prepares one devmem role. Each step undoes the earlier ones when it fails, so a refused
+// request leaves the NIC, the buffers and the journal as they were.
+func (devmemDatapath) Setup(ctx context.Context, s Setup) (Flows, error) {
+	spec := s.Spec
+	logf := s.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if spec.Ifname == "" {
+		return nil, errors.New("devmem: no interface (add -f IFNAME)")
+	}
+	ifi, err := net.InterfaceByName(spec.Ifname)
+	if err != nil {
+		return nil, fmt.Errorf("devmem: interface %s: %w (check -f: the interface must exist in the server's network namespace)", spec.Ifname, err)
+	}
+	size := spec.DmabufSize
+	if size == 0 {
+		size = DefaultDmabufSize
+	}
+	kind := spec.RxMem
+	if s.Role == RoleSource {
+		kind = spec.TxMem
+	}
+	if kind == "" {
+		kind = "udmabuf"
+	}
+	flag := map[Role]string{RoleTarget: "--rx-mem", RoleSource: "--tx-mem"}[s.Role]
+	if kind == "host" {
+		return nil, fmt.Errorf("devmem %s host: plain host memory has no dma-buf to bind (use %s udmabuf, or cuda in a cuda build)", flag, flag)
+	}
+	if err := devmemValidate(kind, size); err != nil {
+		return nil, fmt.Errorf("devmem %s %s: %w", flag, kind, err)
+	}
+	if s.Role == RoleSource {
+		return setupDevmemTX(spec, ifi, kind, size, logf)
+	}
+	return setupDevmemRX(ctx, s, ifi, kind, size, logf)
+}
+
+// rxQueues picks the devmem RX queues: --queues, or the last --num-rx-queues queues, or (as the C
+// ncdevmem does) the last one; queue 0 up to the first devmem queue keep RSS traffic.
+func rxQueues(spec *TestSpec, ifname string, queues []bind.Queue) ([]uint32, error) {
+	var n uint32
+	for _, q := range queues {
+		if q.Type == bind.QueueRX {
+			n++
+		}
+	}
+	if len(spec.Queues) > 0 {
+		out := make([]uint32, 0, len(spec.Queues))
+		for _, q := range spec.Queues {
+			if uint32(q) >= n {
+				return nil, fmt.Errorf("devmem --queues: queue %d out of range (%s has %d RX queues; raise them with: ethtool -L %s combined N)", q, ifname, n, ifname)
+			}
+			out = append(out, uint32(q))
+		}
+		return out, nil
+	}
+	want := uint32(max(spec.NumRXQueues, 1))
+	if n < want+1 {
+		return nil, fmt.Errorf("devmem: %s has %d RX queue(s), and devmem needs %d for the dma-buf plus at least one for other traffic (raise them with: ethtool -L %s combined %d)", ifname, n, want, ifname, want+1)
+	}
+	out := make([]uint32, 0, want)
+	for q := n - want; q < n; q++ {
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+func setupDevmemRX(ctx context.Context, s Setup, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
+	spec := s.Spec
+	f := &devmemRXFlows{spec: spec, ifname: ifi.Name, ifindex: ifi.Index, logf: logf}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	if f.client, err = bind.Dial(); err != nil {
+		return nil, fmt.Errorf("devmem rx: %w", err)
+	}
+	qs, err := f.client.Queues(ifi.Index)
+	if err != nil {
+		return nil, fmt.Errorf("devmem rx: %w", err)
+	}
+	if f.queues, err = rxQueues(spec, ifi.Name, qs); err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		if q.Type == bind.QueueRX && slices.Contains(f.queues, q.ID) && q.Held() {
+			return nil, fmt.Errorf("devmem rx: %s queue %d is already held by a memory provider (dma-buf %d or io_uring zcrx): another run or tool is using it; pick other --queues", ifi.Name, q.ID, q.Dmabuf)
+		}
+	}
+	flow := nic.Flow{Dst: s.Local}
+	f.rule = fmt.Sprintf("%s -> queues %s (set up by the user: --no-setup)", flow, rx.QueueList(f.queues))
+	if !spec.NoSetup {
+		ints := make([]int, len(f.queues))
+		for i, q := range f.queues {
+			ints[i] = int(q)
+		}
+		f.nic, err = nic.Prepare(ctx, nic.Request{Ifname: ifi.Name, Queues: ints, Flows: []nic.Flow{flow},
+			StateDir: spec.StateDir, DryRun: spec.DryRun, Log: logWriter(logf)})
+		if err != nil {
+			return nil, fmt.Errorf("devmem rx: %w", err)
+		}
+		if rules := f.nic.Rules(); len(rules) > 0 {
+			names := make([]string, len(rules))
+			for i, r := range rules {
+				names[i] = r.String()
+			}
+			f.rule = strings.Join(names, "; ")
+		}
+	}
+	if spec.DryRun {
+		logf("devmem rx: would allocate a %d-byte %s dma-buf and bind it to %s queues %s", size, kind, ifi.Name, rx.QueueList(f.queues))
+		return f, nil
+	}
+	if f.buf, err = devmemOpen(kind, size); err != nil {
+		return nil, fmt.Errorf("devmem rx --rx-mem %s: %w", kind, err)
+	}
+	if f.binding, err = bind.BindRX(ifi.Index, f.queues, f.buf.FD()); err != nil {
+		return nil, fmt.Errorf("devmem rx: %w", err)
+	}
+	logf("devmem rx: %d-byte %s dma-buf bound to %s queues %s as dma-buf id %d", size, kind, ifi.Name, rx.QueueList(f.queues), f.binding.ID())
+	return f, nil
+}
+
+// devmemRXFlows is a prepared devmem target: NIC set up, dma-buf bound, one rx.Devmem per flow.
+type devmemRXFlows struct {
+	spec    *TestSpec
+	ifname  string
+	ifindex int
+	logf    func(string, ...any)
+	queues  []uint32
+	rule    string
+
+	client  *bind.Client
+	nic     *nic.Setup
+	buf     dmabuf.Buffer
+	binding *bind.Binding
+
+	mu      sync.Mutex // client, engines
+	engines []*rx.Devmem
+	win     window
+	once    sync.Once
+	cerr    error
+}
+
+func (*devmemRXFlows) Control(string, string, syscall.RawConn) error { return nil }
+
+func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
+	if f.binding == nil {
+		return nil, errors.New("devmem rx: no dma-buf binding (dry run)")
+	}
+	cfg := rx.DevmemConfig{
+		Buf: f.buf, DmabufID: f.binding.ID(), ReadSize: f.spec.ReadSize,
+		Every: f.spec.Validate.Every, FailLinear: f.spec.FailLinear,
+		// The flows share the buffer: together they may pin at most half of it.
+		HoldBytes: max(f.buf.Size()/int64(2*max(f.spec.Flows, 1)), 64<<10),
+		Ifname:    f.ifname, Queues: f.queues, Rule: f.rule,
+		QueueOfNapi: f.queueOfNapi,
+	}
+	if f.spec.Validate.On() {
+		cfg.Verify = func(p []byte, off uint64) error { return pattern.Check(id, p, off) }
+	}
+	e, err := rx.NewDevmem(cfg)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.engines = append(f.engines, e)
+	f.mu.Unlock()
+	return e, nil
+}
+
+func (*devmemRXFlows) Sender(int, syscall.RawConn) (tx.Engine, error) {
+	return nil, errors.New("devmem rx: the target does not send")
+}
+
+func (f *devmemRXFlows) queueOfNapi(id uint32) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	qs, err := f.client.Queues(f.ifindex)
+	if err != nil {
+		return -1, err
+	}
+	q, ok := bind.QueueOfNapi(qs, id)
+	if !ok {
+		return -1, fmt.Errorf("no RX queue of %s has napi %d", f.ifname, id)
+	}
+	return int(q), nil
+}
+
+func (f *devmemRXFlows) counters() *report.Devmem {
+	d := &report.Devmem{}
+	f.mu.Lock()
+	for _, e := range f.engines {
+		e.Stats.AddTo(d)
+	}
+	f.mu.Unlock()
+	return d
+}
+
+func (f *devmemRXFlows) WindowStart() error {
+	f.win.start(f.counters(), f.snapshot())
+	return nil
+}
+
+func (f *devmemRXFlows) WindowEnd() error {
+	f.win.end(f.counters(), f.snapshot())
+	return nil
+}
+
+func (f *devmemRXFlows) Report() *report.Devmem { return f.win.report() }
+
+// snapshot reads the bound queues' qstats and their page pools' stats. Either may be missing
+// (a driver without qstats, a kernel without CONFIG_PAGE_POOL_STATS): that is noted once, not an
+// error.
+func (f *devmemRXFlows) snapshot() hwStats {
+	var h hwStats
+	if f.client == nil || f.binding == nil {
+		return h
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if qs, err := f.client.QstatsQueues(f.ifindex); err != nil {
+		f.win.note(f.logf, "qstats", err)
+	} else {
+		h.qstats = map[string]uint64{}
+		for i := range qs {
+			q := &qs[i]
+			if q.PerQueue && q.QueueType == bind.QueueRX && slices.Contains(f.queues, q.QueueID) {
+				for k, v := range q.Map() {
+					h.qstats[k] += v
+				}
+			}
+		}
+	}
+	pools, err := f.client.PagePools(f.ifindex)
+	if err != nil {
+		f.win.note(f.logf, "page-pool", err)
+		return h
+	}
+	ours := map[uint64]bool{}
+	for _, p := range pools {
+		if p.Dmabuf == f.binding.ID() {
+			ours[p.ID] = true
+		}
+	}
+	st, err := f.client.PagePoolStats(f.ifindex)
+	if err != nil {
+		f.win.note(f.logf, "page-pool-stats", err)
+		return h
+	}
+	h.pp = map[string]uint64{}
+	for i := range st {
+		if ours[st[i].PoolID] {
+			for k, v := range st[i].Map() {
+				h.pp[k] += v
+			}
+		}
+	}
+	return h
+}
+
+// Close unbinds (closing the netlink socket), restores the NIC, then frees the dma-buf, the order
+// the C tool tears down in.
+func (f *devmemRXFlows) Close() error {
+	f.once.Do(func() {
+		var errs []error
+		if f.binding != nil {
+			errs = append(errs, f.binding.Close())
+		}
+		if f.nic != nil {
+			errs = append(errs, f.nic.Restore())
+		}
+		if f.buf != nil {
+			errs = append(errs, f.buf.Close())
+		}
+		if f.client != nil {
+			errs = append(errs, f.client.Close())
+		}
+		f.cerr = errors.Join(errs...)
+	})
+	return f.cerr
+}
+
+func setupDevmemTX(spec *TestSpec, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
+	f := &devmemTXFlows{spec: spec, ifname: ifi.Name}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	per := size / int64(max(spec.Flows, 1)) / 4096 * 4096
+	if per < pattern.Period {
+		return nil, fmt.Errorf("devmem tx: a %d-byte dma-buf split over %d flows leaves less than %d bytes each (raise --dmabuf-size)", size, spec.Flows, pattern.Period)
+	}
+	f.per = per
+	if spec.DryRun {
+		logf("devmem tx: would allocate a %d-byte %s dma-buf, fill it with the pattern and bind it for TX on %s", size, kind, ifi.Name)
+		return f, nil
+	}
+	if f.buf, err = devmemOpen(kind, size); err != nil {
+		return nil, fmt.Errorf("devmem tx --tx-mem %s: %w", kind, err)
+	}
+	if err := tx.FillDevmem(f.buf); err != nil {
+		return nil, err
+	}
+	if f.binding, err = bind.BindTX(ifi.Index, f.buf.FD()); err != nil {
+		return nil, fmt.Errorf("devmem tx: %w", err)
+	}
+	logf("devmem tx: %d-byte %s dma-buf bound for TX on %s as dma-buf id %d", size, kind, ifi.Name, f.binding.ID())
+	return f, nil
+}
+
+// devmemTXFlows is a prepared devmem source: one TX binding, the buffer split between the flows.
+type devmemTXFlows struct {
+	spec    *TestSpec
+	ifname  string
+	per     int64
+	buf     dmabuf.Buffer
+	binding *bind.Binding
+
+	mu      sync.Mutex
+	engines []*tx.Devmem
+	win     window
+	once    sync.Once
+	cerr    error
+}
+
+// Control binds each data socket to the device (so the route uses the bound NIC) and turns on
+// SO_ZEROCOPY before connect.
+func (f *devmemTXFlows) Control(network, address string, c syscall.RawConn) error {
+	return tx.Control(nil, f.ifname)(network, address, c)
+}
+
+func (f *devmemTXFlows) Receiver(int, syscall.RawConn) (rx.Engine, error) {
+	return nil, errors.New("devmem tx: the source does not receive")
+}
+
+func (f *devmemTXFlows) Sender(id int, _ syscall.RawConn) (tx.Engine, error) {
+	if f.binding == nil {
+		return nil, errors.New("devmem tx: no dma-buf binding (dry run)")
+	}
+	e, err := tx.NewDevmem(tx.DevmemConfig{Buf: f.buf, DmabufID: f.binding.ID(), Base: int64(id) * f.per, Length: f.per,
+		WriteSize: f.spec.WriteSize, Ifname: f.ifname})
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.engines = append(f.engines, e)
+	f.mu.Unlock()
+	return e, nil
+}
+
+func (f *devmemTXFlows) counters() *report.Devmem {
+	d := &report.Devmem{}
+	f.mu.Lock()
+	for _, e := range f.engines {
+		e.Stats.AddTo(d)
+	}
+	f.mu.Unlock()
+	return d
+}
+
+func (f *devmemTXFlows) WindowStart() error     { f.win.start(f.counters(), hwStats{}); return nil }
+func (f *devmemTXFlows) WindowEnd() error       { f.win.end(f.counters(), hwStats{}); return nil }
+func (f *devmemTXFlows) Report() *report.Devmem { return f.win.report() }
+
+// Close unbinds, then frees the dma-buf.
+func (f *devmemTXFlows) Close() error {
+	f.once.Do(func() {
+		var errs []error
+		if f.binding != nil {
+			errs = append(errs, f.binding.Close())
+		}
+		if f.buf != nil {
+			errs = append(errs, f.buf.Close())
+		}
+		f.cerr = errors.Join(errs...)
+	})
+	return f.cerr
+}
+
+// hwStats are cumulative NIC counters for the bound queues, by netdev.yaml name.
+type hwStats struct {
+	qstats, pp map[string]uint64
+}
+
+// window turns cumulative counters into the measurement window's deltas.
+type window struct {
+	mu     sync.Mutex
+	a, b   *report.Devmem
+	ha, hb hwStats
+	noted  map[string]bool
+}
+
+func (w *window) note(logf func(string, ...any), what string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.noted == nil {
+		w.noted = map[string]bool{}
+	}
+	if !w.noted[what] && logf != nil {
+		logf("devmem: no %s counters for the bound queues: %v", what, err)
+	}
+	w.noted[what] = true
+}
+
+func (w *window) start(d *report.Devmem, h hwStats) {
+	w.mu.Lock()
+	w.a, w.ha = d, h
+	w.mu.Unlock()
+}
+
+func (w *window) end(d *report.Devmem, h hwStats) {
+	w.mu.Lock()
+	w.b, w.hb = d, h
+	w.mu.Unlock()
+}
+
+func (w *window) report() *report.Devmem {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.b == nil {
+		return nil
+	}
+	a := w.a
+	if a == nil {
+		a = &report.Devmem{}
+	}
+	d := &report.Devmem{
+		DmabufBytes:      w.b.DmabufBytes - a.DmabufBytes,
+		LinearBytes:      w.b.LinearBytes - a.LinearBytes,
+		Frags:            w.b.Frags - a.Frags,
+		PageAlignedFrags: w.b.PageAlignedFrags - a.PageAlignedFrags,
+		Tokens:           w.b.Tokens - a.Tokens,
+		DontneedCalls:    w.b.DontneedCalls - a.DontneedCalls,
+		ShortDontneed:    w.b.ShortDontneed - a.ShortDontneed,
+		Qstats:           deltas(w.ha.qstats, w.hb.qstats),
+		PagePool:         deltas(w.ha.pp, w.hb.pp),
+	}
+	for i, hb := range w.b.FragHist {
+		if i < len(a.FragHist) {
+			hb.Count -= a.FragHist[i].Count
+		}
+		d.FragHist = append(d.FragHist, hb)
+	}
+	return d
+}
+
+// deltas subtracts counter maps; a counter missing on either side, or one that went backwards
+// (a queue restarted), is left out.
+func deltas(a, b map[string]uint64) map[string]uint64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	out := map[string]uint64{}
+	for k, vb := range b {
+		if va, ok := a[k]; ok && vb >= va {
+			out[k] = vb - va
+		}
+	}
+	return out
+}

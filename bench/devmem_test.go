@@ -1,0 +1,204 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/devmemtcp/ncdevmem/bind"
+	"github.com/devmemtcp/ncdevmem/dmabuf"
+	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+	"github.com/devmemtcp/ncdevmem/report"
+)
+
+func TestDevmemHandles(t *testing.T) {
+	dp := devmemDatapath{}
+	for _, tc := range []struct {
+		spec   TestSpec
+		role   Role
+		handle bool
+	}{
+		{TestSpec{DevmemRX: true}, RoleTarget, true},
+		{TestSpec{DevmemRX: true}, RoleSource, false},
+		{TestSpec{DevmemTX: true}, RoleSource, true},
+		{TestSpec{}, RoleTarget, false},
+	} {
+		if got := dp.Handles(&tc.spec, tc.role); got != tc.handle {
+			t.Errorf("Handles(%+v, %s) = %v", tc.spec, tc.role, got)
+		}
+	}
+	// With devmem registered, a devmem spec finds a datapath for both roles.
+	if err := CheckDatapaths(&TestSpec{DevmemRX: true, DevmemTX: true}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestRXQueues(t *testing.T) {
+	qs := func(n int) []bind.Queue {
+		var out []bind.Queue
+		for i := 0; i < n; i++ {
+			out = append(out, bind.Queue{ID: uint32(i), Type: bind.QueueRX}, bind.Queue{ID: uint32(i), Type: bind.QueueTX})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		spec TestSpec
+		n    int
+		want []uint32
+		err  string
+	}{
+		{TestSpec{}, 16, []uint32{15}, ""},
+		{TestSpec{NumRXQueues: 4}, 16, []uint32{12, 13, 14, 15}, ""},
+		{TestSpec{Queues: []int{3, 5}}, 16, []uint32{3, 5}, ""},
+		{TestSpec{Queues: []int{16}}, 16, nil, "queue 16 out of range (eth1 has 16 RX queues"},
+		{TestSpec{}, 1, nil, "eth1 has 1 RX queue(s)"},
+		{TestSpec{NumRXQueues: 4}, 4, nil, "ethtool -L eth1 combined 5"},
+	} {
+		got, err := rxQueues(&tc.spec, "eth1", qs(tc.n))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v on %d queues: %v, want %q", tc.spec, tc.n, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !cmp.Equal(got, tc.want) {
+			t.Errorf("%+v on %d queues: %v, %v; want %v", tc.spec, tc.n, got, err, tc.want)
+		}
+	}
+}
+
+func TestDevmemWindow(t *testing.T) {
+	var w window
+	if w.report() != nil {
+		t.Error("report before the window ended")
+	}
+	hist := func(c ...uint64) []report.HistBucket {
+		var h []report.HistBucket
+		for i, v := range c {
+			h = append(h, report.HistBucket{Le: uint64(1024 << i), Count: v})
+		}
+		return h
+	}
+	w.start(&report.Devmem{DmabufBytes: 100, Frags: 2, Tokens: 2, DontneedCalls: 1, FragHist: hist(1, 1)},
+		hwStats{qstats: map[string]uint64{"rx-bytes": 1000, "rx-packets": 5}, pp: map[string]uint64{"alloc-fast": 7}})
+	w.end(&report.Devmem{DmabufBytes: 300, LinearBytes: 9, Frags: 6, Tokens: 6, DontneedCalls: 2, ShortDontneed: 1, FragHist: hist(2, 4)},
+		hwStats{qstats: map[string]uint64{"rx-bytes": 5000, "rx-packets": 3, "rx-alloc-fail": 1}})
+	want := &report.Devmem{DmabufBytes: 200, LinearBytes: 9, Frags: 4, Tokens: 4, DontneedCalls: 1, ShortDontneed: 1,
+		FragHist: hist(1, 3), Qstats: map[string]uint64{"rx-bytes": 4000}}
+	if diff := cmp.Diff(want, w.report()); diff != "" {
+		t.Errorf("window report (-want +got):\n%s", diff)
+	}
+}
+
+// vethState is everything a devmem setup could change on the veth, as the tools print it.
+func vethState(t *testing.T, ns *testnet.NS) string {
+	t.Helper()
+	var b strings.Builder
+	for _, args := range [][]string{
+		{"ip", "-d", "link", "show", "veth0"},
+		{"ethtool", "-l", "veth0"},
+		{"ethtool", "-k", "veth0"},
+		{"ethtool", "-S", "veth0"},
+	} {
+		out, err := ns.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			if _, lerr := exec.LookPath(args[0]); lerr != nil {
+				continue
+			}
+		}
+		b.Write(out)
+	}
+	return b.String()
+}
+
+// TestRootDevmemRunOnVeth runs the devmem RX and TX setup on a veth, which supports none of it:
+// each attempt fails at the first unsupported step with advice and leaves the veth, the state
+// directory and the buffers as they were.
+func TestRootDevmemRunOnVeth(t *testing.T) {
+	testnet.Require(t)
+	_, b := testnet.Pair(t)
+	if err := b.Command("ethtool", "-L", "veth0", "rx", "2", "tx", "2").Run(); err != nil {
+		t.Logf("ethtool -L veth0 rx 2 tx 2: %v (the veth keeps one queue)", err)
+	}
+	stateDir := t.TempDir()
+	local := netip.AddrPortFrom(b.Addr, 5201)
+	var sims []*devmemsim.Sim
+	useSim := func() {
+		devmemValidate = func(string, int64) error { return nil }
+		devmemOpen = func(_ string, size int64) (dmabuf.Buffer, error) {
+			s, err := devmemsim.New(devmemsim.Config{Size: size})
+			if err != nil {
+				return nil, err
+			}
+			sims = append(sims, s)
+			return s.Buffer(), nil
+		}
+	}
+	origOpen, origValidate := devmemOpen, devmemValidate
+	t.Cleanup(func() { devmemOpen, devmemValidate = origOpen, origValidate })
+
+	for _, tc := range []struct {
+		name string
+		spec TestSpec
+		role Role
+		sim  bool
+		want []string
+	}{
+		{name: "rx udmabuf", spec: TestSpec{DevmemRX: true, Queues: []int{1}}, role: RoleTarget,
+			want: []string{"--rx-mem udmabuf"}},
+		{name: "rx host memory", spec: TestSpec{DevmemRX: true, RxMem: "host"}, role: RoleTarget,
+			want: []string{"no dma-buf", "--rx-mem udmabuf"}},
+		{name: "rx nic setup", spec: TestSpec{DevmemRX: true, Queues: []int{1}}, role: RoleTarget, sim: true,
+			want: []string{"veth0"}},
+		{name: "rx no setup", spec: TestSpec{DevmemRX: true, Queues: []int{1}, NoSetup: true}, role: RoleTarget, sim: true,
+			want: []string{"bind-rx veth0"}},
+		{name: "tx", spec: TestSpec{DevmemTX: true, Flows: 1, WriteSize: 4096}, role: RoleSource, sim: true,
+			want: []string{"bind-tx", "veth0"}},
+		{name: "no such interface", spec: TestSpec{DevmemRX: true, Ifname: "nosuch0"}, role: RoleTarget,
+			want: []string{"nosuch0", "check -f"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			devmemOpen, devmemValidate = origOpen, origValidate
+			if tc.sim {
+				useSim()
+			}
+			spec := tc.spec
+			if spec.Ifname == "" {
+				spec.Ifname = "veth0"
+			}
+			spec.StateDir, spec.Flows, spec.ReadSize = stateDir, max(spec.Flows, 1), 64<<10
+			before := vethState(t, b)
+			err := b.Do(func() error {
+				fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: tc.role, Local: local,
+					Logf: func(f string, a ...any) { t.Logf("note: "+f, a...) }})
+				if err == nil {
+					fl.Close()
+					return errors.New("setup succeeded on a veth")
+				}
+				return err
+			})
+			t.Logf("error: %v", err)
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if after := vethState(t, b); after != before {
+				t.Errorf("veth changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if ents, _ := os.ReadDir(stateDir); len(ents) != 0 {
+				t.Errorf("state dir holds %d entries after a failed setup", len(ents))
+			}
+		})
+	}
+	for _, s := range sims {
+		s.Close()
+	}
+}
