@@ -79,3 +79,24 @@ func BenchmarkWriteAt(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRealReadAt measures ReadAt on a real udmabuf, syncs included (only where /dev/udmabuf
+// exists, e.g. the guest kernels; under QEMU TCG the figures say nothing about hardware).
+func BenchmarkRealReadAt(b *testing.B) {
+	if err := Available(); err != nil {
+		b.Skipf("no usable udmabuf here: %v", err)
+	}
+	buf, err := New(4<<20, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer buf.Close()
+	p := make([]byte, 4096)
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := buf.ReadAt(p, 4096); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

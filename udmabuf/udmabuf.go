@@ -292,10 +292,10 @@ func (s *system) createError(err error, size int64, o Options, limit int64, limi
 		if limitErr != nil {
 			return fmt.Errorf("%s: %w (the size is probably over the udmabuf size_limit_mb, which could not be read: %v)", prefix, err, limitErr)
 		}
-		return fmt.Errorf("%s: %w (the size %s is within size_limit_mb %s and page aligned, so the kernel refused the memfd; see dmesg)", prefix, err, human(size), human(limit))
+		return fmt.Errorf("%s: %w (udmabuf refuses sizes over size_limit_mb, unaligned sizes and memfds not sealed against shrinking; size_limit_mb read %s before the call, so check whether it was lowered since)", prefix, err, human(limit))
 	case errors.Is(err, unix.ENOMEM):
 		if o.Hugetlb {
-			return fmt.Errorf("%s: %w (the hugetlb pool lacks %d free %s pages: check HugePages_Free in /proc/meminfo and raise vm.nr_hugepages)", prefix, err, size/HugePageSize, human(HugePageSize))
+			return fmt.Errorf("%s: %w (the hugetlb pool has fewer than %d free %s pages: check HugePages_Free in /proc/meminfo and raise vm.nr_hugepages)", prefix, err, size/HugePageSize, human(HugePageSize))
 		}
 		return fmt.Errorf("%s: %w (not enough memory to pin %s: free memory or use a smaller buffer)", prefix, err, human(size))
 	case errors.Is(err, unix.EBADFD):

@@ -377,9 +377,9 @@ func TestFakeKernelCreateErrors(t *testing.T) {
 		huge  bool
 		want  string
 	}{
-		{unix.EINVAL, false, "invalid argument (the size 1 MiB is within size_limit_mb 64 MiB and page aligned, so the kernel refused the memfd; see dmesg)"},
+		{unix.EINVAL, false, "invalid argument (udmabuf refuses sizes over size_limit_mb, unaligned sizes and memfds not sealed against shrinking; size_limit_mb read 64 MiB before the call, so check whether it was lowered since)"},
 		{unix.ENOMEM, false, "cannot allocate memory (not enough memory to pin 2 MiB: free memory or use a smaller buffer)"},
-		{unix.ENOMEM, true, "cannot allocate memory (the hugetlb pool lacks 1 free 2 MiB pages: check HugePages_Free in /proc/meminfo and raise vm.nr_hugepages)"},
+		{unix.ENOMEM, true, "cannot allocate memory (the hugetlb pool has fewer than 1 free 2 MiB pages: check HugePages_Free in /proc/meminfo and raise vm.nr_hugepages)"},
 		{unix.EBADFD, false, "(the memfd is not shmem or hugetlbfs backed, which udmabuf requires)"},
 		{unix.EPERM, false, "operation not permitted (run as root)"},
 		{unix.ENOTTY, false, "is not the udmabuf device)"},
@@ -487,13 +487,35 @@ func TestRealUdmabuf(t *testing.T) {
 	if _, err := unix.Pread(b.memfd, got[:4096], size-4096); err != nil || !bytes.Equal(got[:4096], pat[size-4096:]) {
 		t.Fatalf("memfd and dma-buf disagree (err %v)", err)
 	}
+	q := got[:4096]
+	if n := testing.AllocsPerRun(50, func() {
+		b.WriteAt(q, 8192)
+		b.ReadAt(q, 8192)
+	}); n != 0 {
+		t.Errorf("ReadAt+WriteAt with the real DMA_BUF_IOCTL_SYNC allocate %.1f times per pair", n)
+	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if limit, err := SizeLimit(); err == nil {
-		if _, err := New(limit+HugePageSize, Options{}); err == nil || !strings.Contains(err.Error(), "size_limit_mb") {
-			t.Errorf("New over the limit: %v", err)
-		}
+	limit, err := SizeLimit()
+	if err != nil {
+		t.Fatalf("udmabuf is here but its size limit is not readable: %v", err)
+	}
+	_, err = New(limit+HugePageSize, Options{})
+	t.Logf("over the %s limit: %v", human(limit), err)
+	if err == nil || !strings.Contains(err.Error(), "size_limit_mb") {
+		t.Errorf("New over the limit: %v", err)
+	}
+	// Lie about the limit so the request reaches the kernel: its EINVAL must come back explained.
+	s := host
+	s.limitPath = filepath.Join(t.TempDir(), "size_limit_mb")
+	if err := os.WriteFile(s.limitPath, []byte(strconv.FormatInt(2*limit/mib, 10)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.new(limit+HugePageSize, Options{})
+	t.Logf("kernel refusal: %v", err)
+	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: invalid argument (") {
+		t.Errorf("kernel refusal over the limit: %v", err)
 	}
 	if got := openFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
@@ -525,4 +547,60 @@ func TestCheck(t *testing.T) {
 	if got := openFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
+}
+
+// TestRealUdmabufHugetlb needs free 2 MiB pages (the guest boots with hugepages=N).
+func TestRealUdmabufHugetlb(t *testing.T) {
+	if err := Available(); err != nil {
+		t.Skipf("no usable udmabuf here: %v", err)
+	}
+	free := hugePagesFree(t)
+	if free < 2 {
+		t.Skipf("HugePages_Free is %d; boot with hugepages=N or set vm.nr_hugepages to run this", free)
+	}
+	fds, maps := openFDs(t), memfdMappings(t)
+	b, err := New(2*HugePageSize, Options{Hugetlb: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkMemfd(t, b.memfd, 2*HugePageSize, unix.HUGETLBFS_MAGIC)
+	if !b.Hugetlb() {
+		t.Error("Hugetlb() false")
+	}
+	pat := []byte("across the huge page boundary")
+	off := int64(HugePageSize - 10)
+	if _, err := b.WriteAt(pat, off); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(pat))
+	if _, err := b.ReadAt(got, off); err != nil || !bytes.Equal(got, pat) {
+		t.Fatalf("read back %q, %v", got, err)
+	}
+	b.Close()
+	// More pages than the pool holds: the kernel's refusal comes back with the hugetlb advice.
+	_, err = New(int64(free+1)*HugePageSize, Options{Hugetlb: true})
+	t.Logf("%d huge pages from a pool of %d: %v", free+1, free, err)
+	if err == nil || !strings.Contains(err.Error(), "vm.nr_hugepages") {
+		t.Errorf("hugetlb buffer larger than the pool: %v", err)
+	}
+	if got := openFDs(t); got != fds {
+		t.Errorf("open fds %d -> %d", fds, got)
+	}
+	if got := memfdMappings(t); got != maps {
+		t.Errorf("memfd mappings %d -> %d", maps, got)
+	}
+}
+
+func hugePagesFree(t testing.TB) int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "HugePages_Free:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	return 0
 }
