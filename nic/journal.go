@@ -128,8 +128,9 @@ func joinU32(v []uint32) string {
 }
 
 // line is the record with its checksum and newline, as written.
-func (r *record) line() []byte {
-	body := r.marshal()
+func (r *record) line() []byte { return checksumLine(r.marshal()) }
+
+func checksumLine(body string) []byte {
 	return fmt.Appendf(nil, "%08x %s\n", crc32.Checksum([]byte(body), crcTable), body)
 }
 
