@@ -160,11 +160,14 @@ func validate(req *Request) error {
 	return nil
 }
 
+// ErrBadIfname is matched by errors for names no interface can have.
+var ErrBadIfname = errors.New("not a valid interface name")
+
 // checkIfname refuses names the kernel cannot have, which would also escape the state directory.
 func checkIfname(ifname string) error {
 	if ifname == "" || len(ifname) >= unix.IFNAMSIZ || ifname == "." || ifname == ".." ||
 		strings.ContainsAny(ifname, "/ \t\n:") {
-		return fmt.Errorf("interface name %q is not valid (1-15 characters, no '/', ':' or spaces)", ifname)
+		return fmt.Errorf("interface name %q: %w (1-15 characters, no '/', ':' or spaces)", ifname, ErrBadIfname)
 	}
 	return nil
 }

@@ -355,7 +355,7 @@ func TestRefusals(t *testing.T) {
 			return r
 		}, "allows at most 8"},
 		{"unknown interface", nil, func(r nic.Request) nic.Request { r.Ifname = "nope0"; return r }, "no device matches name"},
-		{"bad name", nil, func(r nic.Request) nic.Request { r.Ifname = "../etc"; return r }, "is not valid"},
+		{"bad name", nil, func(r nic.Request) nic.Request { r.Ifname = "../etc"; return r }, "not a valid interface name"},
 		{"context required", func(n *nictest.NIC) { n.Contexts = false }, func(r nic.Request) nic.Request {
 			yes := true
 			r.UseRSSContext = &yes
