@@ -133,4 +133,3 @@ func LinkNetdevsim(nsA string, ifindexA int, nsB string, ifindexB int) error {
 	}
 	return nil
 }
-

@@ -34,6 +34,12 @@ MEM=${NCDEVMEM_VM_MEM:-2048}
 # the 6.12 guest keeps the default so the refusal can be tested.
 UDMABUF_LIMIT_7=256
 
+# Test binaries run in every guest: this tier's own package, and packages whose tests exercise the
+# real kernel surface when it is present (udmabuf's are told it must be: NCDEVMEM_REQUIRE_UDMABUF=1).
+GUEST_PKGS="guesttest udmabuf"
+# Huge pages on every guest's cmdline so udmabuf's hugetlb backing is tested too (8 x 2 MiB).
+APPEND_ALL="hugepages=8"
+
 # Modules each guest loads, in this order after their dependencies (resolved from modules.dep).
 MODS_612="virtio_net"
 MODS_7="virtio_net netdevsim"
@@ -344,13 +350,17 @@ done
 # --- Go binaries -------------------------------------------------------------------------------------
 step "go: guest test binary and ncdevmem"
 gobin=$CACHE/work/go
+rm -rf "$gobin"
 mkdir -p "$gobin"
 gobuild() {
 	(
 		cd "$top"
 		export CGO_ENABLED=0
-		go test -c -trimpath -o "$gobin/guesttest.test" ./guesttest &&
-			go build -trimpath -o "$gobin/ncdevmem" ./cmd/ncdevmem
+		local p
+		for p in $GUEST_PKGS; do
+			go test -c -trimpath -o "$gobin/$p.test" "./$p" || return 1
+		done
+		go build -trimpath -o "$gobin/ncdevmem" ./cmd/ncdevmem
 	)
 }
 if ! gobuild; then
@@ -376,7 +386,7 @@ for b in /usr/sbin/ip /usr/sbin/ethtool; do
 		cp -L "$lib" "$base$lib"
 	done
 done
-cp "$gobin/guesttest.test" "$base/guest/"
+for p in $GUEST_PKGS; do cp "$gobin/$p.test" "$base/guest/"; done
 cp "$gobin/ncdevmem" "$base/bin/ncdevmem"
 cp "$here/init" "$base/init"
 chmod 755 "$base/init"
@@ -400,6 +410,7 @@ for k in $KERNELS; do
 	{
 		echo "NCDEVMEM_GUEST=1"
 		echo "NCDEVMEM_BIN=/bin/ncdevmem"
+		echo "NCDEVMEM_REQUIRE_UDMABUF=1"
 		echo "NCDEVMEM_GUEST_KERNEL=$k"
 		echo "NCDEVMEM_GUEST_RUN=$RUN"
 	} >"$w/root/etc/guest.env"
@@ -412,7 +423,7 @@ for k in $KERNELS; do
 		-display none -monitor none -no-reboot \
 		-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
 		-kernel "$kdir/vmlinuz" -initrd "$w/initramfs.gz" \
-		-append "console=ttyS0 panic=-1 quiet ${KAPPEND[$k]}" \
+		-append "console=ttyS0 panic=-1 quiet $APPEND_ALL ${KAPPEND[$k]}" \
 		-netdev hubport,id=n1,hubid=0 -device virtio-net-pci,netdev=n1 \
 		-netdev hubport,id=n2,hubid=0 -device virtio-net-pci,netdev=n2 \
 		</dev/null
