@@ -17,6 +17,35 @@ import (
 //	benchstat -col input runs.txt
 func WriteBenchfmt(w io.Writer, in []*Input) error {
 	bw := benchfmt.NewWriter(w)
+	// Unit metadata first: which way is better, for the figures that have a direction.
+	seen := map[string]bool{}
+	var units []string
+	for _, inp := range in {
+		for k := range inp.Result.Runs {
+			for n := range metrics.Of(&inp.Result.Runs[k]) {
+				if !seen[n] {
+					seen[n] = true
+					units = append(units, n)
+				}
+			}
+		}
+	}
+	metrics.Sort(units)
+	for _, u := range units {
+		better := ""
+		switch {
+		case metrics.HigherIsBetter(u):
+			better = "higher"
+		case lowerIsBetter(u):
+			better = "lower"
+		default:
+			continue
+		}
+		m := &benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: u, Key: "better"}, OrigUnit: u, Value: better}
+		if err := bw.Write(m); err != nil {
+			return err
+		}
+	}
 	for _, inp := range in {
 		res := &benchfmt.Result{Name: benchfmt.Name("Ncdevmem"), Iters: 1}
 		setFileConfig(res, "input", inp.Name)

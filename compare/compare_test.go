@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -244,7 +245,12 @@ func TestBenchfmtParses(t *testing.T) {
 	golden(t, "before-after.bench", b.Bytes())
 	r := benchfmt.NewReader(&b, "out.bench")
 	perInput := map[string]int{}
+	better := map[string]string{}
 	for r.Scan() {
+		if m, ok := r.Result().(*benchfmt.UnitMetadata); ok {
+			better[m.Unit] = m.Value
+			continue
+		}
 		res, ok := r.Result().(*benchfmt.Result)
 		if !ok {
 			t.Fatalf("record %T: %v", r.Result(), r.Result())
@@ -262,6 +268,11 @@ func TestBenchfmtParses(t *testing.T) {
 	}
 	if err := r.Err(); err != nil {
 		t.Fatal(err)
+	}
+	for u, want := range map[string]string{"gbps": "higher", "rx.app.idle": "higher", "rx.cpu_s_per_gb.total": "lower", "retrans": "lower", "devmem.frags": ""} {
+		if better[u] != want {
+			t.Errorf("unit %s better=%q, want %q", u, better[u], want)
+		}
 	}
 	if d := cmp.Diff(map[string]int{"before.json": 6, "after.json": 6}, perInput); d != "" {
 		t.Errorf("results per input (-want +got):\n%s", d)
@@ -382,3 +393,28 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestDifferentFlowCounts(t *testing.T) {
+	two := resultOf([]float64{10, 11, 12}, nil)
+	for i := range two.Runs {
+		two.Runs[i].Target.Flows = append(two.Runs[i].Target.Flows, report.Flow{ID: 1, Dir: "rx", Gbps: 5, Bytes: 5e9 / 8, USec: 1e6})
+	}
+	one := resultOf([]float64{10, 11, 12}, nil)
+	rep, err := Compare([]*Input{{Name: "two", Result: two}, {Name: "one", Result: one}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rowOf(t, rep, "flow1.gbps", false)
+	if r.Stats[0] == nil || r.Stats[0].N != 3 || r.Stats[1] != nil || r.Deltas[0] != nil {
+		t.Errorf("flow1 row: stats %v deltas %v; want 3 values for two, none and no delta for one", r.Stats, r.Deltas)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !regexpMatch(`flow1\.gbps +Gbps +5 +±∞ +0 +- +- *\n`, b.String()) {
+		t.Errorf("flow1 row not rendered with dashes:\n%s", b.String())
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
