@@ -416,6 +416,10 @@ func differences(a, b *report.Result) []string {
 	if a.Warmup != b.Warmup {
 		out = append(out, fmt.Sprintf("config warmup: %d -> %d", a.Warmup, b.Warmup))
 	}
+	if len(a.Env) == 0 && len(b.Env) == 0 {
+		// Say so: "no differences" would claim an equality nobody checked.
+		return append(out, "environment: recorded in neither result")
+	}
 	roles := map[string]bool{}
 	for r := range a.Env {
 		roles[r] = true

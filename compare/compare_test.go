@@ -113,6 +113,9 @@ func TestFewRunsWarns(t *testing.T) {
 	if len(rep.Warnings) == 0 || !strings.Contains(rep.Warnings[0], "a has 3 run(s): at least 6 runs per input") {
 		t.Errorf("warnings %q, want the few-runs warning first", rep.Warnings)
 	}
+	if len(rep.Differences) != 1 || rep.Differences[0].Lines[0] != "environment: recorded in neither result" {
+		t.Errorf("differences without environments: %+v", rep.Differences)
+	}
 	in[0].Result = resultOf([]float64{1, 2, 3, 4, 5, 6}, nil)
 	rep, _ = Compare(in, Options{})
 	for _, w := range rep.Warnings {
