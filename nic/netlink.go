@@ -199,6 +199,10 @@ func (nl *ethtoolNL) rings(ifname string) (*Rings, error) {
 	}
 	replies, err := nl.execute(unix.ETHTOOL_MSG_RINGS_GET, 0, ifname, "get rings", "ethtool -g "+ifname, body)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && errors.Is(err, unix.EOPNOTSUPP) {
+			e.Advice = "the driver has no ring settings, so header split (tcp-data-split) cannot be turned on; devmem RX needs a NIC whose driver has it (bnxt, gve, mlx5, fbnic), or run with --no-setup on queues prepared another way"
+		}
 		return nil, err
 	}
 	if len(replies) != 1 {
