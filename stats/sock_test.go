@@ -33,9 +33,9 @@ func loopPair(t *testing.T) (client, server *net.TCPConn) {
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { c.Close(); s.Close() })
-	buf := make([]byte, 1<<20)
-	go func() { _, _ = c.Write(buf) }()
-	if _, err := io.ReadFull(s, buf); err != nil {
+	out, in := make([]byte, 1<<20), make([]byte, 1<<20)
+	go func() { _, _ = c.Write(out) }()
+	if _, err := io.ReadFull(s, in); err != nil {
 		t.Fatal(err)
 	}
 	return c.(*net.TCPConn), s.(*net.TCPConn)
