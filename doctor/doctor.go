@@ -236,7 +236,7 @@ func (d *run) capability() {
 }
 
 func (d *run) driver() {
-	c := Check{ID: "driver", Title: "driver and firmware"}
+	c := Check{ID: "driver", Title: "driver, firmware"}
 	drv, err := d.sys.Driver(d.ifname)
 	switch {
 	case err != nil:
@@ -269,7 +269,7 @@ func orNone(s string) string {
 }
 
 func (d *run) queues() {
-	c := Check{ID: "queues", Title: "RX queues: NAPI, IRQ, CPUs, memory provider", RX: true}
+	c := Check{ID: "queues", Title: "RX queues free", RX: true}
 	d.rxCount = -1
 	qs, err := d.sys.Queues(d.ifindex)
 	if err != nil {
@@ -315,7 +315,7 @@ func (d *run) queues() {
 		}
 		d.rep.Queues = append(d.rep.Queues, dq)
 	}
-	c.Detail = fmt.Sprintf("%d RX queues", d.rxCount)
+	c.Detail = fmt.Sprintf("%d RX queue(s)", d.rxCount)
 	if len(free) > 0 {
 		c.Detail += "; free: " + strings.Join(free, ",")
 	}
@@ -342,7 +342,7 @@ func (d *run) queues() {
 }
 
 func (d *run) channels() {
-	c := Check{ID: "channels", Title: "channels (at least 2 RX queues: one for RSS, one for devmem)", RX: true}
+	c := Check{ID: "channels", Title: "channels: 2+ RX queues", RX: true}
 	ch, err := d.sys.Channels(d.ifname)
 	n := d.rxCount
 	switch {
@@ -352,7 +352,7 @@ func (d *run) channels() {
 	case notSupported(err):
 		c.Detail = "the driver does not report channels"
 		if n >= 0 {
-			c.Detail += fmt.Sprintf("; the kernel lists %d RX queues", n)
+			c.Detail += fmt.Sprintf("; the kernel lists %d RX queue(s)", n)
 		}
 	default:
 		c.Detail = "channels: " + err.Error()
@@ -364,6 +364,7 @@ func (d *run) channels() {
 		c.Status = StatusOK
 	default:
 		c.Status = StatusFail
+		c.Detail += "; devmem needs 2 RX queues, one for RSS and one to bind"
 		if err == nil && max(ch.CombinedMax, ch.RXMax) >= 2 {
 			if ch.CombinedMax >= 2 {
 				c.Fix = []string{fmt.Sprintf("ethtool -L %s combined %d", d.ifname, min(ch.CombinedMax, 4))}
@@ -371,15 +372,15 @@ func (d *run) channels() {
 				c.Fix = []string{fmt.Sprintf("ethtool -L %s rx %d", d.ifname, min(ch.RXMax, 4))}
 			}
 		} else {
-			c.Detail += "; the device cannot have 2 RX queues"
+			c.Detail += ", and the device cannot have 2"
 		}
 	}
 	d.add(c)
 }
 
 func (d *run) rings() {
-	split := Check{ID: "tcp-data-split", Title: "header split (tcp-data-split)", RX: true}
-	hds := Check{ID: "hds-thresh", Title: "header split threshold (hds-thresh 0)", RX: true}
+	split := Check{ID: "tcp-data-split", Title: "tcp-data-split on", RX: true}
+	hds := Check{ID: "hds-thresh", Title: "hds-thresh 0", RX: true}
 	r, err := d.sys.Rings(d.ifname)
 	if err != nil {
 		split.Status = StatusFail
@@ -425,7 +426,7 @@ func (d *run) rings() {
 }
 
 func (d *run) ntuple() {
-	c := Check{ID: "ntuple", Title: "ntuple flow steering (free rule slots)", RX: true}
+	c := Check{ID: "ntuple", Title: "ntuple rule slot", RX: true}
 	nt, err := d.sys.Ntuple(d.ifname)
 	switch {
 	case notSupported(err):
@@ -453,7 +454,7 @@ func (d *run) ntuple() {
 }
 
 func (d *run) rss() {
-	c := Check{ID: "rss", Title: "RSS (indirection table, contexts)", RX: true}
+	c := Check{ID: "rss", Title: "RSS control", RX: true}
 	r, err := d.sys.RSS(d.ifname)
 	switch {
 	case notSupported(err):
@@ -479,7 +480,7 @@ func (d *run) rss() {
 }
 
 func (d *run) xdp() {
-	c := Check{ID: "xdp", Title: "no XDP program attached", RX: true}
+	c := Check{ID: "xdp", Title: "no XDP program", RX: true}
 	on, id, err := d.sys.XDP(d.ifindex)
 	switch {
 	case err != nil:
@@ -498,7 +499,7 @@ func (d *run) xdp() {
 // driver's queue API, the queue range and the DMA device before the fd, so a refusal of the fd
 // there means the device passed them; older kernels check the fd first and teach nothing.
 func (d *run) probeRX() {
-	c := Check{ID: "bind-rx-probe", Title: "bind-rx probe (driver queue API, DMA device)", RX: true}
+	c := Check{ID: "bind-rx-probe", Title: "bind-rx probe", RX: true}
 	q, ok := d.probeQueue()
 	switch {
 	case !d.hasOp("bind-rx"):
@@ -514,7 +515,7 @@ func (d *run) probeRX() {
 }
 
 func (d *run) probeTX() {
-	c := Check{ID: "bind-tx-probe", Title: "bind-tx probe (driver netmem TX)", TX: true}
+	c := Check{ID: "bind-tx-probe", Title: "bind-tx probe", TX: true}
 	op, ok := d.has("bind-tx")
 	switch {
 	case !ok:
@@ -608,7 +609,7 @@ func parseRelease(s string) (major, minor int, ok bool) {
 }
 
 func (d *run) memory() {
-	u := Check{ID: "udmabuf", Title: "udmabuf (host-memory dma-buf)", RX: true, TX: true}
+	u := Check{ID: "udmabuf", Title: "udmabuf", RX: true, TX: true}
 	present, limit, err := d.sys.Udmabuf()
 	cudaBuilt := d.sys.CUDABuilt()
 	var cudaErr error
@@ -636,7 +637,7 @@ func (d *run) memory() {
 	if !cudaBuilt {
 		return
 	}
-	c := Check{ID: "cuda", Title: "CUDA dma-buf export (GPU memory)"}
+	c := Check{ID: "cuda", Title: "CUDA dma-buf"}
 	if cudaErr != nil {
 		c.Status, c.Detail = StatusWarn, cudaErr.Error()
 	} else {

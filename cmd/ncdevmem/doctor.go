@@ -39,7 +39,12 @@ and read how far the kernel's checks got.
 Exit status: 0 ready, 1 not ready (or the interface does not exist), 2 usage.`,
 		Example: `  ncdevmem doctor -f eth1
   ncdevmem doctor -f eth1 --for rx --json`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("doctor: unexpected argument %q (the interface goes after -f)", args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.Ifname == "" {
 				return usageErrorf("doctor: -f/--ifname is required (see 'ncdevmem doctor --help')")
