@@ -80,10 +80,10 @@ type Queue struct {
 	ID     uint32 `json:"id"`
 	NapiID uint32 `json:"napi_id,omitempty"`
 	IRQ    uint32 `json:"irq,omitempty"`
-	CPUs   string `json:"cpus,omitempty"`    // the IRQ's smp_affinity_list
-	Holder string `json:"holder,omitempty"`  // "dmabuf 3", "io_uring", "" when free
-	AFXDP  bool   `json:"af_xdp,omitempty"`  // an AF_XDP socket uses it
-	Leased bool   `json:"leased,omitempty"`  // leased to or from a virtual device
+	CPUs   string `json:"cpus,omitempty"`     // the IRQ's smp_affinity_list
+	Holder string `json:"holder,omitempty"`   // "dmabuf 3", "io_uring", "" when free
+	AFXDP  bool   `json:"af_xdp,omitempty"`   // an AF_XDP socket uses it
+	Leased bool   `json:"leased,omitempty"`   // leased to or from a virtual device
 	Thread uint32 `json:"napi_pid,omitempty"` // threaded-NAPI kthread
 }
 
