@@ -116,3 +116,26 @@ func delta(before, after float64) float64 {
 	}
 	return after - before
 }
+
+// Roles names the CPUs a side's flows ran on, for CPUUsage: each flow's NetCPU (where its softirq
+// ran) is "net", its AppCPU (where its worker was pinned) is "app", and a CPU that is both is
+// "net+app". Unknown CPUs (-1) are skipped.
+func Roles(flows []report.Flow) map[int]string {
+	roles := make(map[int]string)
+	mark := func(cpu int, role string) {
+		if cpu < 0 {
+			return
+		}
+		switch r, ok := roles[cpu]; {
+		case !ok:
+			roles[cpu] = role
+		case r != role:
+			roles[cpu] = "net+app"
+		}
+	}
+	for i := range flows {
+		mark(flows[i].NetCPU, "net")
+		mark(flows[i].AppCPU, "app")
+	}
+	return roles
+}

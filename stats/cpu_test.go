@@ -96,3 +96,16 @@ func TestCPUUsageBackwards(t *testing.T) {
 		t.Fatalf("CPUUsage over an empty window = %+v, want nothing", got)
 	}
 }
+
+func TestRoles(t *testing.T) {
+	got := Roles([]report.Flow{
+		{NetCPU: 2, AppCPU: 3},
+		{NetCPU: 3, AppCPU: 5},  // 3 is an app CPU of flow 0 and the net CPU of flow 1
+		{NetCPU: 2, AppCPU: -1}, // unpinned
+		{NetCPU: -1, AppCPU: 7}, // SO_INCOMING_CPU unknown
+	})
+	want := map[int]string{2: "net", 3: "net+app", 5: "app", 7: "app"}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("Roles (-want +got):\n%s", d)
+	}
+}
