@@ -56,6 +56,7 @@ type Error struct {
 	Text   string // cuGetErrorString, e.g. "out of memory"
 }
 
+// Error formats the failure as "gpu: OP: NAME (TEXT)".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("gpu: ")

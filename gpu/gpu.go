@@ -256,9 +256,9 @@ func (b *Buffer) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-// Close closes the dma-buf fd, frees the device memory and releases the primary context. The
-// memory stays alive while another holder (a bound NIC queue) keeps the dma-buf. Close is
-// idempotent.
+// Close closes the dma-buf fd, frees the device memory and releases the primary context. Unbind
+// the NIC (close the binding) first: the device memory is freed here, whoever still maps it.
+// Close is idempotent.
 func (b *Buffer) Close() error {
 	if b.closed {
 		return nil

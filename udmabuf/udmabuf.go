@@ -65,44 +65,46 @@ var errClosed = errors.New("udmabuf: buffer is closed")
 // fs.ErrPermission) a denied one. On error nothing is left open or mapped. Needs read-write access
 // to /dev/udmabuf.
 func New(size int64, o Options) (*Buffer, error) {
-	return host.new(size, o)
+	return realSystem.new(size, o)
 }
 
 // Check runs New's up-front checks without allocating: size positive and aligned, /dev/udmabuf
 // present and openable, and size within the size limit when that is readable. Callers use it to
 // validate flags before touching the NIC.
 func Check(size int64, o Options) error {
-	return host.check(size, o)
+	return realSystem.check(size, o)
 }
 
 // Available reports whether New can work here: nil, or the error explaining why not (no
 // /dev/udmabuf because the kernel lacks CONFIG_UDMABUF or the module is not loaded, or no
 // permission to open it).
 func Available() error {
-	return host.available()
+	return realSystem.available()
 }
 
 // SizeLimit returns the largest buffer in bytes that the kernel's udmabuf accepts, read from
 // /sys/module/udmabuf/parameters/size_limit_mb. The error wraps fs.ErrNotExist when udmabuf is not
 // present.
 func SizeLimit() (int64, error) {
-	return host.sizeLimit()
+	return realSystem.sizeLimit()
 }
 
 // system is everything New touches outside the process, so tests can point it at a fake device,
-// a fake sysfs file and fake ioctls. host is the real one.
+// a fake sysfs file and fake syscalls. realSystem is the real one.
 type system struct {
 	device    string
 	limitPath string
 	pageSize  int64
+	memfd     func(name string, flags int) (int, error)
 	create    func(dev, memfd int, size int64) (int, error)
 	sync      func(fd int, arg *uapi.DmaBufSync) error
 }
 
-var host = system{
+var realSystem = system{
 	device:    DevicePath,
 	limitPath: SizeLimitPath,
 	pageSize:  int64(os.Getpagesize()),
+	memfd:     unix.MemfdCreate,
 	create:    ioctlCreate,
 	sync:      ioctlSync,
 }
@@ -219,7 +221,7 @@ func (s *system) new(size int64, o Options) (_ *Buffer, err error) {
 		}
 	}
 
-	memfd, err := createMemfd(size, o.Hugetlb)
+	memfd, err := s.createMemfd(size, o.Hugetlb)
 	if err != nil {
 		return nil, err
 	}
@@ -249,16 +251,16 @@ func (s *system) new(size int64, o Options) (_ *Buffer, err error) {
 // createMemfd makes the memfd udmabuf wants: shmem or hugetlbfs, sealed against shrinking (the
 // kernel pins the pages and refuses a memfd that could lose them), never sealed against writes
 // (udmabuf refuses F_SEAL_WRITE), and size bytes long.
-func createMemfd(size int64, hugetlb bool) (_ int, err error) {
+func (s *system) createMemfd(size int64, hugetlb bool) (_ int, err error) {
 	flags := unix.MFD_ALLOW_SEALING | unix.MFD_CLOEXEC
 	if hugetlb {
 		flags |= unix.MFD_HUGETLB | unix.MFD_HUGE_2MB
 	}
-	fd, err := unix.MemfdCreate(memfdName, flags)
+	fd, err := s.memfd(memfdName, flags)
 	if errors.Is(err, unix.EACCES) {
 		// vm.memfd_noexec=2 refuses memfds that could become executable: ask for a
 		// non-executable one (MFD_NOEXEC_SEAL, Linux 6.3+), which udmabuf accepts alike.
-		fd, err = unix.MemfdCreate(memfdName, flags|unix.MFD_NOEXEC_SEAL)
+		fd, err = s.memfd(memfdName, flags|unix.MFD_NOEXEC_SEAL)
 	}
 	if err != nil {
 		switch {

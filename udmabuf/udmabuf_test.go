@@ -60,7 +60,7 @@ func newFakeKernel(t testing.TB, limitMB int) *fakeKernel {
 		t.Fatal(err)
 	}
 	fk := &fakeKernel{limitMB: limitMB, syncs: make([]uint64, 0, 64)}
-	fk.sys = system{device: dev, limitPath: limit, pageSize: int64(os.Getpagesize())}
+	fk.sys = system{device: dev, limitPath: limit, pageSize: int64(os.Getpagesize()), memfd: unix.MemfdCreate}
 	fk.sys.create = func(dev, memfd int, size int64) (int, error) {
 		fk.creates++
 		if fk.createErr != nil {
@@ -206,7 +206,7 @@ func TestUnalignedRefusedBeforeOpening(t *testing.T) {
 }
 
 func TestMissingDeviceAdvice(t *testing.T) {
-	s := host
+	s := realSystem
 	s.device = filepath.Join(t.TempDir(), "udmabuf")
 	check := func(what string, err error) {
 		t.Helper()
@@ -250,7 +250,7 @@ func TestHostWithoutUdmabuf(t *testing.T) {
 }
 
 func TestMemfdSealed(t *testing.T) {
-	fd, err := createMemfd(1<<20, false)
+	fd, err := realSystem.createMemfd(1<<20, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func checkMemfd(t *testing.T, fd int, size int64, magic int64) {
 }
 
 func TestMemfdHugetlbSealed(t *testing.T) {
-	fd, err := createMemfd(HugePageSize, true)
+	fd, err := realSystem.createMemfd(HugePageSize, true)
 	if err != nil {
 		// Creation reserves nothing, so only a kernel without hugetlbfs or a privilege check fails.
 		if !strings.Contains(err.Error(), "(") {
@@ -391,7 +391,7 @@ func TestFakeKernelCreateErrors(t *testing.T) {
 			size = HugePageSize
 		}
 		if tt.huge {
-			if fd, err := createMemfd(HugePageSize, true); err != nil {
+			if fd, err := realSystem.createMemfd(HugePageSize, true); err != nil {
 				t.Logf("skipping the hugetlb case: %v", err)
 				continue
 			} else {
@@ -507,7 +507,7 @@ func TestRealUdmabuf(t *testing.T) {
 		t.Errorf("New over the limit: %v", err)
 	}
 	// Lie about the limit so the request reaches the kernel: its EINVAL must come back explained.
-	s := host
+	s := realSystem
 	s.limitPath = filepath.Join(t.TempDir(), "size_limit_mb")
 	if err := os.WriteFile(s.limitPath, []byte(strconv.FormatInt(2*limit/mib, 10)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -603,4 +603,30 @@ func hugePagesFree(t testing.TB) int {
 		}
 	}
 	return 0
+}
+
+// TestMemfdNoexecEnforced: where vm.memfd_noexec=2 makes memfd_create refuse memfds that could
+// become executable (EACCES, Linux 6.3 to 6.5), New asks for MFD_NOEXEC_SEAL and carries on.
+func TestMemfdNoexecEnforced(t *testing.T) {
+	fk := newFakeKernel(t, 64)
+	var calls []int
+	fk.sys.memfd = func(name string, flags int) (int, error) {
+		calls = append(calls, flags)
+		if flags&unix.MFD_NOEXEC_SEAL == 0 {
+			return -1, unix.EACCES
+		}
+		return unix.MemfdCreate(name, flags)
+	}
+	b, err := fk.sys.new(1<<20, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if len(calls) != 2 || calls[1] != calls[0]|unix.MFD_NOEXEC_SEAL {
+		t.Errorf("memfd_create flags %#x, want a retry with MFD_NOEXEC_SEAL", calls)
+	}
+	checkMemfd(t, b.memfd, 1<<20, unix.TMPFS_MAGIC)
+	if _, err := b.WriteAt([]byte("x"), 0); err != nil {
+		t.Fatal(err)
+	}
 }
