@@ -319,7 +319,7 @@ func TestPlotIsXMLWithOneSeriesPerInput(t *testing.T) {
 		}
 	}
 	names := []string{"before.json", "after.json", `short <&"'> .json`}
-	want := map[string][]string{"gbps": names, "rx.all.idle": names}
+	want := map[string][]string{"gbps": names, "rx.app.idle": names}
 	if d := cmp.Diff(want, series); d != "" {
 		t.Errorf("series per panel (-want +got):\n%s", d)
 	}

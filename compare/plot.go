@@ -30,22 +30,31 @@ type panel struct {
 	metric string
 }
 
-// WritePlot draws an SVG with two charts, throughput per run and the target's CPU idle per run
-// (the source's when the target recorded none), one series per input: the picture that shows at a
+// WritePlot draws an SVG with two charts, throughput per run and the target's app (worker) CPU idle
+// per run (see the fallbacks below), one series per input: the picture that shows at a
 // glance whether a change is real or one noisy run. Each series is a <g class="series"
 // data-input="NAME"> holding a polyline and one circle per run (with a tooltip title).
 func WritePlot(w io.Writer, in []*Input) error {
-	idle := "rx.all.idle"
-	if !anyHas(in, idle) && anyHas(in, "tx.all.idle") {
-		idle = "tx.all.idle"
+	// Worker (app) idle is the figure cover letters quote; the mean over all flow CPUs stands in
+	// when no app CPU was listed, and the source's when the target recorded no CPUs.
+	idle, title := "", "CPU idle (%) per run"
+	for _, c := range []struct{ metric, title string }{
+		{"rx.app.idle", "target app CPU idle (%, mean over app CPUs) per run"},
+		{"rx.all.idle", "target CPU idle (%, mean over flow CPUs) per run"},
+		{"tx.app.idle", "source app CPU idle (%, mean over app CPUs) per run"},
+		{"tx.all.idle", "source CPU idle (%, mean over flow CPUs) per run"},
+	} {
+		if anyHas(in, c.metric) {
+			idle, title = c.metric, c.title
+			break
+		}
 	}
-	side := "target"
-	if idle == "tx.all.idle" {
-		side = "source"
+	if idle == "" {
+		idle = "rx.app.idle"
 	}
 	panels := []panel{
 		{title: "throughput received (Gbps) per run", metric: "gbps"},
-		{title: side + " CPU idle (%, mean over flow CPUs) per run", metric: idle},
+		{title: title, metric: idle},
 	}
 	h := legendH + len(panels)*panelH
 	var b strings.Builder
