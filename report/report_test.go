@@ -353,3 +353,22 @@ func FuzzReadJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestTCPRowKeepsColumnsApart(t *testing.T) {
+	r := sampleResult(1)
+	r.Runs[0].Source.Flows[0].TCP = &TCP{Retrans: 123456789012 % (1 << 32), Reord: 1234567, RTTus: 12345, RTTVarUs: 12345678,
+		DeliveredCE: 123456, SndWnd: 22463488, Cwnd: 123456}
+	var b bytes.Buffer
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	want := "  TCP retrans reord rtt rttvar d_ce snd_wnd cwnd dlv_gbps\n"
+	i := strings.Index(b.String(), want)
+	if i < 0 {
+		t.Fatalf("no TCP header:\n%s", b.String())
+	}
+	row := strings.SplitN(b.String()[i+len(want):], "\n", 2)[0]
+	if f := strings.Fields(row); len(f) != 8 {
+		t.Fatalf("TCP row %q splits into %d fields, want 8", row, len(f))
+	}
+}

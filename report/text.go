@@ -83,7 +83,7 @@ func writeSideText(b *bytes.Buffer, title string, s *Side) {
 			}
 		}
 		if n > 1 {
-			fmt.Fprintf(b, "  %s total %7.3f Gbps (%d bytes in %d usec, %d flows)\n", dirLabel(dir), Gbps(bytes, usec), bytes, usec, n)
+			fmt.Fprintf(b, "  %s total %.3f Gbps (%d bytes in %d usec, %d flows)\n", dirLabel(dir), Gbps(bytes, usec), bytes, usec, n)
 		}
 	}
 
@@ -98,7 +98,9 @@ func writeSideText(b *bytes.Buffer, title string, s *Side) {
 			b.WriteString("  TCP retrans reord rtt rttvar d_ce snd_wnd cwnd dlv_gbps\n")
 			header = true
 		}
-		fmt.Fprintf(b, "%13d%6d%4d%7d%5d%8d%5d%9.3f\n", t.Retrans, t.Reord, t.RTTus, t.RTTVarUs, t.DeliveredCE,
+		// kperf's column widths, but a space before every value is kept even when a value outgrows its
+		// column (kperf prints "    022463488" for d_ce 0 and snd_wnd 22463488).
+		fmt.Fprintf(b, "%13d %5d %3d %6d %4d %7d %4d %8.3f\n", t.Retrans, t.Reord, t.RTTus, t.RTTVarUs, t.DeliveredCE,
 			t.SndWnd, t.Cwnd, float64(t.DeliveryRateB)*8/1e9)
 	}
 
