@@ -28,11 +28,24 @@ type OpenOptions struct {
 	Device string
 }
 
-// Validate checks kind, size and o the way Open would, without allocating anything, so a command
-// can refuse bad flags before it touches the NIC. For udmabuf it also checks that /dev/udmabuf
-// can be opened and that size is within the kernel's size limit.
-func Validate(kind string, size int64, o OpenOptions) error {
+// CheckKind checks kind and o without looking at this host: the kind is known, the options apply
+// to it, and cuda memory is compiled in. It suits a client validating flags for memory that a
+// server on another host will allocate. Errors wrap ErrBadOptions or are ErrNoCUDA.
+func CheckKind(kind string, o OpenOptions) error {
 	if err := checkOptions(kind, o); err != nil {
+		return err
+	}
+	if kind == "cuda" && !gpu.Compiled {
+		return ErrNoCUDA
+	}
+	return nil
+}
+
+// Validate checks kind, size and o the way Open would on this host, without allocating anything,
+// so a command can refuse bad flags before it touches the NIC. For udmabuf it also checks that
+// /dev/udmabuf can be opened and that size is within the kernel's size limit.
+func Validate(kind string, size int64, o OpenOptions) error {
+	if err := CheckKind(kind, o); err != nil {
 		return err
 	}
 	switch kind {
@@ -44,9 +57,6 @@ func Validate(kind string, size int64, o OpenOptions) error {
 	case "udmabuf":
 		return udmabuf.Check(size, udmabuf.Options{Hugetlb: o.Hugetlb})
 	default: // cuda
-		if !gpu.Compiled {
-			return ErrNoCUDA
-		}
 		return gpu.CheckSize(size)
 	}
 }

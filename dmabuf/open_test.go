@@ -51,6 +51,9 @@ func TestOpenBadOptions(t *testing.T) {
 		if err := Validate(tt.kind, 4096, tt.o); !errors.Is(err, ErrBadOptions) {
 			t.Errorf("Validate(%q, %+v) = %v; want ErrBadOptions", tt.kind, tt.o, err)
 		}
+		if err := CheckKind(tt.kind, tt.o); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("CheckKind(%q, %+v) = %v; want ErrBadOptions", tt.kind, tt.o, err)
+		}
 	}
 }
 
@@ -86,10 +89,24 @@ func TestOpenCUDA(t *testing.T) {
 		if !errors.Is(verr, ErrNoCUDA) {
 			t.Errorf("Validate(cuda) without the tag: %v", verr)
 		}
+		if err := CheckKind("cuda", OpenOptions{Device: "0"}); !errors.Is(err, ErrNoCUDA) {
+			t.Errorf("CheckKind(cuda) without the tag: %v", err)
+		}
 		return
+	}
+	if err := CheckKind("cuda", OpenOptions{Device: "0"}); err != nil {
+		t.Errorf("CheckKind(cuda) in a cuda build: %v", err)
 	}
 	if errors.Is(err, ErrNoCUDA) || verr != nil {
 		t.Errorf("cuda build: Open %v, Validate %v", err, verr)
+	}
+}
+
+func TestCheckKindLooksAtNothing(t *testing.T) {
+	for _, k := range []string{"host", "udmabuf"} {
+		if err := CheckKind(k, OpenOptions{Hugetlb: k == "udmabuf"}); err != nil {
+			t.Errorf("CheckKind(%s): %v", k, err)
+		}
 	}
 }
 
