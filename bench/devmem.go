@@ -25,17 +25,65 @@ func init() { Register(devmemDatapath{}) }
 // pages, which fits udmabuf's default 64 MiB size limit.
 const DefaultDmabufSize = 16000 * 4096
 
-// devmemOpen allocates the dma-buf; tests replace it to run the NIC and bind steps without
-// /dev/udmabuf.
-var devmemOpen = func(kind string, size int64) (dmabuf.Buffer, error) {
-	return dmabuf.Open(kind, size, dmabuf.OpenOptions{})
+// netdevClient is what the devmem datapath asks the netdev family (a *bind.Client).
+type netdevClient interface {
+	Queues(ifindex int) ([]bind.Queue, error)
+	QstatsQueues(ifindex int) ([]bind.Qstats, error)
+	PagePools(ifindex int) ([]bind.PagePool, error)
+	PagePoolStats(ifindex int) ([]bind.PagePoolStats, error)
+	Close() error
 }
 
-// devmemValidate checks the memory request before the NIC is touched; tests replace it with
-// devmemOpen.
-var devmemValidate = func(kind string, size int64) error {
-	return dmabuf.Validate(kind, size, dmabuf.OpenOptions{})
+// binding is a dma-buf binding (a *bind.Binding): alive until Close.
+type binding interface {
+	ID() uint32
+	Close() error
 }
+
+// devmemHooks are the devmem datapath's ways into the kernel. Tests replace them to run whole
+// devmem tests on the simulator (internal/devmemsim) or to reach the NIC steps without
+// /dev/udmabuf.
+type devmemHooks struct {
+	validate func(kind string, size int64) error
+	open     func(kind string, size int64) (dmabuf.Buffer, error)
+	dial     func() (netdevClient, error)
+	bindRX   func(ifindex int, queues []uint32, fd int) (binding, error)
+	bindTX   func(ifindex, fd int) (binding, error)
+	rxSys    rx.DevmemSys // nil: the running kernel
+	txSys    tx.DevmemSys
+}
+
+func kernelHooks() devmemHooks {
+	return devmemHooks{
+		validate: func(kind string, size int64) error { return dmabuf.Validate(kind, size, dmabuf.OpenOptions{}) },
+		open: func(kind string, size int64) (dmabuf.Buffer, error) {
+			return dmabuf.Open(kind, size, dmabuf.OpenOptions{})
+		},
+		dial: func() (netdevClient, error) {
+			c, err := bind.Dial()
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		bindRX: func(ifindex int, queues []uint32, fd int) (binding, error) {
+			b, err := bind.BindRX(ifindex, queues, fd)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		},
+		bindTX: func(ifindex, fd int) (binding, error) {
+			b, err := bind.BindTX(ifindex, fd)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		},
+	}
+}
+
+var hooks = kernelHooks()
 
 // devmemDatapath is devmem TCP: the target receives into a dma-buf bound to RX queues of
 // spec.Ifname (rx.Devmem), the source sends from a dma-buf bound for TX (tx.Devmem).
@@ -92,8 +140,13 @@ func (devmemDatapath) Setup(ctx context.Context, s Setup) (Flows, error) {
 	if kind == "host" {
 		return nil, fmt.Errorf("devmem %s host: plain host memory has no dma-buf to bind (use %s udmabuf, or cuda in a cuda build)", flag, flag)
 	}
-	if err := devmemValidate(kind, size); err != nil {
-		return nil, fmt.Errorf("devmem %s %s: %w", flag, kind, err)
+	if err := hooks.validate(kind, size); err != nil {
+		err = fmt.Errorf("devmem %s %s: %w", flag, kind, err)
+		if !spec.DryRun {
+			return nil, err
+		}
+		// A dry run still shows the NIC changes; the memory problem goes along as a note.
+		logf("devmem: a real run would fail: %v", err)
 	}
 	if s.Role == RoleSource {
 		return setupDevmemTX(spec, ifi, kind, size, logf)
@@ -139,7 +192,7 @@ func setupDevmemRX(ctx context.Context, s Setup, ifi *net.Interface, kind string
 			f.Close()
 		}
 	}()
-	if f.client, err = bind.Dial(); err != nil {
+	if f.client, err = hooks.dial(); err != nil {
 		return nil, fmt.Errorf("devmem rx: %w", err)
 	}
 	qs, err := f.client.Queues(ifi.Index)
@@ -178,10 +231,10 @@ func setupDevmemRX(ctx context.Context, s Setup, ifi *net.Interface, kind string
 		logf("devmem rx: would allocate a %d-byte %s dma-buf and bind it to %s queues %s", size, kind, ifi.Name, rx.QueueList(f.queues))
 		return f, nil
 	}
-	if f.buf, err = devmemOpen(kind, size); err != nil {
+	if f.buf, err = hooks.open(kind, size); err != nil {
 		return nil, fmt.Errorf("devmem rx --rx-mem %s: %w", kind, err)
 	}
-	if f.binding, err = bind.BindRX(ifi.Index, f.queues, f.buf.FD()); err != nil {
+	if f.binding, err = hooks.bindRX(ifi.Index, f.queues, f.buf.FD()); err != nil {
 		return nil, fmt.Errorf("devmem rx: %w", err)
 	}
 	logf("devmem rx: %d-byte %s dma-buf bound to %s queues %s as dma-buf id %d", size, kind, ifi.Name, rx.QueueList(f.queues), f.binding.ID())
@@ -197,10 +250,10 @@ type devmemRXFlows struct {
 	queues  []uint32
 	rule    string
 
-	client  *bind.Client
+	client  netdevClient
 	nic     *nic.Setup
 	buf     dmabuf.Buffer
-	binding *bind.Binding
+	binding binding
 
 	mu      sync.Mutex // client, engines
 	engines []*rx.Devmem
@@ -221,7 +274,7 @@ func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
 		// The flows share the buffer: together they may pin at most half of it.
 		HoldBytes: max(f.buf.Size()/int64(2*max(f.spec.Flows, 1)), 64<<10),
 		Ifname:    f.ifname, Queues: f.queues, Rule: f.rule,
-		QueueOfNapi: f.queueOfNapi,
+		QueueOfNapi: f.queueOfNapi, Sys: hooks.rxSys,
 	}
 	if f.spec.Validate.On() {
 		cfg.Verify = func(p []byte, off uint64) error { return pattern.Check(id, p, off) }
@@ -364,13 +417,13 @@ func setupDevmemTX(spec *TestSpec, ifi *net.Interface, kind string, size int64, 
 		logf("devmem tx: would allocate a %d-byte %s dma-buf, fill it with the pattern and bind it for TX on %s", size, kind, ifi.Name)
 		return f, nil
 	}
-	if f.buf, err = devmemOpen(kind, size); err != nil {
+	if f.buf, err = hooks.open(kind, size); err != nil {
 		return nil, fmt.Errorf("devmem tx --tx-mem %s: %w", kind, err)
 	}
 	if err := tx.FillDevmem(f.buf); err != nil {
 		return nil, err
 	}
-	if f.binding, err = bind.BindTX(ifi.Index, f.buf.FD()); err != nil {
+	if f.binding, err = hooks.bindTX(ifi.Index, f.buf.FD()); err != nil {
 		return nil, fmt.Errorf("devmem tx: %w", err)
 	}
 	logf("devmem tx: %d-byte %s dma-buf bound for TX on %s as dma-buf id %d", size, kind, ifi.Name, f.binding.ID())
@@ -383,7 +436,7 @@ type devmemTXFlows struct {
 	ifname  string
 	per     int64
 	buf     dmabuf.Buffer
-	binding *bind.Binding
+	binding binding
 
 	mu      sync.Mutex
 	engines []*tx.Devmem
@@ -395,7 +448,7 @@ type devmemTXFlows struct {
 // Control binds each data socket to the device (so the route uses the bound NIC) and turns on
 // SO_ZEROCOPY before connect.
 func (f *devmemTXFlows) Control(network, address string, c syscall.RawConn) error {
-	return tx.Control(nil, f.ifname)(network, address, c)
+	return tx.Control(hooks.txSys, f.ifname)(network, address, c)
 }
 
 func (f *devmemTXFlows) Receiver(int, syscall.RawConn) (rx.Engine, error) {
@@ -407,7 +460,7 @@ func (f *devmemTXFlows) Sender(id int, _ syscall.RawConn) (tx.Engine, error) {
 		return nil, errors.New("devmem tx: no dma-buf binding (dry run)")
 	}
 	e, err := tx.NewDevmem(tx.DevmemConfig{Buf: f.buf, DmabufID: f.binding.ID(), Base: int64(id) * f.per, Length: f.per,
-		WriteSize: f.spec.WriteSize, Ifname: f.ifname})
+		WriteSize: f.spec.WriteSize, Ifname: f.ifname, Sys: hooks.txSys})
 	if err != nil {
 		return nil, err
 	}
