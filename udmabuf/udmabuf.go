@@ -170,7 +170,7 @@ func parseSizeLimit(b []byte) (int64, error) {
 		return 0, fmt.Errorf("size_limit_mb %q is not an integer", v)
 	}
 	if mb <= 0 {
-		return 0, fmt.Errorf("size_limit_mb is %d: udmabuf refuses every buffer (set a positive limit)", mb)
+		return 0, fmt.Errorf("size_limit_mb is %d, not a usable limit (set a positive one)", mb)
 	}
 	return mb * mib, nil
 }
