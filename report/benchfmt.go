@@ -64,7 +64,7 @@ func WriteBenchfmt(w io.Writer, r *Result) error {
 				Iters:  1,
 				Values: []benchfmt.Value{{Value: round(Gbps(bytes, usec), 1e4), Unit: "Gbps"}},
 			}
-			if c := CPUPerGB(*d.side, run.Duration, GB(bytes)); c != nil && len(d.side.CPUs) > 0 {
+			if c := CPUPerGB(*d.side, run.Duration, GB(bytes)); c != nil {
 				res.Values = append(res.Values,
 					benchfmt.Value{Value: round(c["total"], 1e6), Unit: "cpu-s/GB"},
 					benchfmt.Value{Value: round(c["net"], 1e6), Unit: "net-cpu-s/GB"},

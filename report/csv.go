@@ -81,7 +81,7 @@ func csvRow(r *Result, run *Run) []string {
 				}
 			}
 		}
-		if c := CPUPerGB(*s, run.Duration, GB(s.TotalBytes())); c != nil && len(s.CPUs) > 0 {
+		if c := CPUPerGB(*s, run.Duration, GB(s.TotalBytes())); c != nil {
 			row = append(row, fmtF(c["total"], 4))
 		} else {
 			row = append(row, "")

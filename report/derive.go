@@ -55,9 +55,10 @@ func (r Run) txUSec() uint64 { _, u, _ := r.dirTotal("tx"); return u }
 // CPUPerGB is the CPU time the side's listed CPUs were busy (not idle, not in iowait) over a window
 // of durSec seconds, per gigabyte (1e9 bytes) moved, by role: "net" (CPUs with role "net" or
 // "net+app"), "app" ("app" or "net+app") and "total" (every listed CPU once). It returns nil when
-// gb or durSec is not positive, since a cost per nothing means nothing.
+// gb or durSec is not positive, since a cost per nothing means nothing, and when the side lists no
+// CPU, since then nothing was measured (a role with no CPU of its own reads 0).
 func CPUPerGB(side Side, durSec float64, gb float64) map[string]float64 {
-	if !(gb > 0) || !(durSec > 0) {
+	if !(gb > 0) || !(durSec > 0) || len(side.CPUs) == 0 {
 		return nil
 	}
 	out := map[string]float64{"net": 0, "app": 0, "total": 0}

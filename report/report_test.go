@@ -307,7 +307,7 @@ func TestDerived(t *testing.T) {
 	if d := cmp.Diff(want, got, cmpopts.EquateApprox(0, 1e-12)); d != "" {
 		t.Errorf("CPUPerGB (-want +got):\n%s", d)
 	}
-	if CPUPerGB(side, 10, 0) != nil || CPUPerGB(side, 0, 1) != nil {
+	if CPUPerGB(side, 10, 0) != nil || CPUPerGB(side, 0, 1) != nil || CPUPerGB(Side{}, 10, 1) != nil {
 		t.Error("CPUPerGB of nothing is not nil")
 	}
 	s := Summarize([]float64{2, 4, 4, 4, 5, 5, 7, 9})
