@@ -241,6 +241,16 @@ func (e *Devmem) write(fd uintptr) bool {
 			continue
 		case unix.EAGAIN:
 			return false
+		case unix.ENOBUFS:
+			// The socket's option memory is full of zerocopy state: with sends in flight,
+			// their completions free it, so wait for them and try again.
+			if e.head != e.tail {
+				e.Stats.Nobufs.Add(1)
+				e.wait = true
+				return true
+			}
+			e.err = e.sendError(err, l)
+			return true
 		default:
 			e.err = e.sendError(err, l)
 			return true

@@ -13,7 +13,8 @@ type DevmemStats struct {
 	ShortSends  atomic.Uint64 // of which sent less than asked
 	Completions atomic.Uint64 // sends reported complete on the error queue
 	Copied      atomic.Uint64 // of which the kernel copied (SO_EE_CODE_ZEROCOPY_COPIED)
-	Waits       atomic.Uint64 // times every region was in flight and the flow waited for completions
+	Waits       atomic.Uint64 // times the flow waited for completions (all regions in flight, or ENOBUFS)
+	Nobufs      atomic.Uint64 // sendmsg calls refused with ENOBUFS while completions were pending
 }
 
 // AddTo adds the counters into d (the per-side total of all flows). A TX frag is one sendmsg.

@@ -132,6 +132,11 @@ func TestDevmemSendVariants(t *testing.T) {
 				t.Errorf("copied %d / %d", c, r.e.Stats.Copied.Load())
 			}
 		}},
+		"ENOBUFS waits for completions": {sc: devmemsim.Config{NobufsEvery: 5}, chk: func(t *testing.T, r dmResult) {
+			if r.e.Stats.Nobufs.Load() == 0 {
+				t.Error("no ENOBUFS seen")
+			}
+		}},
 		"chunked iovecs":             {tune: func(c *DevmemConfig, _ *devmemsim.Sim) { c.Chunk = 1000 }},
 		"phase at base 0, tiny ring": {tune: func(c *DevmemConfig, _ *devmemsim.Sim) { c.Base, c.Length, c.WriteSize = 0, 1000, 333 }},
 		"unmapped fill":              {tune: func(c *DevmemConfig, s *devmemsim.Sim) { FillDevmem(s.Buffer().Unmapped()) }},

@@ -64,6 +64,9 @@ type Config struct {
 	HoldCompletions bool
 	// CopiedEvery marks every Nth completion SO_EE_CODE_ZEROCOPY_COPIED.
 	CopiedEvery int
+	// NobufsEvery refuses every Nth sendmsg with ENOBUFS while completions are queued, as the
+	// kernel does when the socket's optmem is used up by zerocopy state.
+	NobufsEvery int
 	// RouteDev is the device the route to the peer leaves by; sendmsg fails with ENODEV when it is
 	// set and differs from the device SO_BINDTODEVICE named.
 	RouteDev string
@@ -76,16 +79,17 @@ type Sim struct {
 	mem   []byte
 	mmap  bool
 
-	mu      sync.Mutex
-	free    []uint32 // niov freelist (a stack, like the page pool's cache)
-	tokNiov []int32  // token -> niov, -1 when free
-	lowTok  int      // no free token below this (the kernel's xarray hands out the lowest)
-	held    int
-	scratch []byte
-	frags   int
-	recvs   int
-	sends   int
-	stream  int64
+	mu       sync.Mutex
+	free     []uint32 // niov freelist (a stack, like the page pool's cache)
+	tokNiov  []int32  // token -> niov, -1 when free
+	lowTok   int      // no free token below this (the kernel's xarray hands out the lowest)
+	held     int
+	scratch  []byte
+	frags    int
+	recvs    int
+	sends    int
+	attempts int
+	stream   int64
 
 	stalls, dontneedCalls, freed int
 
@@ -378,6 +382,10 @@ func (s *Sim) Sendmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 	}
 	if s.cfg.RouteDev != "" && s.cfg.RouteDev != s.bound {
 		return 0, unix.ENODEV
+	}
+	s.attempts++
+	if s.cfg.NobufsEvery > 0 && s.attempts%s.cfg.NobufsEvery == 0 && len(s.compl) > 0 {
+		return 0, unix.ENOBUFS
 	}
 	var iovs []rawIovec
 	if msg.Iov != nil && msg.Iovlen > 0 {
