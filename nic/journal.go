@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
 	"golang.org/x/sys/unix"
 )
 
@@ -341,8 +342,23 @@ func (p *fieldParser) list(k string) []uint32 {
 	return out
 }
 
-// journalPath is the journal of ifname under dir.
-func journalPath(dir, ifname string) string { return filepath.Join(dir, ifname+".journal") }
+// JournalPath is where the journal of ifname lives under stateDir (empty = the default). Interface
+// names are per network namespace, so outside the initial namespace the name carries the
+// namespace's inode: "eth1@netns-4026532281.journal". Cleanup must run in the namespace of the run.
+func JournalPath(stateDir, ifname string) string {
+	if stateDir == "" {
+		stateDir = DefaultStateDir
+	}
+	name := ifname
+	var st unix.Stat_t
+	// thread-self: a caller may have switched only its locked OS thread into the namespace.
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err == nil && st.Ino != uapi.PROC_NET_INIT_INO {
+		name += "@netns-" + strconv.FormatUint(st.Ino, 10)
+	}
+	return filepath.Join(stateDir, name+".journal")
+}
+
+func journalPath(dir, ifname string) string { return JournalPath(dir, ifname) }
 
 // journal is an open journal being appended to; it holds an exclusive flock so Cleanup can tell a
 // live run from a crashed one.

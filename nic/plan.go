@@ -77,11 +77,9 @@ type Step struct {
 	// Old and New describe the value before and after ("off" -> "on").
 	Old, New string
 
-	text     string // the log line when Old/New do not say it (several settings in one step)
 	kind     stepKind
 	channels ChannelsUpdate
 	rings    RingsUpdate
-	oldRings *Rings
 	oldCh    *Channels
 	table    []uint32 // new main table, or the context's table
 	rule     Rule     // Location RX_CLS_LOC_ANY or a free slot; Context set later for context rules
@@ -90,12 +88,7 @@ type Step struct {
 }
 
 // String is the log line of the step: "tcp-data-split off -> on".
-func (s Step) String() string {
-	if s.text != "" {
-		return s.text
-	}
-	return s.What + " " + s.Old + " -> " + s.New
-}
+func (s Step) String() string { return s.What + " " + s.Old + " -> " + s.New }
 
 // PlanResult is the computed plan: the changes Prepare would make, in order.
 type PlanResult struct {
@@ -215,20 +208,15 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ru RingsUpdate
 	if rings.TCPDataSplit != TCPDataSplitEnabled {
 		on := TCPDataSplitEnabled
-		ru.TCPDataSplit = &on
-		p.Steps = append(p.Steps, Step{What: "tcp-data-split", Old: rings.TCPDataSplit.String(), New: "on", kind: stepRings})
+		p.Steps = append(p.Steps, Step{What: "tcp-data-split", Old: rings.TCPDataSplit.String(), New: "on", kind: stepRings,
+			rings: RingsUpdate{TCPDataSplit: &on}})
 	}
 	if rings.HDSThresh != nil && *rings.HDSThresh != 0 {
 		zero := uint32(0)
-		ru.HDSThresh = &zero
-		p.Steps = append(p.Steps, Step{What: "hds-thresh", Old: strconv.Itoa(int(*rings.HDSThresh)), New: "0", kind: stepRings})
-	}
-	// One rings step carries both fields: one journal entry, one RINGS_SET.
-	if ru.TCPDataSplit != nil || ru.HDSThresh != nil {
-		p.Steps = mergeRings(p.Steps, ru, rings)
+		p.Steps = append(p.Steps, Step{What: "hds-thresh", Old: strconv.Itoa(int(*rings.HDSThresh)), New: "0", kind: stepRings,
+			rings: RingsUpdate{HDSThresh: &zero}})
 	}
 	if req.HeaderSplitOnly {
 		return p, nil
@@ -354,23 +342,6 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 		p.Steps = append(p.Steps, s)
 	}
 	return p, nil
-}
-
-// mergeRings replaces the separate tcp-data-split/hds-thresh display steps with one rings step
-// carrying both; its text names both changes.
-func mergeRings(steps []Step, ru RingsUpdate, old *Rings) []Step {
-	var what, o, n, text []string
-	out := steps[:0:0]
-	for _, s := range steps {
-		if s.kind == stepRings {
-			what, o, n = append(what, s.What), append(o, s.Old), append(n, s.New)
-			text = append(text, s.String())
-			continue
-		}
-		out = append(out, s)
-	}
-	return append(out, Step{What: strings.Join(what, ", "), Old: strings.Join(o, ", "), New: strings.Join(n, ", "),
-		text: strings.Join(text, ", "), kind: stepRings, rings: ru, oldRings: old})
 }
 
 func hasChannelStep(p *PlanResult) bool {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -177,11 +176,15 @@ func TestRootCleanupChannels(t *testing.T) {
 	j := []byte{}
 	j = append(j, (&record{Kind: recBegin, Ifname: ns.Link, Ifindex: ifindex, PID: 1}).line()...)
 	j = append(j, (&record{Kind: recChannels, Channels: before.Channels}).line()...)
-	if err := os.WriteFile(filepath.Join(dir, ns.Link+".journal"), j, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var log strings.Builder
 	err := ns.Do(func() error {
+		path := JournalPath(dir, ns.Link)
+		if !strings.Contains(path, "@netns-") {
+			t.Errorf("journal path %s in a test namespace lacks the namespace", path)
+		}
+		if err := os.WriteFile(path, j, 0o600); err != nil {
+			return err
+		}
 		if err := SetChannels(ns.Link, ChannelsUpdate{RX: new(before.Channels.RX + 1)}); err != nil {
 			return err
 		}

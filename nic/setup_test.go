@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -94,7 +93,8 @@ func TestPrepareWithContext(t *testing.T) {
 		t.Errorf("Cleanup during the run = %v, want refusal", err)
 	}
 	wantLog := []string{
-		"nic eth1: tcp-data-split off -> on, hds-thresh 256 -> 0",
+		"nic eth1: tcp-data-split off -> on",
+		"nic eth1: hds-thresh 256 -> 0",
 		"nic eth1: rss indirection default -> queues 0,1,2,3,4,5",
 		"nic eth1: rss context none -> 1: queues 6,7",
 		"nic eth1: rule none -> 1023: flow-type tcp4 src-ip 192.0.2.2 dst-ip 192.0.2.1 src-port 40000 dst-port 5201 context 1",
@@ -181,7 +181,7 @@ func TestHeaderSplitOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Steps) != 1 {
+	if len(p.Steps) != 2 || p.Steps[0].What != "tcp-data-split" || p.Steps[1].What != "hds-thresh" {
 		t.Fatalf("plan:\n%s", p)
 	}
 	s, err := nic.Prepare(context.Background(), req)
@@ -293,7 +293,7 @@ func TestTornJournalLine(t *testing.T) {
 	if !nic.IsCrash(err) {
 		t.Fatal(err)
 	}
-	path := filepath.Join(f.dir, eth+".journal")
+	path := nic.JournalPath(f.dir, eth)
 	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -7,9 +7,10 @@ import (
 	"hash/crc32"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/devmemtcp/ncdevmem/nic"
 )
 
 func cleanupCLI(args ...string) (code int, stdout, stderr string) {
@@ -61,7 +62,7 @@ func TestCleanupReplaysJournal(t *testing.T) {
 		t.Skipf("no lo here: %v", err)
 	}
 	dir := t.TempDir()
-	path := filepath.Join(dir, "lo.journal")
+	path := nic.JournalPath(dir, "lo")
 	if err := os.WriteFile(path, []byte(journalLine(fmt.Sprintf("begin ifname=lo ifindex=%d pid=1", lo.Index))), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func TestCleanupRefusesBadJournals(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := filepath.Join(dir, "lo.journal")
+			path := nic.JournalPath(dir, "lo")
 			if err := os.WriteFile(path, []byte(tt.journal), 0o600); err != nil {
 				t.Fatal(err)
 			}

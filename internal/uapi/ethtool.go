@@ -31,6 +31,11 @@ const (
 	ETHTOOL_FLOW_TYPE_MASK   = ^uint32(FLOW_EXT | FLOW_MAC_EXT | FLOW_RSS) //nolint:revive // the flow type without flag bits
 )
 
+// PROC_NET_INIT_INO is the fixed inode number of the initial network namespace's nsfs file
+// (include/linux/proc_ns.h, v6.x; older kernels allocate it dynamically). Not uapi, but stable: it
+// tells the host namespace from others without reading /proc/1.
+const PROC_NET_INIT_INO = 0xEFFFFFF9 //nolint:revive // kernel spelling
+
 // Sizes of the ethtool ioctl structs (x86_64 and every 64-bit Linux ABI; checked with pahole on v6.12).
 const (
 	SizeofEthtoolRxnfc         = 192 // struct ethtool_rxnfc with an empty rule_locs[]
