@@ -77,12 +77,38 @@ func (h *host) capture(ifname string) *report.Env {
 	}
 	e.Governor = h.governor()
 	if b, err := os.ReadFile(filepath.Join(h.proc, "cmdline")); err == nil {
-		setExtra(e, "kernel_cmdline", strings.TrimSpace(string(b)))
+		setExtra(e, "kernel_params", perfParams(string(b)))
 	}
 	if ifname != "" {
 		h.captureNIC(e, ifname)
 	}
 	return e
+}
+
+// perfKeys are the kernel parameters that change network and CPU performance. Only these are
+// recorded: a whole command line can carry tokens or paths that have no place in a shared result.
+var perfKeys = map[string]bool{
+	"mitigations": true, "nosmt": true, "isolcpus": true, "nohz_full": true, "rcu_nocbs": true,
+	"irqaffinity": true, "threadirqs": true, "preempt": true, "idle": true, "processor.max_cstate": true,
+	"intel_idle.max_cstate": true, "intel_pstate": true, "amd_pstate": true, "iommu": true,
+	"intel_iommu": true, "amd_iommu": true, "iommu.passthrough": true, "iommu.strict": true,
+	"transparent_hugepage": true, "hugepages": true, "hugepagesz": true, "default_hugepagesz": true,
+	"skew_tick": true, "nopti": true, "spectre_v2": true, "pti": true,
+}
+
+// perfParams keeps the performance-relevant parameters of a kernel command line, in order.
+func perfParams(cmdline string) string {
+	var keep []string
+	for _, f := range strings.Fields(cmdline) {
+		if f == "--" {
+			break // what follows belongs to init
+		}
+		k, _, _ := strings.Cut(f, "=")
+		if perfKeys[k] {
+			keep = append(keep, f)
+		}
+	}
+	return strings.Join(keep, " ")
 }
 
 func setExtra(e *report.Env, k, v string) {
@@ -190,34 +216,43 @@ func (h *host) captureNIC(e *report.Env, ifname string) {
 	e.Ifname = ifname
 	var unknown []string
 	dev := filepath.Join(h.sys, "class/net", ifname)
-	if _, err := os.Stat(dev); err != nil {
-		setExtra(e, "unknown", fmt.Sprintf("interface %s: %v", ifname, errors.Unwrap(err)))
-		return
+	// sysfs shows the devices of the namespace it was mounted in, which is not this thread's when
+	// a caller switched namespaces with setns (ip netns exec remounts it, setns alone does not);
+	// ethtool still answers for the thread's namespace, so go on without the sysfs facts.
+	_, sysErr := os.Stat(dev)
+	if sysErr != nil {
+		unknown = append(unknown, fmt.Sprintf("sysfs %s: %v (queues, IRQ affinity)", dev, errors.Unwrap(sysErr)))
 	}
 	if di, err := h.nic.Driver(ifname); err == nil {
 		e.Driver, e.Firmware = di.Driver, di.Firmware
 		setExtra(e, "driver_version", di.Version)
 		setExtra(e, "bus_info", di.Bus)
-	} else if l, err := os.Readlink(filepath.Join(dev, "device/driver")); err == nil {
-		e.Driver = filepath.Base(l)
+	} else {
+		if l, lerr := os.Readlink(filepath.Join(dev, "device/driver")); lerr == nil {
+			e.Driver = filepath.Base(l)
+		} else if !errors.Is(err, nic.ErrNotSupported) {
+			unknown = append(unknown, "driver: "+short(err))
+		}
 	}
-	rxq, _ := filepath.Glob(filepath.Join(dev, "queues/rx-*"))
-	txq, _ := filepath.Glob(filepath.Join(dev, "queues/tx-*"))
-	setExtra(e, "queues", fmt.Sprintf("rx %d tx %d", len(rxq), len(txq)))
+	if sysErr == nil {
+		rxq, _ := filepath.Glob(filepath.Join(dev, "queues/rx-*"))
+		txq, _ := filepath.Glob(filepath.Join(dev, "queues/tx-*"))
+		setExtra(e, "queues", fmt.Sprintf("rx %d tx %d", len(rxq), len(txq)))
+	}
 	{
 		rings, hds, thresh, err := h.nic.Rings(ifname)
 		if err != nil {
-			unknown = append(unknown, "rings: "+err.Error())
+			unknown = append(unknown, "rings: "+short(err))
 		} else {
 			e.Rings, e.HeaderSplit, e.HDSThresh = rings, hds, thresh
 		}
 		if ch, err := h.nic.Channels(ifname); err != nil {
-			unknown = append(unknown, "channels: "+err.Error())
+			unknown = append(unknown, "channels: "+short(err))
 		} else {
 			e.Channels = ch
 		}
 		if rss, err := h.nic.RSS(ifname); err != nil {
-			unknown = append(unknown, "rss: "+err.Error())
+			unknown = append(unknown, "rss: "+short(err))
 		} else {
 			e.RSS = rss
 		}
@@ -226,6 +261,15 @@ func (h *host) captureNIC(e *report.Env, ifname string) {
 	if len(unknown) > 0 {
 		setExtra(e, "unknown", strings.Join(unknown, "; "))
 	}
+}
+
+// short keeps an environment note brief: "not supported by the driver" says all a comparison
+// needs, where package nic's error goes on to advise on devmem setup.
+func short(err error) string {
+	if errors.Is(err, nic.ErrNotSupported) {
+		return "not supported by the driver"
+	}
+	return err.Error()
 }
 
 // irqAffinity maps each of the device's MSI interrupts, named as /proc/interrupts names them

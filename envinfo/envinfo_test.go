@@ -44,7 +44,8 @@ func TestCaptureLoopbackHasNoDriver(t *testing.T) {
 
 func TestCaptureMissingInterface(t *testing.T) {
 	e := Capture("nd-no-such0")
-	if !strings.Contains(e.Extra["unknown"], "nd-no-such0") {
+	if !strings.Contains(e.Extra["unknown"], "sysfs /sys/class/net/nd-no-such0: no such file or directory") ||
+		!strings.Contains(e.Extra["unknown"], "rings: ") {
 		t.Errorf("unknown = %q, want the missing interface named", e.Extra["unknown"])
 	}
 }
@@ -83,7 +84,7 @@ func fakeTree(t *testing.T) (proc, sys string) {
 	proc, sys = filepath.Join(root, "proc"), filepath.Join(root, "sys")
 	files := map[string]string{
 		"proc/cpuinfo":                                          "processor\t: 0\nmodel name\t: AMD EPYC 9454 48-Core Processor\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 9454 48-Core Processor\n",
-		"proc/cmdline":                                          "BOOT_IMAGE=/vmlinuz-6.18.0 root=/dev/vda ro mitigations=off\n",
+		"proc/cmdline":                                          "BOOT_IMAGE=/vmlinuz-6.18.0 root=/dev/vda ro mitigations=off token=s3cret iommu=pt -- isolcpus=1\n",
 		"proc/interrupts":                                       "           CPU0       CPU1\n 120:        10          0  PCI-MSIX-0000:08:00.0   1-edge      eth1-TxRx-0\n 121:         0         20  PCI-MSIX-0000:08:00.0   2-edge      eth1-TxRx-1\n 122:         0          0  PCI-MSIX-0000:08:00.0   3-edge\nNMI:          0          0   Non-maskable interrupts\n",
 		"proc/irq/120/effective_affinity_list":                  "0\n",
 		"proc/irq/121/effective_affinity_list":                  "\n",
@@ -136,7 +137,7 @@ func TestCaptureFakeNIC(t *testing.T) {
 		RSS:         "16 rx rings, 8 entries over queues 0-3 (even), contexts supported",
 		IRQAffinity: map[string]string{"eth1-TxRx-0": "0", "eth1-TxRx-1": "1", "irq122": "0-1"},
 		Extra: map[string]string{
-			"kernel_cmdline": "BOOT_IMAGE=/vmlinuz-6.18.0 root=/dev/vda ro mitigations=off",
+			"kernel_params":  "mitigations=off iommu=pt",
 			"driver_version": "6.18", "bus_info": "0000:08:00.0", "queues": "rx 2 tx 1",
 		},
 	}
