@@ -21,9 +21,9 @@ import (
 	"golang.org/x/perf/benchmath"
 )
 
-// MinRuns is the number of runs per input below which Compare warns: with fewer the U-test can
-// reach p < 0.05 only when every run of one input beats every run of the other (and not at all below
-// 4), and the median's 95% confidence interval is unbounded.
+// MinRuns is the number of runs per input below which Compare warns: the median's 95% confidence
+// interval needs 6 runs, and with fewer the U-test finds only large, clean changes (below 4 runs
+// per side, none at all).
 const MinRuns = 6
 
 // Options tune Compare. The zero value compares all runs at 95% confidence.

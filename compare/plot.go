@@ -31,7 +31,8 @@ type panel struct {
 }
 
 // WritePlot draws an SVG with two charts, throughput per run and the target's app (worker) CPU idle
-// per run (see the fallbacks below), one series per input: the picture that shows at a
+// per run (the target's all-CPU idle, then the source's, when no app CPU was recorded), one series
+// per input: the picture that shows at a
 // glance whether a change is real or one noisy run. Each series is a <g class="series"
 // data-input="NAME"> holding a polyline and one circle per run (with a tooltip title).
 func WritePlot(w io.Writer, in []*Input) error {
