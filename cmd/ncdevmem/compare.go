@@ -43,6 +43,9 @@ Give at least 6 runs per input: with fewer the test cannot tell a change from no
   ncdevmem compare --plot runs.svg before.json after.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Files = args
+			if cmd.Flags().Changed("tolerance") && !o.Matched {
+				return usageErrorf("compare: --tolerance applies to --matched only (add --matched)")
+			}
 			return runCompare(o, cmd.OutOrStdout())
 		},
 	}

@@ -132,6 +132,7 @@ func TestCompareCLIErrors(t *testing.T) {
 		{[]string{"compare", "--matched", "--tolerance", "0", before, after}, 2, `--tolerance "0": want a percentage`},
 		{[]string{"compare", "--matched", "--tolerance", "x%", before, after}, 2, `--tolerance "x%"`},
 		{[]string{"compare", "--bogus", before, after}, 2, "unknown flag: --bogus"},
+		{[]string{"compare", "--tolerance", "5%", before, after}, 2, "--tolerance applies to --matched only"},
 		{[]string{"compare", "--plot", plot, "--matched", before, far}, 1, "no throughput window of 2% holds a run of every input"},
 	} {
 		code, out, errs := runCLI(tc.args...)
