@@ -14,7 +14,8 @@ import (
 // A Binding is a dma-buf bound to a device for devmem RX (to some of its RX queues) or TX. It owns
 // the netlink socket that created it: the kernel keeps the binding exactly as long as that socket is
 // open, and unbinds (restarting the queues without the dma-buf) when it closes, also when the
-// process dies.
+// process dies. Keep the *Binding reachable for as long as the binding is needed: like any
+// *os.File, its socket is closed when the garbage collector finds it unreachable.
 type Binding struct {
 	mu      sync.Mutex
 	t       transport
