@@ -6,12 +6,12 @@
 // page size so a stuck or repeated page shows up). Seq is the kernel selftest's `ncdevmem -v N`
 // stream.
 //
-// Speed: both directions work on chunks that are a whole number of periods long, against a
-// precomputed reference block that holds the stream's first periods. Fill is a sequence of copy
-// calls from that block and Verify a sequence of bytes.Equal calls against it; both are the
-// runtime's vectorised memmove/memequal (wide vector loads and compares, no per-byte branches),
-// which beat a hand-written uint64 loop. Only a chunk that
-// differs is rescanned byte by byte to find the offset, which is off the fast path.
+// Speed: a reference block holds the stream's first 16 KiB and one period more, so from any phase
+// at least 16 KiB of the stream lies ahead in it. Verify is a sequence of bytes.Equal calls against
+// that block (the runtime's vectorised memequal: wide vector loads and compares, no per-byte
+// branches; about ten times faster here than a uint64 loop, see BenchmarkVerifyWords), and Fill a
+// sequence of copies out of it. Only a chunk that differs is rescanned byte by byte to find the
+// offset, which is off the fast path. Neither allocates.
 package pattern
 
 import (
@@ -59,7 +59,7 @@ type MismatchError struct {
 	Actual   byte
 }
 
-// Error reads "flow 2: payload mismatch at stream offset 123456: expected 0x3c, got 0x00".
+// Error reads like "flow 2: payload mismatch at stream offset 123456: expected 0x25, got 0x00".
 func (e *MismatchError) Error() string {
 	return fmt.Sprintf("flow %d: payload mismatch at stream offset %d: expected %#02x, got %#02x",
 		e.Flow, e.Offset, e.Expected, e.Actual)
