@@ -237,9 +237,10 @@ func crashAt(n int) (func() bool, *bool) {
 // kernel changes; Cleanup must then restore exactly. It also crashes Cleanup itself at every point
 // of the replay and runs it again.
 func TestCrashAtEveryPoint(t *testing.T) {
-	for _, ctx := range []bool{true, false} {
+	for _, cfg := range []struct{ ctx, hide bool }{{true, false}, {false, false}, {true, true}} {
+		ctx := cfg.ctx
 		for point := 1; ; point++ {
-			f := newFixture(t, func(n *nictest.NIC) { n.Contexts, n.LocAny = ctx, ctx })
+			f := newFixture(t, func(n *nictest.NIC) { n.Contexts, n.LocAny, n.HideRuleContext = ctx, ctx, cfg.hide })
 			hook, fired := crashAt(point)
 			undo := nic.SetCrashHook(hook)
 			s, err := nic.Prepare(context.Background(), f.req(6, 7))
@@ -255,6 +256,7 @@ func TestCrashAtEveryPoint(t *testing.T) {
 				if point < 8 {
 					t.Fatalf("only %d crash points", point-1)
 				}
+				t.Logf("%+v: crashed at each of %d points, then at every point of the cleanup", cfg, point-1)
 				break
 			}
 			if !nic.IsCrash(err) {

@@ -146,11 +146,11 @@ func (r Rule) matchString() string {
 	return b.String()
 }
 
-// sameMatch reports whether two rules match the same packets and send them to the same place
-// (location aside).
+// sameMatch reports whether two rules match the same packets. The destination (queue, context)
+// is left out on purpose: drivers differ in what GRXCLSRULE reports back for it (rss_context is
+// not filled in by all of them), while the match fields come back as written.
 func (r Rule) sameMatch(o Rule) bool {
-	return !r.Other && !o.Other && r.FlowType == o.FlowType && r.Src == o.Src && r.Dst == o.Dst &&
-		r.Queue == o.Queue && r.Context == o.Context
+	return !r.Other && !o.Other && r.FlowType == o.FlowType && r.Src == o.Src && r.Dst == o.Dst
 }
 
 // ruleFromFlow builds the rule for f to queue q (or to RSS context ctx when ctx != 0, q = 0).

@@ -45,6 +45,10 @@ type NIC struct {
 	MaxContexts uint32
 	ContextMap  map[uint32][]uint32
 
+	// HideRuleContext makes GRXCLSRULE report rules without their RSS context, as drivers that do
+	// not fill in rss_context do.
+	HideRuleContext bool
+
 	// Bound models a devmem binding on BoundQueues.
 	Bound       bool
 	BoundQueues []uint32
@@ -356,6 +360,9 @@ func (m *Model) Rule(ifname string, loc uint32) (*nic.Rule, error) {
 	r, ok := n.Rules[loc]
 	if !ok {
 		return nil, kerr(ifname, "get rule", unix.ENOENT, "")
+	}
+	if n.HideRuleContext {
+		r.Context = 0
 	}
 	return &r, nil
 }
