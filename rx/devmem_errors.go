@@ -22,6 +22,7 @@ type SteeringError struct {
 	Rule     string   // the steering rule that should have matched, "" unknown
 }
 
+// Error names what arrived, the queue it arrived on, the bound queues and the rule to check.
 func (e *SteeringError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "devmem rx: %s (%d bytes): flow steering error: the flow arrived on ", e.Reason, e.Bytes)
@@ -53,6 +54,7 @@ type LinearError struct {
 	Ifname string
 }
 
+// Error says where the linear bytes were and what to check on the NIC.
 func (e *LinearError) Error() string {
 	dev := e.Ifname
 	if dev == "" {
