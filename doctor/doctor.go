@@ -106,6 +106,78 @@ type Report struct {
 	TX      Verdict `json:"tx"`
 	Checks  []Check `json:"checks"`
 	Queues  []Queue `json:"queues"`
+	Facts   Facts   `json:"facts"`
+}
+
+// Facts are the raw findings behind the checklist, for machines; a nil pointer means the fact
+// could not be read (the matching check says why).
+type Facts struct {
+	NetdevOps   []string      `json:"netdev_ops,omitempty"`
+	CapNetAdmin bool          `json:"cap_net_admin"`
+	Driver      *DriverFacts  `json:"driver,omitempty"`
+	Channels    *ChannelFacts `json:"channels,omitempty"`
+	Rings       *RingFacts    `json:"rings,omitempty"`
+	Ntuple      *NtupleFacts  `json:"ntuple,omitempty"`
+	RSS         *RSSFacts     `json:"rss,omitempty"`
+	XDP         *XDPFacts     `json:"xdp,omitempty"`
+	Udmabuf     *UdmabufFacts `json:"udmabuf,omitempty"`
+}
+
+// DriverFacts is ETHTOOL_GDRVINFO.
+type DriverFacts struct {
+	Name     string `json:"name"`
+	Version  string `json:"version,omitempty"`
+	Firmware string `json:"firmware,omitempty"`
+	Bus      string `json:"bus,omitempty"`
+}
+
+// ChannelFacts is ethtool -l.
+type ChannelFacts struct {
+	RX          uint32 `json:"rx"`
+	TX          uint32 `json:"tx"`
+	Combined    uint32 `json:"combined"`
+	Other       uint32 `json:"other"`
+	RXMax       uint32 `json:"rx_max"`
+	TXMax       uint32 `json:"tx_max"`
+	CombinedMax uint32 `json:"combined_max"`
+	OtherMax    uint32 `json:"other_max"`
+}
+
+// RingFacts is ethtool -g; HDSThresh and HDSThreshMax are nil when not reported.
+type RingFacts struct {
+	RX           uint32  `json:"rx"`
+	RXMax        uint32  `json:"rx_max"`
+	TX           uint32  `json:"tx"`
+	TXMax        uint32  `json:"tx_max"`
+	TCPDataSplit string  `json:"tcp_data_split"` // on, off, auto (not reported)
+	HDSThresh    *uint32 `json:"hds_thresh,omitempty"`
+	HDSThreshMax *uint32 `json:"hds_thresh_max,omitempty"`
+}
+
+// NtupleFacts is the ntuple rule table.
+type NtupleFacts struct {
+	Slots  uint32 `json:"slots"`
+	Used   int    `json:"used"`
+	LocAny bool   `json:"driver_picks_slot"`
+}
+
+// RSSFacts is ethtool -x.
+type RSSFacts struct {
+	RXRings   uint32 `json:"rx_rings"`
+	TableSize int    `json:"table_size"`
+	Contexts  bool   `json:"contexts"`
+}
+
+// XDPFacts is IFLA_XDP.
+type XDPFacts struct {
+	Attached bool   `json:"attached"`
+	ProgID   uint32 `json:"prog_id,omitempty"`
+}
+
+// UdmabufFacts is /dev/udmabuf and its module parameter.
+type UdmabufFacts struct {
+	Present     bool `json:"present"`
+	SizeLimitMB int  `json:"size_limit_mb,omitempty"`
 }
 
 // Ready reports whether the NIC is ready for the directions asked for.
@@ -189,6 +261,7 @@ func (d *run) kernel() {
 	for _, o := range d.ops {
 		names = append(names, o.Name)
 	}
+	d.rep.Facts.NetdevOps = names
 	_, rx := d.has("bind-rx")
 	_, tx := d.has("bind-tx")
 	c.Detail = fmt.Sprintf("kernel %s: %s", rel, strings.Join(names, " "))
@@ -218,6 +291,7 @@ func (d *run) capability() {
 	case ok:
 		c.Status, c.Detail = StatusOK, "effective"
 		d.cap = true
+		d.rep.Facts.CapNetAdmin = true
 	default:
 		c.Status = StatusFail
 		c.Detail = "missing: bind-rx"
@@ -243,6 +317,7 @@ func (d *run) driver() {
 		c.Status, c.Detail = StatusWarn, "unknown: "+err.Error()
 	default:
 		d.driverN = drv.Driver
+		d.rep.Facts.Driver = &DriverFacts{Name: drv.Driver, Version: drv.Version, Firmware: drv.Firmware, Bus: drv.Bus}
 		c.Detail = fmt.Sprintf("%s %s, firmware %s, bus %s", drv.Driver, drv.Version, orNone(drv.Firmware), orNone(drv.Bus))
 		c.Detail = strings.Replace(c.Detail, "  ", " ", -1)
 		rx, tx := slices.Contains(rxDrivers, drv.Driver), slices.Contains(txDrivers, drv.Driver)
@@ -348,6 +423,8 @@ func (d *run) channels() {
 	switch {
 	case err == nil:
 		n = int(ch.RXQueues())
+		d.rep.Facts.Channels = &ChannelFacts{RX: ch.RX, TX: ch.TX, Combined: ch.Combined, Other: ch.Other,
+			RXMax: ch.RXMax, TXMax: ch.TXMax, CombinedMax: ch.CombinedMax, OtherMax: ch.OtherMax}
 		c.Detail = fmt.Sprintf("rx %d tx %d combined %d (max rx %d tx %d combined %d)", ch.RX, ch.TX, ch.Combined, ch.RXMax, ch.TXMax, ch.CombinedMax)
 	case notSupported(err):
 		c.Detail = "the driver does not report channels"
@@ -395,6 +472,8 @@ func (d *run) rings() {
 		d.add(hds)
 		return
 	}
+	d.rep.Facts.Rings = &RingFacts{RX: r.RX, RXMax: r.RXMax, TX: r.TX, TXMax: r.TXMax,
+		TCPDataSplit: r.TCPDataSplit.String(), HDSThresh: r.HDSThresh, HDSThreshMax: r.HDSThreshMax}
 	split.Detail = fmt.Sprintf("rings rx %d/%d tx %d/%d, tcp-data-split %s", r.RX, r.RXMax, r.TX, r.TXMax, r.TCPDataSplit)
 	switch r.TCPDataSplit {
 	case nic.TCPDataSplitEnabled:
@@ -437,6 +516,7 @@ func (d *run) ntuple() {
 		c.Status, c.Detail = StatusWarn, "ntuple: "+err.Error()
 	default:
 		used := len(nt.Rules)
+		d.rep.Facts.Ntuple = &NtupleFacts{Slots: nt.TableSize, Used: used, LocAny: nt.LocAny}
 		c.Detail = fmt.Sprintf("%d of %d slots used", used, nt.TableSize)
 		if nt.LocAny {
 			c.Detail += ", driver picks slots"
@@ -465,6 +545,7 @@ func (d *run) rss() {
 		c.Status, c.Detail = StatusWarn, "rss: "+err.Error()
 	default:
 		c.Status = StatusOK
+		d.rep.Facts.RSS = &RSSFacts{RXRings: r.RXRings, TableSize: len(r.Indir), Contexts: r.Contexts}
 		c.Detail = fmt.Sprintf("%d RX rings, indirection table of %d entries", r.RXRings, len(r.Indir))
 		if r.Contexts {
 			c.Detail += ", RSS contexts supported"
@@ -482,6 +563,9 @@ func (d *run) rss() {
 func (d *run) xdp() {
 	c := Check{ID: "xdp", Title: "no XDP program", RX: true}
 	on, id, err := d.sys.XDP(d.ifindex)
+	if err == nil {
+		d.rep.Facts.XDP = &XDPFacts{Attached: on, ProgID: id}
+	}
 	switch {
 	case err != nil:
 		c.Status, c.Detail = StatusWarn, "rtnetlink: "+err.Error()
@@ -611,6 +695,9 @@ func parseRelease(s string) (major, minor int, ok bool) {
 func (d *run) memory() {
 	u := Check{ID: "udmabuf", Title: "udmabuf", RX: true, TX: true}
 	present, limit, err := d.sys.Udmabuf()
+	if err == nil {
+		d.rep.Facts.Udmabuf = &UdmabufFacts{Present: present, SizeLimitMB: limit}
+	}
 	cudaBuilt := d.sys.CUDABuilt()
 	var cudaErr error
 	if cudaBuilt {

@@ -316,6 +316,11 @@ func TestReportJSON(t *testing.T) {
 	if back.Ifname != "eth1" || len(back.Checks) != len(r.Checks) || back.Queues[3].CPUs != "5" || !back.RX.Ready || back.RX.Fixes[0] != "ethtool -G eth1 tcp-data-split on" {
 		t.Errorf("JSON lost facts: %s", b)
 	}
+	if f := back.Facts; f.Driver == nil || f.Driver.Name != "bnxt_en" || f.Channels.Combined != 4 || f.Rings.TCPDataSplit != "off" ||
+		*f.Rings.HDSThresh != 0 || f.Ntuple.Slots != 64 || f.RSS.TableSize != 128 || !f.RSS.Contexts || f.XDP.Attached ||
+		!f.Udmabuf.Present || f.Udmabuf.SizeLimitMB != 64 || !f.CapNetAdmin || len(f.NetdevOps) != 8 {
+		t.Errorf("facts %s", b)
+	}
 	for _, key := range []string{`"status":"warn"`, `"fix":["ethtool -G eth1 tcp-data-split on"]`, `"irq":43`, `"kernel":"6.18.44"`} {
 		if !bytes.Contains(b, []byte(key)) {
 			t.Errorf("JSON lacks %s: %s", key, b)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/devmemtcp/ncdevmem/bind"
 	"github.com/devmemtcp/ncdevmem/gpu"
@@ -16,13 +17,14 @@ import (
 
 // Live returns the System of this machine, seen from the calling thread's network namespace. It
 // opens one netdev netlink socket lazily; Close releases it.
-func Live() *LiveSystem { return &LiveSystem{} }
+func Live() *LiveSystem { return &LiveSystem{cuda: sync.OnceValue(gpu.Available)} }
 
 // LiveSystem reads the machine: netdev generic netlink, ethtool (package nic), rtnetlink, /proc,
 // /sys, /dev and capget. Reading needs no privilege; the bind probes need CAP_NET_ADMIN.
 type LiveSystem struct {
 	c    *bind.Client
 	cerr error
+	cuda func() error // gpu.Available, once: loading libcuda is slow
 }
 
 var _ System = (*LiveSystem)(nil)
@@ -192,7 +194,7 @@ func (l *LiveSystem) CapNetAdmin() (bool, error) {
 }
 
 // CUDA is gpu.Available.
-func (l *LiveSystem) CUDA() error { return gpu.Available() }
+func (l *LiveSystem) CUDA() error { return l.cuda() }
 
 // CUDABuilt reports whether this binary was built with the cuda tag.
-func (l *LiveSystem) CUDABuilt() bool { return !errors.Is(gpu.Available(), gpu.ErrNoCUDA) }
+func (l *LiveSystem) CUDABuilt() bool { return !errors.Is(l.cuda(), gpu.ErrNoCUDA) }
