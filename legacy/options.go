@@ -201,6 +201,23 @@ type toolError string
 
 func (e toolError) Error() string { return string(e) }
 
+// ctool wraps err under the C tool's text, word for word.
+func ctool(text string, err error) error { return &textError{text: text, err: err} }
+
+type textError struct {
+	text string
+	err  error
+}
+
+func (e *textError) Error() string {
+	if e.err == nil {
+		return e.text
+	}
+	return e.text + ": " + e.err.Error()
+}
+
+func (e *textError) Unwrap() error { return e.err }
+
 // The C tool's texts for queue selection.
 const (
 	errNoQueueCount toolError = "couldn't detect number of queues"

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
+
+	"github.com/devmemtcp/ncdevmem/legacy"
 )
 
-// runLegacy is a placeholder until issue 8 lands; its owner replaces this file.
-func runLegacy(_ context.Context, _ []string, _ io.Reader, _ io.Writer, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "ncdevmem: the C-compatible command line is unavailable in this build (issue 8)")
-	return 1
+// runLegacy runs the kernel selftest's C ncdevmem command line (flags, no subcommand), with its own
+// exit codes: 0, 1, and 255 when probe mode finds the NIC unfit.
+func runLegacy(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return legacy.Run(ctx, args, nil, stdin, stdout, stderr)
 }

@@ -1,0 +1,85 @@
+package legacy
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+)
+
+// vethState is what a failed run must leave exactly as it was: links (with features and queues),
+// addresses, and the ethtool view of channels, rings and features.
+func vethState(t *testing.T, ns *testnet.NS) string {
+	t.Helper()
+	var b bytes.Buffer
+	for _, c := range [][]string{
+		{"ip", "-d", "link", "show", "veth0"}, {"ip", "addr", "show", "veth0"},
+		{"ethtool", "-l", "veth0"}, {"ethtool", "-g", "veth0"}, {"ethtool", "-k", "veth0"},
+	} {
+		out, _ := ns.Command(c[0], c[1:]...).CombinedOutput()
+		b.Write(out)
+	}
+	return b.String()
+}
+
+func runIn(t *testing.T, ns *testnet.NS, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var code int
+	var o, e bytes.Buffer
+	if err := ns.Do(func() error {
+		code = Run(context.Background(), args, &System{StateDir: t.TempDir()}, strings.NewReader(stdin), &o, &e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return code, o.String(), e.String()
+}
+
+func TestRootProbeOnVeth(t *testing.T) {
+	testnet.Require(t)
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Fatal("ethtool(8) is needed to compare the veth before and after: apt-get install ethtool")
+	}
+	ns := testnet.Single(t)
+	before := vethState(t, ns)
+	// veth has one RX queue: the C tool stops at the queue count with exit 1.
+	code, stdout, stderr := runIn(t, ns, "", "-f", "veth0")
+	if code != ExitError || stdout != "" || !strings.Contains(stderr, "ncdevmem: number of device queues is too low") {
+		t.Errorf("probe: exit %d stdout %q stderr:\n%s", code, stdout, stderr)
+	}
+	// With queues named, the probe runs and fails (no udmabuf here, or no devmem on veth) with
+	// the C tool's probe failure code, 255.
+	code, _, stderr = runIn(t, ns, "", "-f", "veth0", "-t", "0", "-q", "1")
+	if code != ExitProbeFails || !strings.Contains(stderr, "ncdevmem: ") {
+		t.Errorf("probe -t 0 -q 1: exit %d, stderr:\n%s", code, stderr)
+	}
+	if after := vethState(t, ns); after != before {
+		t.Errorf("veth changed by the probe:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestRootRXOnVethFailsWithAdvice(t *testing.T) {
+	testnet.Require(t)
+	ns := testnet.Single(t)
+	before := vethState(t, ns)
+	code, stdout, stderr := runIn(t, ns, "", "-l", "-f", "veth0", "-s", ns.Addr.String(), "-p", "5201", "-t", "0", "-q", "1", "-v", "7")
+	if code != ExitError || stdout != "" {
+		t.Errorf("rx: exit %d stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	last := strings.TrimSpace(stderr)
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if !strings.HasPrefix(last, "ncdevmem: ") || len(last) < 40 {
+		t.Errorf("last stderr line is not one clear error: %q", last)
+	}
+	if after := vethState(t, ns); after != before {
+		t.Errorf("veth changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// The TX client on veth (no bind-tx support) fails the same way.
+	code, _, stderr = runIn(t, ns, "hello\n", "-f", "veth0", "-s", "198.18.0.9", "-p", "5201")
+	if code != ExitError || !strings.Contains(stderr, "ncdevmem: ") {
+		t.Errorf("tx: exit %d, stderr:\n%s", code, stderr)
+	}
+}
