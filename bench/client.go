@@ -168,6 +168,10 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 		src.c.Send(typeAbort, nil)
 		return nil, dst.wrap(err)
 	}
+	if err := dst.c.Expect(typeStarted, nil); err != nil {
+		src.c.Send(typeAbort, nil)
+		return nil, dst.wrap(err)
+	}
 	if err := src.c.Send(typeStart, nil); err != nil {
 		dst.c.Send(typeAbort, nil)
 		return nil, src.wrap(err)
@@ -211,6 +215,8 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 		}
 	}
 	srcDone, dstDone := make(chan sideResult, 1), make(chan sideResult, 1)
+	// Once one side failed, the other is aborted and must answer promptly.
+	var abortWait <-chan time.Time
 	go collect(src, srcDone)
 	go collect(dst, dstDone)
 
@@ -240,12 +246,21 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 			if (r.err != nil || r.res.Error != "") && !aborted {
 				dst.c.Send(typeAbort, nil)
 				aborted = true
+				abortWait = time.After(drainTimeout)
 			}
 		case r := <-dstDone:
 			dstRes = &r
 			if (r.err != nil || r.res.Error != "") && !aborted {
 				src.c.Send(typeAbort, nil)
 				aborted = true
+				abortWait = time.After(drainTimeout)
+			}
+		case <-abortWait:
+			if srcRes == nil {
+				srcRes = &sideResult{err: src.errorf("no answer to abort")}
+			}
+			if dstRes == nil {
+				dstRes = &sideResult{err: dst.errorf("no answer to abort")}
 			}
 		case <-ctx.Done():
 			if !aborted {
@@ -257,11 +272,7 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
 		}
 	}
-	// The target's diagnosis comes first: a payload mismatch there is why the source's flows reset.
-	if err := sideError(dst, dstRes); err != nil {
-		return nil, err
-	}
-	if err := sideError(src, srcRes); err != nil {
+	if err := firstCause(src, srcRes, dst, dstRes); err != nil {
 		return nil, err
 	}
 	cl.note(out, RoleSource, srcRes.res.Notes)
@@ -281,6 +292,28 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 		Target:    dstRes.res.Side,
 		Intervals: intervals,
 	}, nil
+}
+
+// firstCause picks the error that explains the failed test, not its consequences: a payload
+// mismatch on the target (it is why the source's flows were reset), then a server that vanished,
+// then a side that failed on its own, then a side the client aborted.
+func firstCause(src *endpoint, sr *sideResult, dst *endpoint, dr *sideResult) error {
+	switch {
+	case dr.err == nil && dr.res.Kind == kindMismatch:
+		return sideError(dst, dr)
+	case sr.err != nil || sr.res.Kind == kindShutdown:
+		return sideError(src, sr)
+	case dr.err != nil || dr.res.Kind == kindShutdown:
+		return sideError(dst, dr)
+	case dr.res.Error != "" && dr.res.Kind != kindAborted:
+		return sideError(dst, dr)
+	case sr.res.Error != "" && sr.res.Kind != kindAborted:
+		return sideError(src, sr)
+	}
+	if err := sideError(dst, dr); err != nil {
+		return err
+	}
+	return sideError(src, sr)
 }
 
 func sideError(e *endpoint, r *sideResult) error {

@@ -11,7 +11,8 @@ import (
 //
 //	client -> server  prepare {role, spec[, target, session]}
 //	server -> client  ready   {session, data_port, notes, ...}
-//	client -> server  start                                     (target first, then source)
+//	client -> server  start       (target first; the source once the target answered started)
+//	server -> client  started     (target only: its window is open)
 //	server -> client  progress {...} every spec.Interval
 //	server -> client  result  {side, error}
 //
@@ -21,6 +22,7 @@ const (
 	typePrepare  = "prepare"
 	typeReady    = "ready"
 	typeStart    = "start"
+	typeStarted  = "started"
 	typeProgress = "progress"
 	typeResult   = "result"
 	typeAbort    = "abort"
@@ -58,4 +60,13 @@ type resultMsg struct {
 	Notes []string    `json:"notes,omitempty"`
 	// Error is the reason the role failed ("" = success): a validation mismatch, a flow that died.
 	Error string `json:"error,omitempty"`
+	// Kind classifies Error so the client can tell the cause from its consequences.
+	Kind string `json:"kind,omitempty"`
 }
+
+// Result kinds.
+const (
+	kindMismatch = "mismatch" // the target's validation failed
+	kindAborted  = "aborted"  // the client aborted the test (the other side failed)
+	kindShutdown = "shutdown" // the server is stopping
+)

@@ -107,7 +107,13 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		s.logf("%s: %v", peer, err)
 		return
 	}
+	// A client that just finished may not have been noticed as gone yet: give it a moment.
 	s.mu.Lock()
+	for i := 0; s.busy != "" && i < 50; i++ {
+		s.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		s.mu.Lock()
+	}
 	if s.busy != "" {
 		who := s.busy
 		s.mu.Unlock()

@@ -282,8 +282,12 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	return s.measure(ctx, flows, fs, env)
 }
 
-// errAborted is a test the client ended (abort, or its control connection closed).
-var errAborted = errors.New("aborted by the client")
+// errAborted is a test the client ended (abort, or its control connection closed); errShutdown
+// one the server ended because it is stopping.
+var (
+	errAborted  = errors.New("aborted by the client")
+	errShutdown = errors.New("the server is shutting down (it was told to stop)")
+)
 
 // waitStart waits for start; abort or a dead client returns an error and no test runs.
 func (s *session) waitStart() error {
@@ -432,8 +436,8 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 	}
 
 	// Watch the control connection during the window: abort or a vanished client ends the test.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	defer cancelCause(nil)
 	var stopReading sync.WaitGroup
 	var readingDone = make(chan struct{})
 	stopReading.Add(1)
@@ -448,11 +452,11 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 			}
 			if err != nil {
 				s.fatal = true
-				cancel()
+				cancelCause(errAborted)
 				return
 			}
 			if m.Type == typeAbort {
-				cancel()
+				cancelCause(errAborted)
 				return
 			}
 		}
@@ -484,6 +488,14 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 		}
 	}
 	close(startCh)
+	if role == RoleTarget {
+		// The client starts the source only after this, so the source starts after the target's
+		// window opened and stops after it closed: the target never sees an EOF inside its window.
+		if err := s.c.Send(typeStarted, nil); err != nil {
+			s.fatal = true
+			cancelCause(errAborted)
+		}
+	}
 
 	var failure error
 	end := time.NewTimer(spec.Duration)
@@ -508,10 +520,13 @@ window:
 			}
 			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: time.Since(start).Seconds(), Bytes: b}); err != nil {
 				s.fatal = true
-				cancel()
+				cancelCause(errAborted)
 			}
 		case <-ctx.Done():
 			failure = errAborted
+			if !errors.Is(context.Cause(ctx), errAborted) {
+				failure = errShutdown
+			}
 			break window
 		case f := <-finished:
 			ended++
@@ -521,6 +536,10 @@ window:
 					break window
 				}
 				continue
+			}
+			if f.err == nil && time.Since(start) >= spec.Duration {
+				// The source's EOF after the window, seen before the timer: the window's end.
+				break window
 			}
 			failure = flowFailure(role, f, time.Since(start), spec.Duration)
 			break window
@@ -579,6 +598,9 @@ window:
 			}
 			if f == nil {
 				failure = errAborted
+				if !errors.Is(context.Cause(ctx), errAborted) {
+					failure = errShutdown
+				}
 				break
 			}
 			if f.err != nil && failure == nil {
@@ -596,7 +618,7 @@ window:
 		}
 	}
 	endReading()
-	if errors.Is(failure, errAborted) || s.fatal {
+	if s.fatal {
 		if failure == nil {
 			failure = errAborted
 		}
@@ -605,6 +627,15 @@ window:
 	res := resultMsg{Side: side, Start: start, USec: usec, Env: env, Notes: s.takeNotes()}
 	if failure != nil {
 		res.Error = failure.Error()
+		var me *pattern.MismatchError
+		switch {
+		case errors.As(failure, &me):
+			res.Kind = kindMismatch
+		case errors.Is(failure, errAborted):
+			res.Kind = kindAborted
+		case errors.Is(failure, errShutdown):
+			res.Kind = kindShutdown
+		}
 	}
 	if err := s.c.Send(typeResult, &res); err != nil {
 		s.fatal = true

@@ -87,11 +87,3 @@ func TestSpecJSONRoundTrip(t *testing.T) {
 		t.Error(d)
 	}
 }
-
-func TestSelectWithoutDevmem(t *testing.T) {
-	s := DefaultSpec()
-	s.DevmemRX, s.Ifname = true, "eth1"
-	if _, err := Select(&s, RoleTarget); err == nil || !strings.Contains(err.Error(), "devmem") {
-		t.Errorf("Select(devmem-rx target) = %v; want an error naming the missing devmem datapath", err)
-	}
-}

@@ -1,0 +1,311 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/devmemtcp/ncdevmem/proto"
+	"github.com/devmemtcp/ncdevmem/report"
+	"github.com/devmemtcp/ncdevmem/rx"
+	"github.com/devmemtcp/ncdevmem/tx"
+)
+
+// startServer serves on a loopback port until the test ends or stop is called.
+func startServer(t *testing.T, srv *Server) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx, ln); err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
+}
+
+func quickSpec(flows int, d time.Duration) TestSpec {
+	s := DefaultSpec()
+	s.Flows, s.Duration = flows, d
+	s.NoPin = true // two shared cores: do not fight over them in unit tests
+	return s
+}
+
+func checkRun(t *testing.T, run *report.Run, flows int) {
+	t.Helper()
+	if len(run.Source.Flows) != flows || len(run.Target.Flows) != flows {
+		t.Fatalf("got %d source and %d target flows, want %d", len(run.Source.Flows), len(run.Target.Flows), flows)
+	}
+	var tx, rx uint64
+	for i := range flows {
+		s, d := run.Source.Flows[i], run.Target.Flows[i]
+		if s.Dir != "tx" || d.Dir != "rx" || s.ID != i || d.ID != i || s.Bytes == 0 || d.Bytes == 0 || s.USec == 0 {
+			t.Errorf("flow %d: source %+v, target %+v", i, s, d)
+		}
+		if s.TCP == nil || d.TCP == nil {
+			t.Errorf("flow %d: no TCP_INFO", i)
+		}
+		tx += s.Bytes
+		rx += d.Bytes
+	}
+	// The target's window opens before the source starts and closes before the source stops, so
+	// it counts less than was sent (how much less depends on the start-up skew, large under -race
+	// with windows this short), never more.
+	if rx > tx || rx == 0 {
+		t.Errorf("source sent %d bytes, target received %d in its window", tx, rx)
+	}
+}
+
+func TestRunLoopback(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	src, _ := startServer(t, &Server{Key: key, Software: "test"})
+	dst, _ := startServer(t, &Server{Key: key, Software: "test"})
+	var progress strings.Builder
+	cl := &Client{Src: src, Dst: dst, Key: key, Software: "test", Progress: &progress}
+	spec := quickSpec(2, 600*time.Millisecond)
+	spec.Interval = 200 * time.Millisecond
+	out, err := cl.Run(context.Background(), spec, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Runs) != 2 || out.Runs[0].Index != 0 || out.Runs[1].Index != 1 {
+		t.Fatalf("got %d runs, want 2 after 1 warm-up", len(out.Runs))
+	}
+	for i := range out.Runs {
+		checkRun(t, &out.Runs[i], 2)
+		if n := len(out.Runs[i].Intervals); n < 2 {
+			t.Errorf("run %d: %d intervals, want about 3", i, n)
+		}
+	}
+	if out.Env["source"] == nil || out.Env["target"] == nil {
+		t.Errorf("environment not captured: %v", out.Env)
+	}
+	if !strings.Contains(progress.String(), "Gbits/sec") {
+		t.Errorf("no progress lines: %q", progress.String())
+	}
+}
+
+func TestRunPinned(t *testing.T) {
+	src, _ := startServer(t, &Server{Software: "test"})
+	dst, _ := startServer(t, &Server{Software: "test"})
+	spec := quickSpec(1, 300*time.Millisecond)
+	spec.NoPin, spec.CPUsSrc, spec.CPUsDst = false, []int{0}, []int{0}
+	out, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := out.Runs[0]
+	if run.Source.Flows[0].AppCPU != 0 || run.Target.Flows[0].AppCPU != 0 {
+		t.Errorf("app CPUs %d/%d, want 0", run.Source.Flows[0].AppCPU, run.Target.Flows[0].AppCPU)
+	}
+	found := false
+	for _, c := range run.Target.CPUs {
+		if c.CPU == 0 && strings.Contains(c.Role, "app") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("target CPUs %+v lack app CPU 0", run.Target.CPUs)
+	}
+	spec.CPUsDst = []int{4096}
+	if _, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0); err == nil || !strings.Contains(err.Error(), "CPU 4096 does not exist") {
+		t.Errorf("bad CPU: %v", err)
+	}
+}
+
+func TestRunCorruptedStream(t *testing.T) {
+	src, _ := startServer(t, &Server{Software: "test", CorruptAt: 1_000_001})
+	dst, _ := startServer(t, &Server{Software: "test"})
+	_, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), quickSpec(1, 2*time.Second), 1, 0)
+	want := "flow 0: payload mismatch at stream offset 1000000"
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "target server") {
+		t.Fatalf("got %v, want %q from the target", err, want)
+	}
+	// The target is free again and serves a clean test.
+	src2, _ := startServer(t, &Server{Software: "test"})
+	if _, err := (&Client{Src: src2, Dst: dst}).Run(context.Background(), quickSpec(1, 200*time.Millisecond), 1, 0); err != nil {
+		t.Errorf("next test: %v", err)
+	}
+}
+
+func TestRunSourceDies(t *testing.T) {
+	src, stopSrc := startServer(t, &Server{Software: "test"})
+	dst, _ := startServer(t, &Server{Software: "test"})
+	time.AfterFunc(700*time.Millisecond, stopSrc)
+	start := time.Now()
+	_, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), quickSpec(2, 5*time.Second), 1, 0)
+	if err == nil || !strings.Contains(err.Error(), "source server "+src) || !(strings.Contains(err.Error(), "closed") || strings.Contains(err.Error(), "shutting down")) {
+		t.Fatalf("got %v, want the source server named as gone (%v)", err, time.Since(start))
+	}
+	if time.Since(start) > 4*time.Second {
+		t.Errorf("the client took %v to notice", time.Since(start))
+	}
+	src2, _ := startServer(t, &Server{Software: "test"})
+	out, err := (&Client{Src: src2, Dst: dst}).Run(context.Background(), quickSpec(1, 200*time.Millisecond), 1, 0)
+	if err != nil {
+		t.Fatalf("target did not serve the next test: %v", err)
+	}
+	checkRun(t, &out.Runs[0], 1)
+}
+
+func TestServerBusyAndGarbage(t *testing.T) {
+	dst, _ := startServer(t, &Server{Software: "test"})
+	// Garbage, a half handshake and an oversized frame must not hurt the server.
+	for _, junk := range []string{"GET / HTTP/1.1\r\n\r\n", "\xff\xff\xff\xff", "\x00\x00\x00\x05{}{}{"} {
+		c, err := net.Dial("tcp", dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte(junk))
+		io.Copy(io.Discard, c)
+		c.Close()
+	}
+	first, err := (&Client{Software: "test"}).dial(context.Background(), RoleTarget, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server takes the client once it has authenticated; let it get there.
+	time.Sleep(100 * time.Millisecond)
+	second, err := (&Client{Software: "test"}).dial(context.Background(), RoleTarget, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: quickSpec(1, time.Second)})
+	err = second.c.Expect(typeReady, nil)
+	var re *proto.RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Message, "server busy: running a test for 127.0.0.1:") {
+		t.Errorf("second client got %v, want server busy", err)
+	}
+	second.c.Close()
+	// A bad spec gets a clear answer and the session stays usable.
+	bad := quickSpec(0, time.Second)
+	first.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: bad})
+	if err := first.c.Expect(typeReady, nil); err == nil || !strings.Contains(err.Error(), "--flows 0") {
+		t.Errorf("bad spec: %v", err)
+	}
+	first.c.Close()
+	src, _ := startServer(t, &Server{Software: "test"})
+	if _, err := (&Client{Src: src, Dst: dst, Software: "test"}).Run(context.Background(), quickSpec(1, 200*time.Millisecond), 1, 0); err != nil {
+		t.Errorf("after garbage and a busy refusal: %v", err)
+	}
+}
+
+func TestRunKeyMismatch(t *testing.T) {
+	src, _ := startServer(t, &Server{Key: []byte("0123456789abcdef")})
+	dst, _ := startServer(t, &Server{Key: []byte("0123456789abcdef")})
+	_, err := (&Client{Src: src, Dst: dst, Key: []byte("fedcba9876543210")}).Run(context.Background(), quickSpec(1, time.Second), 1, 0)
+	if err == nil || !strings.Contains(err.Error(), "target server "+dst+": authentication failed") {
+		t.Errorf("got %v", err)
+	}
+	// Servers with different keys: the data connections are refused.
+	src2, _ := startServer(t, &Server{Key: []byte("fedcba9876543210")})
+	_, err = (&Client{Src: src2, Dst: dst, Key: []byte("0123456789abcdef")}).Run(context.Background(), quickSpec(1, time.Second), 1, 0)
+	if err == nil {
+		t.Error("source with another key connected data flows")
+	}
+}
+
+func TestRunConnectRefused(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err := (&Client{Src: addr, Dst: addr}).Run(context.Background(), quickSpec(1, time.Second), 1, 0)
+	if err == nil || !strings.Contains(err.Error(), "is `ncdevmem server` running there") {
+		t.Errorf("got %v", err)
+	}
+}
+
+// fakeDevmem stands in for the devmem datapath to prove the registry and the dry-run path.
+type fakeDevmem struct{ closed chan Role }
+
+func (fakeDevmem) Name() string { return "fake-devmem" }
+func (fakeDevmem) Handles(s *TestSpec, r Role) bool {
+	return (r == RoleTarget && s.DevmemRX) || (r == RoleSource && s.DevmemTX)
+}
+func (f fakeDevmem) Setup(_ context.Context, s Setup) (Flows, error) {
+	s.Logf("would bind %s queues %v", s.Spec.Ifname, s.Spec.Queues)
+	if !s.Local.IsValid() {
+		return nil, errors.New("no listen address")
+	}
+	return &fakeFlows{f: f, role: s.Role}, nil
+}
+
+type fakeFlows struct {
+	f    fakeDevmem
+	role Role
+}
+
+func (*fakeFlows) Control(string, string, syscall.RawConn) error    { return nil }
+func (*fakeFlows) Receiver(int, syscall.RawConn) (rx.Engine, error) { return nil, errors.New("fake") }
+func (*fakeFlows) Sender(int, syscall.RawConn) (tx.Engine, error)   { return nil, errors.New("fake") }
+func (*fakeFlows) WindowStart() error                               { return nil }
+func (*fakeFlows) WindowEnd() error                                 { return nil }
+func (*fakeFlows) Report() *report.Devmem                           { return nil }
+func (f *fakeFlows) Close() error                                   { f.f.closed <- f.role; return nil }
+
+// withRegistry runs the test with only dps registered (plus the host datapath).
+func withRegistry(t *testing.T, dps ...Datapath) {
+	registryMu.Lock()
+	saved := registry
+	registry = append([]Datapath{hostDatapath{}}, dps...)
+	registryMu.Unlock()
+	t.Cleanup(func() {
+		registryMu.Lock()
+		registry = saved
+		registryMu.Unlock()
+	})
+}
+
+func TestDatapathRegistry(t *testing.T) {
+	withRegistry(t)
+	spec := quickSpec(1, time.Second)
+	spec.DevmemRX, spec.Ifname, spec.Queues = true, "eth1", []int{14, 15}
+	if err := CheckDatapaths(&spec); err == nil || !strings.Contains(err.Error(), "devmem RX (--devmem-rx)") {
+		t.Errorf("without devmem: %v", err)
+	}
+	if dp, err := Select(&spec, RoleSource); err != nil || dp.Name() != "host" {
+		t.Errorf("host source for devmem-rx: %v, %v", dp, err)
+	}
+
+	fake := fakeDevmem{closed: make(chan Role, 4)}
+	withRegistry(t, fake)
+	if dp, err := Select(&spec, RoleTarget); err != nil || dp.Name() != "fake-devmem" {
+		t.Fatalf("Select = %v, %v", dp, err)
+	}
+	src, _ := startServer(t, &Server{})
+	dst, _ := startServer(t, &Server{})
+	spec.DryRun = true
+	out, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Runs) != 0 || len(out.Notes) != 1 || out.Notes[0] != "target: would bind eth1 queues [14 15]" {
+		t.Errorf("dry run: %d runs, notes %q", len(out.Runs), out.Notes)
+	}
+	if r := <-fake.closed; r != RoleTarget {
+		t.Errorf("closed %s", r)
+	}
+	// A datapath that fails to make an engine fails the test cleanly and is torn down.
+	spec.DryRun = false
+	_, err = (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+	if err == nil || !strings.Contains(err.Error(), "flow 0: fake") {
+		t.Errorf("engine failure: %v", err)
+	}
+	if r := <-fake.closed; r != RoleTarget {
+		t.Errorf("closed %s", r)
+	}
+}
