@@ -20,6 +20,7 @@ test: build lint test-unit test-root
 
 test-unit:
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -tags cuda ./gpu/ ./dmabuf/
 
 # Host-kernel tier: network namespaces, veth, real servers. Needs root; fails (not skips) without it.
 test-root: build
