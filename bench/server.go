@@ -104,7 +104,10 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	c := proto.NewConn(nc)
 	c.Timeout = handshakeTimeout
 	if _, err := proto.ServerHandshake(c, s.Key, s.Software); err != nil {
-		s.logf("%s: %v", peer, err)
+		// A connection that closes without a word is a port probe, not worth a line.
+		if !errors.Is(err, io.EOF) {
+			s.logf("%s: %v", peer, err)
+		}
 		return
 	}
 	// A client that just finished may not have been noticed as gone yet: give it a moment.
