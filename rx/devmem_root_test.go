@@ -82,6 +82,19 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 			t.Errorf("kernel recvmsg(MSG_SOCK_DEVMEM) = %d, %v, controllen %d; want %d bytes and no cmsg", n, err, msg.Controllen, len(b))
 		}
 
+		// The simulator in Plain mode (a flow on an unbound queue) answers the same way.
+		if _, err := c.Write(b); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		plain, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10, Plain: true})
+		defer plain.Close()
+		setIov(&msg, &iov, p, oob)
+		sn, serr := plain.Recvmsg(fd, &msg, uapi.MSG_SOCK_DEVMEM)
+		if serr != nil || sn != n || msg.Controllen != 0 || msg.Flags != 0 {
+			t.Errorf("simulator (Plain) recvmsg = %d, %v, controllen %d, flags %#x; the kernel gave %d bytes, no cmsg", sn, serr, msg.Controllen, msg.Flags, n)
+		}
+
 		// SO_DEVMEM_DONTNEED: unknown tokens free nothing; a bad length or too many ranges is EINVAL.
 		for _, tc := range []struct {
 			name string
