@@ -162,6 +162,8 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 			want: []string{"veth0"}},
 		{name: "rx no setup", spec: TestSpec{DevmemRX: true, Queues: []int{1}, NoSetup: true}, role: RoleTarget, sim: true,
 			want: []string{"bind-rx veth0"}},
+		{name: "rx dry run", spec: TestSpec{DevmemRX: true, Queues: []int{1}, DryRun: true}, role: RoleTarget,
+			want: []string{"veth0"}},
 		{name: "tx", spec: TestSpec{DevmemTX: true, Flows: 1, WriteSize: 4096}, role: RoleSource, sim: true,
 			want: []string{"bind-tx", "veth0"}},
 		{name: "no such interface", spec: TestSpec{DevmemRX: true, Ifname: "nosuch0"}, role: RoleTarget,
