@@ -66,7 +66,7 @@ on loopback: host memory, 5 s, one flow, validation on.
   ncdevmem run
   ncdevmem run --src hostA --dst hostB -n 4 --time 30s --json out.json
   ncdevmem run --src hostA --dst hostB --devmem-rx -f eth1 --rx-mem udmabuf -n 4`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.validateGiven = cmd.Flags().Changed("validate")
 			o.args = os.Args
@@ -107,6 +107,14 @@ on loopback: host memory, 5 s, one flow, validation on.
 	f.StringVar(&o.stateDir, "state-dir", "", "`DIR` for the NIC restore journal (see 'ncdevmem cleanup')")
 	f.BoolVar(&o.failLinear, "fail-linear", false, "fail on any SCM_DEVMEM_LINEAR frag (header split did not split)")
 	return cmd
+}
+
+// noArgs rejects positional arguments with a usage error (exit 2).
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("unexpected argument %q (see '%s --help')", args[0], cmd.CommandPath())
+	}
+	return nil
 }
 
 // parseSize parses 65536, 64K, 64KiB, 1M, 1G (binary multiples).

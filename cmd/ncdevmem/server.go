@@ -35,7 +35,7 @@ func newServerCmd() *cobra.Command {
 Give both servers and the client the same --key-file (a secret of 16 bytes or more, mode 600) to
 authenticate every control and data connection; a server listening beyond loopback without one
 warns at start, since anyone who reaches it can make it send and receive traffic.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServer(cmd, o)
 		},
