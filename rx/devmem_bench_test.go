@@ -277,15 +277,15 @@ func BenchmarkDevmemReceiveSim(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, s := tcpPair(b)
+	c, s := dmTCPPair(b)
 	const chunk = 64 << 10
 	total := b.N * chunk
 	b.SetBytes(chunk)
 	b.ReportAllocs()
 	b.ResetTimer()
-	go sendPattern(c, total, -1)
+	go dmSendPattern(c, total, -1)
 	var st Stats
-	if err := e.Receive(rawConn(b, s), &st); err != nil {
+	if err := e.Receive(dmRawConn(b, s), &st); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

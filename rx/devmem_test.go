@@ -38,12 +38,12 @@ func dmRun(t *testing.T, n int, sc devmemsim.Config, tune func(*DevmemConfig, *d
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, s := tcpPair(t)
+	c, s := dmTCPPair(t)
 	errc := make(chan error, 1)
-	go func() { errc <- sendPattern(c, n, -1) }()
+	go func() { errc <- dmSendPattern(c, n, -1) }()
 	s.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var st Stats
-	rerr := e.Receive(rawConn(t, s), &st)
+	rerr := e.Receive(dmRawConn(t, s), &st)
 	s.Close() // unblock the sender when the receiver stopped early
 	<-errc
 	return e, sim, &st, rerr
@@ -216,10 +216,10 @@ func TestDevmemReceiveGrowsControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.oob = make([]byte, 16) // smaller than one cmsg: the kernel answers ETOOSMALL
-	c, s := tcpPair(t)
-	go sendPattern(c, 1<<20, -1)
+	c, s := dmTCPPair(t)
+	go dmSendPattern(c, 1<<20, -1)
 	var st Stats
-	if err := e.Receive(rawConn(t, s), &st); err != nil {
+	if err := e.Receive(dmRawConn(t, s), &st); err != nil {
 		t.Fatal(err)
 	}
 	if e.Stats.ControlGrows.Load() == 0 || e.Offset() != 1<<20 {
@@ -237,7 +237,7 @@ func TestDevmemReceiveDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, s := tcpPair(t)
+	c, s := dmTCPPair(t)
 	b := make([]byte, 10000)
 	pattern.Fill(b, 0)
 	if _, err := c.Write(b); err != nil {
@@ -245,7 +245,7 @@ func TestDevmemReceiveDeadline(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	var st Stats
-	err = e.Receive(rawConn(t, s), &st)
+	err = e.Receive(dmRawConn(t, s), &st)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || st.Bytes.Load() != 10000 {
 		t.Fatalf("err = %v after %d bytes, want the deadline after 10000", err, st.Bytes.Load())
 	}

@@ -81,8 +81,8 @@ func dmSend(t *testing.T, d time.Duration, sc devmemsim.Config, ifname string, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, dst := tcpPair(t)
-	rc := rawConn(t, src)
+	src, dst := dmTCPPair(t)
+	rc := dmRawConn(t, src)
 	if ifname != "" {
 		if err := Control(sim, ifname)("tcp", "", rc); err != nil {
 			t.Fatal(err)
