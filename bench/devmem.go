@@ -256,6 +256,7 @@ type devmemRXFlows struct {
 	binding binding
 
 	mu      sync.Mutex // client, engines
+	bufMu   sync.Mutex // the providers are safe for one goroutine at a time; the flows share buf
 	engines []*rx.Devmem
 	win     window
 	once    sync.Once
@@ -269,7 +270,7 @@ func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
 		return nil, errors.New("devmem rx: no dma-buf binding (dry run)")
 	}
 	cfg := rx.DevmemConfig{
-		Buf: f.buf, DmabufID: f.binding.ID(), ReadSize: f.spec.ReadSize,
+		Buf: share(f.buf, &f.bufMu), DmabufID: f.binding.ID(), ReadSize: f.spec.ReadSize,
 		Every: f.spec.Validate.Every, FailLinear: f.spec.FailLinear,
 		// The flows share the buffer: together they may pin at most half of it.
 		HoldBytes: max(f.buf.Size()/int64(2*max(f.spec.Flows, 1)), 64<<10),
@@ -579,4 +580,54 @@ func deltas(a, b map[string]uint64) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// share wraps a dma-buf that several flows use at once: the providers (udmabuf, cuda) reuse
+// per-buffer state for each sync or copy, so calls are serialised. Bytes needs no lock: the flows
+// read disjoint frags, and the mapping does not change.
+func share(b dmabuf.Buffer, mu *sync.Mutex) dmabuf.Buffer {
+	s := &sharedBuffer{Buffer: b, mu: mu}
+	if m, ok := b.(dmabuf.Mapped); ok {
+		return &sharedMapped{sharedBuffer: s, m: m}
+	}
+	return s
+}
+
+type sharedBuffer struct {
+	dmabuf.Buffer
+	mu *sync.Mutex
+}
+
+func (s *sharedBuffer) ReadAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Buffer.ReadAt(p, off)
+}
+
+func (s *sharedBuffer) WriteAt(p []byte, off int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Buffer.WriteAt(p, off)
+}
+
+// Close is the datapath's job, once, not a flow's.
+func (s *sharedBuffer) Close() error { return nil }
+
+type sharedMapped struct {
+	*sharedBuffer
+	m dmabuf.Mapped
+}
+
+func (s *sharedMapped) Bytes() []byte { return s.m.Bytes() }
+
+func (s *sharedMapped) BeginCPU(write bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.BeginCPU(write)
+}
+
+func (s *sharedMapped) EndCPU(write bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m.EndCPU(write)
 }

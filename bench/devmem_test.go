@@ -388,3 +388,25 @@ func dmRunOnce(t *testing.T, cl *Client, spec TestSpec) *Outcome {
 		t.Fatal(err)
 	}
 }
+
+func TestShareKeepsMapped(t *testing.T) {
+	h, _ := dmabuf.NewHost(8192)
+	var mu sync.Mutex
+	s := share(h, &mu)
+	m, ok := s.(dmabuf.Mapped)
+	if !ok || len(m.Bytes()) != 8192 || m.BeginCPU(false) != nil || m.EndCPU(false) != nil {
+		t.Fatal("a shared host buffer lost its mapping")
+	}
+	if _, err := s.WriteAt([]byte{7}, 100); err != nil || h.Bytes()[100] != 7 {
+		t.Fatalf("WriteAt through the share: %v", err)
+	}
+	s.Close()
+	if h.Bytes() == nil {
+		t.Error("a flow's Close freed the shared buffer")
+	}
+	sim, _ := devmemsim.New(devmemsim.Config{Size: 4096})
+	defer sim.Close()
+	if _, ok := share(sim.Buffer().Unmapped(), &mu).(dmabuf.Mapped); ok {
+		t.Error("an unmapped buffer became Mapped")
+	}
+}
