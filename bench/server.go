@@ -143,6 +143,9 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 			return
 		}
 		switch m.Type {
+		case typePeer:
+			s.servePeer(ctx, c, peer, m)
+			continue
 		case typeAbort:
 			continue
 		case typePrepare:
