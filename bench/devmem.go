@@ -290,6 +290,28 @@ func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
 	return e, nil
 }
 
+// DataConn returns the accepted data connection c as the session should read its hello through:
+// on a devmem queue the hello's bytes land in the dma-buf like any payload, where read(2) cannot
+// reach them (EFAULT), so reads go through rx.DevmemReader, which copies them out, returns their
+// tokens and never reads past what was asked. Writes (the ack) go to c unchanged.
+func (f *devmemRXFlows) DataConn(c *net.TCPConn) (net.Conn, error) {
+	if f.binding == nil {
+		return c, nil
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("devmem rx: data connection: %w", err)
+	}
+	return &devmemDataConn{TCPConn: c, r: rx.NewDevmemReader(rc, share(f.buf, &f.bufMu), f.binding.ID(), hooks.rxSys)}, nil
+}
+
+type devmemDataConn struct {
+	*net.TCPConn
+	r *rx.DevmemReader
+}
+
+func (c *devmemDataConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
 func (*devmemRXFlows) Sender(int, syscall.RawConn) (tx.Engine, error) {
 	return nil, errors.New("devmem rx: the target does not send")
 }
