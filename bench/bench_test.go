@@ -309,3 +309,20 @@ func TestDatapathRegistry(t *testing.T) {
 		t.Errorf("closed %s", r)
 	}
 }
+
+func TestRunPaced(t *testing.T) {
+	src, _ := startServer(t, &Server{})
+	dst, _ := startServer(t, &Server{})
+	spec := quickSpec(2, time.Second)
+	spec.PaceBytes = 5e6 // 40 Mbit/s per flow
+	out, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range out.Runs[0].Target.Flows {
+		// The first window of data leaves unpaced; beyond that the rate must hold.
+		if f.Gbps > 0.08 || f.Gbps < 0.01 {
+			t.Errorf("flow %d: %.3f Gbps, want about 0.04 under --pace 0.04", f.ID, f.Gbps)
+		}
+	}
+}

@@ -26,10 +26,10 @@ import (
 
 // Timeouts of the phases around the measurement window.
 const (
-	connectTimeout = 10 * time.Second // dialing and identifying one data connection
-	startTimeout   = 60 * time.Second // from ready to the client's start
-	acceptTimeout  = 10 * time.Second // from start until every flow must have arrived
-	drainTimeout   = 10 * time.Second // target: after the window, waiting for the source's EOF
+	connectTimeout = 10 * time.Second           // dialing and identifying one data connection
+	startTimeout   = setupTimeout + time.Minute // from ready to start: the other side sets up meanwhile
+	acceptTimeout  = 10 * time.Second           // from start until every flow must have arrived
+	drainTimeout   = 10 * time.Second           // target: after the window, waiting for the source's EOF
 )
 
 // session is one test (one prepare) of one role on one server.

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -291,7 +294,8 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	// Open the JSON file before the run, so a bad path fails in a second, not after the test.
+	// Create the JSON file's temporary twin before the run, so a bad path fails in a second, not
+	// after the test, and an existing file is replaced only by a complete result.
 	var jsonW io.Writer
 	var jsonF *os.File
 	switch o.jsonOut {
@@ -299,26 +303,25 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 	case "-":
 		jsonW = stdout
 	default:
-		if jsonF, err = os.Create(o.jsonOut); err != nil {
-			return usageErrorf("--json: %v", err)
+		if jsonF, err = os.CreateTemp(filepath.Dir(o.jsonOut), "."+filepath.Base(o.jsonOut)+".*.tmp"); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return usageErrorf("--json %s: cannot create a file in %s: %v", o.jsonOut, filepath.Dir(o.jsonOut), err)
 		}
-		defer jsonF.Close()
+		defer func() {
+			jsonF.Close()
+			os.Remove(jsonF.Name()) // fails harmlessly once renamed
+		}()
 		jsonW = jsonF
 	}
 
 	out, err := cl.Run(ctx, spec, o.runs, o.warmup)
 	if err != nil {
-		if jsonF != nil {
-			jsonF.Close()
-			os.Remove(o.jsonOut)
-		}
 		return err
 	}
 	if spec.DryRun {
-		if jsonF != nil {
-			jsonF.Close()
-			os.Remove(o.jsonOut)
-		}
 		fmt.Fprintln(stderr, "dry run: nothing was changed and no traffic was sent")
 		return nil
 	}
@@ -343,7 +346,13 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 			return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
 		}
 		if jsonF != nil {
+			if err := jsonF.Chmod(0o644); err != nil {
+				return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
+			}
 			if err := jsonF.Close(); err != nil {
+				return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
+			}
+			if err := os.Rename(jsonF.Name(), o.jsonOut); err != nil {
 				return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
 			}
 		}

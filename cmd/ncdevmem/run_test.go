@@ -42,7 +42,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "--cpu-src", "x"}, "--cpu-src: list"},
 		{[]string{"run", "--rx-mem", "gpu", "--devmem-rx", "-f", "eth1"}, `--rx-mem "gpu": want udmabuf or cuda`},
 		{[]string{"run", "--key-file", "/nonexistent/key"}, "--key-file: read key file"},
-		{[]string{"run", "--json", "/nonexistent/dir/x.json", "--time", "0.1"}, "--json:"},
+		{[]string{"run", "--json", "/nonexistent/dir/x.json", "--time", "0.1"}, "--json /nonexistent/dir/x.json: cannot create a file in /nonexistent/dir: no such file or directory"},
 		{[]string{"run", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"run", "extra"}, `unexpected argument "extra"`},
 	} {
@@ -168,5 +168,20 @@ func TestServerCommand(t *testing.T) {
 	t.Setenv(testCorruptEnv, "x")
 	if code, _, stderr := runMain(t, context.Background(), "server", "--listen", "127.0.0.1:0"); code != exitUsage || !strings.Contains(stderr, testCorruptEnv) {
 		t.Errorf("bad test hook: exit %d, %q", code, stderr)
+	}
+}
+
+func TestRunFailureKeepsJSON(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "old.json")
+	os.WriteFile(out, []byte("previous result"), 0o644)
+	code, _, stderr := runMain(t, context.Background(), "run", "--src", "127.0.0.1:1", "--dst", "127.0.0.1:1", "--json", out)
+	if code != exitFailure || !strings.Contains(stderr, "target server 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused (is `ncdevmem server` running there and port 1 open?)") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "previous result" {
+		t.Errorf("--json file changed by a failed run: %q", b)
+	}
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*tmp")); len(m) != 0 {
+		t.Errorf("temporary files left: %v", m)
 	}
 }
