@@ -14,6 +14,8 @@ const (
 	MaxFlows    = 1024
 	MaxIOSize   = 128 << 20 // kperf's --read-size/--write-size ceiling
 	MaxDuration = 24 * time.Hour
+	// MaxBuffers bounds the per-flow I/O buffers one role allocates (flows x read or write size).
+	MaxBuffers = 2 << 30
 )
 
 // Role is the part one server plays in a test.
@@ -146,6 +148,11 @@ func (s *TestSpec) Check() error {
 	}
 	if s.ReadSize < 1 || s.ReadSize > MaxIOSize {
 		bad("--read-size %d: want 1..%d", s.ReadSize, MaxIOSize)
+	}
+	if s.Flows >= 1 && s.Flows <= MaxFlows {
+		if b := int64(s.Flows) * int64(max(s.ReadSize, s.WriteSize+255)); b > MaxBuffers {
+			bad("--flows %d with --read-size %d/--write-size %d needs %d MiB of buffers, limit %d MiB: use fewer flows or smaller sizes", s.Flows, s.ReadSize, s.WriteSize, b>>20, MaxBuffers>>20)
+		}
 	}
 	if s.Validate.Every < 0 {
 		bad("--validate: negative sample rate %d", s.Validate.Every)

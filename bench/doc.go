@@ -1,0 +1,14 @@
+// Package bench runs one test's lifecycle on one host and orchestrates tests between hosts:
+//
+//   - Server (behind `ncdevmem server` and the embedded default) accepts control connections,
+//     serves one client at a time and plays the role each test asks for: the target listens on a
+//     data port, receives and validates; the source connects the flows and sends.
+//   - Client (behind `ncdevmem run`) prepares both servers, starts the target and then the source,
+//     collects progress and results, and turns them into report.Run values.
+//   - A Datapath supplies each role's memory and engines: host memory is built in (rx.Host,
+//     tx.Host); the devmem datapath registers itself from bench/devmem.go.
+//
+// Each role pins its workers kperf's way (SO_INCOMING_CPU + --pin-off, or explicit CPU lists) and
+// samples /proc/stat, the flows' byte counters and the datapath's counters at the exact start and
+// end of its measurement window; TCP_INFO is read per flow at the end.
+package bench
