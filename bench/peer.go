@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -300,6 +301,8 @@ func peerListen(ctx context.Context, c *proto.Conn, op *peerOp) (*PeerResult, er
 	if err := c.Send(typePeerListening, nil); err != nil {
 		return nil, err
 	}
+	ctx, stopWatch := watchAbort(ctx, c, op.timeout)
+	defer stopWatch()
 	tl := ln.(*net.TCPListener)
 	deadline, _ := ctx.Deadline()
 	tl.SetDeadline(deadline)
@@ -307,7 +310,10 @@ func peerListen(ctx context.Context, c *proto.Conn, op *peerOp) (*PeerResult, er
 	defer stop()
 	nc, err := tl.Accept()
 	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		switch {
+		case context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+			err = context.Cause(ctx)
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			err = fmt.Errorf("no connection within %v (did the sender start, and can it reach this host?)", op.timeout)
 		}
 		return nil, fmt.Errorf("%s: accept: %w", what, err)
@@ -338,7 +344,10 @@ func peerListen(ctx context.Context, c *proto.Conn, op *peerOp) (*PeerResult, er
 			break
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+				err = context.Cause(ctx)
+			case errors.Is(err, os.ErrDeadlineExceeded):
 				err = fmt.Errorf("the stream did not end within %v", op.timeout)
 			}
 			return nil, fmt.Errorf("%s: read from %s after %d bytes: %w", what, res.From, res.Count, err)
@@ -346,6 +355,44 @@ func peerListen(ctx context.Context, c *proto.Conn, op *peerOp) (*PeerResult, er
 	}
 	res.Data = keep[:kept]
 	return res, nil
+}
+
+// errPeerAborted ends a listen the client gave up on (its sender failed).
+var errPeerAborted = errors.New("aborted by the client")
+
+// watchAbort reads the control connection while a listen runs, so an abort message or the client
+// going away ends the listen at once instead of at its time limit. stop ends the watch before the
+// answer is sent; the client sends nothing else during a listen, so no message is lost.
+func watchAbort(ctx context.Context, c *proto.Conn, limit time.Duration) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m, err := c.RecvWithin(limit + time.Minute)
+		switch {
+		case err == nil && m.Type == typeAbort:
+			cancel(errPeerAborted)
+		case err == nil:
+			cancel(fmt.Errorf("protocol error: got a %q message during a listen", m.Type))
+		case errors.Is(err, os.ErrDeadlineExceeded):
+		default:
+			cancel(fmt.Errorf("control connection: %w", err))
+		}
+	}()
+	return ctx, func() {
+		// RecvWithin sets its own deadline when it starts: keep pushing it into the past until the
+		// watcher has returned.
+		for {
+			c.NetConn().SetReadDeadline(time.Unix(1, 0))
+			select {
+			case <-done:
+				c.NetConn().SetReadDeadline(time.Time{})
+				cancel(nil)
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // PeerClient drives the peer role of an `ncdevmem server` over one control connection. One op
@@ -452,9 +499,16 @@ func (p *PeerClient) Send(ctx context.Context, r PeerRequest) (*PeerResult, erro
 	return &res, nil
 }
 
-// Listen starts a PeerListen op and returns once the peer listens; wait then returns what it
+// PeerListening is a PeerListen op under way.
+type PeerListening struct {
+	p   *PeerClient
+	ctx context.Context
+	r   PeerRequest
+}
+
+// Listen starts a PeerListen op and returns once the peer listens; Wait then returns what it
 // received when the connection ended.
-func (p *PeerClient) Listen(ctx context.Context, r PeerRequest) (wait func() (*PeerResult, error), err error) {
+func (p *PeerClient) Listen(ctx context.Context, r PeerRequest) (*PeerListening, error) {
 	r.Op = PeerListen
 	if err := p.request(ctx, r); err != nil {
 		return nil, err
@@ -462,11 +516,27 @@ func (p *PeerClient) Listen(ctx context.Context, r PeerRequest) (wait func() (*P
 	if err := p.expect(ctx, proto.DefaultTimeout, typePeerListening, nil); err != nil {
 		return nil, err
 	}
-	return func() (*PeerResult, error) {
-		var res PeerResult
-		if err := p.expect(ctx, opTimeout(&r), typePeerData, &res); err != nil {
-			return nil, err
-		}
-		return &res, nil
-	}, nil
+	return &PeerListening{p: p, ctx: ctx, r: r}, nil
+}
+
+// Wait returns what the peer received, once the sender closed the connection.
+func (l *PeerListening) Wait() (*PeerResult, error) {
+	var res PeerResult
+	if err := l.p.expect(l.ctx, opTimeout(&l.r), typePeerData, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Abort ends the listen early (the local sender failed) and waits for the peer's answer, so the
+// connection can carry the next op.
+func (l *PeerListening) Abort() error {
+	if err := l.p.c.Send(typeAbort, nil); err != nil {
+		return l.p.wrap(err)
+	}
+	_, err := l.Wait()
+	if err != nil && strings.Contains(err.Error(), errPeerAborted.Error()) {
+		return nil
+	}
+	return err
 }

@@ -93,7 +93,7 @@ func TestPeerListen(t *testing.T) {
 	p := dialPeer(t, addr, nil)
 	for _, size := range []int{0, 12, PeerMaxKeep + 12345} {
 		port := freeTCPPort(t)
-		wait, err := p.Listen(context.Background(), PeerRequest{Addr: "127.0.0.1", Port: port})
+		l, err := p.Listen(context.Background(), PeerRequest{Addr: "127.0.0.1", Port: port})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestPeerListen(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Close()
-		res, err := wait()
+		res, err := l.Wait()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,11 +172,11 @@ func TestPeerErrorsKeepTheConnection(t *testing.T) {
 			return err
 		}, "address already in use (another socket holds the port"},
 		{"nobody connects", func() error {
-			wait, err := p.Listen(ctx, PeerRequest{Addr: "127.0.0.1", Port: freeTCPPort(t), Timeout: 200 * time.Millisecond})
+			l, err := p.Listen(ctx, PeerRequest{Addr: "127.0.0.1", Port: freeTCPPort(t), Timeout: 200 * time.Millisecond})
 			if err != nil {
 				return err
 			}
-			_, err = wait()
+			_, err = l.Wait()
 			return err
 		}, "no connection within 200ms"},
 		{"timeout too long", func() error {
@@ -262,18 +262,68 @@ func TestPeerCancel(t *testing.T) {
 	addr, _ := startServer(t, &Server{})
 	p := dialPeer(t, addr, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	wait, err := p.Listen(ctx, PeerRequest{Addr: "127.0.0.1", Port: freeTCPPort(t)})
+	l, err := p.Listen(ctx, PeerRequest{Addr: "127.0.0.1", Port: freeTCPPort(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
-	if _, err := wait(); !errors.Is(err, context.Canceled) {
+	if _, err := l.Wait(); !errors.Is(err, context.Canceled) {
 		t.Errorf("wait after cancel: %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancel took %v", d)
 	}
+}
+
+func TestPeerAbort(t *testing.T) {
+	addr, _ := startServer(t, &Server{})
+	p := dialPeer(t, addr, nil)
+	port := freeTCPPort(t)
+	l, err := p.Listen(context.Background(), PeerRequest{Addr: "127.0.0.1", Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := l.Abort(); err != nil {
+		t.Fatalf("abort: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("abort took %v", d)
+	}
+	// The port is free again and the connection serves the next op.
+	l, err = p.Listen(context.Background(), PeerRequest{Addr: "127.0.0.1", Port: port})
+	if err != nil {
+		t.Fatalf("listen after abort: %v", err)
+	}
+	c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("hello\nworld\n"))
+	c.Close()
+	if res, err := l.Wait(); err != nil || string(res.Data) != "hello\nworld\n" {
+		t.Fatalf("after abort: %v %+v", err, res)
+	}
+}
+
+func TestPeerClientGoneEndsListen(t *testing.T) {
+	addr, _ := startServer(t, &Server{})
+	p, err := DialPeer(context.Background(), addr, nil, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Listen(context.Background(), PeerRequest{Addr: "127.0.0.1", Port: freeTCPPort(t)}); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	// The server notices at once and is free for the next client (within its busy grace).
+	q := dialPeer(t, addr, nil)
+	port, got := listenLocal(t)
+	if _, err := q.Send(context.Background(), PeerRequest{Addr: "127.0.0.1", Port: port, Size: 1, Pattern: PatternZero}); err != nil {
+		t.Fatalf("next client: %v", err)
+	}
+	<-got
 }
 
 func FuzzPeerRequest(f *testing.F) {
