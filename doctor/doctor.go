@@ -38,8 +38,8 @@ type System interface {
 	Rings(ifname string) (*nic.Rings, error)
 	Ntuple(ifname string) (*nic.Ntuple, error)
 	RSS(ifname string) (*nic.RSS, error)
-	// XDP reports whether an XDP program is attached to ifindex, and its id.
-	XDP(ifindex int) (attached bool, progID uint32, err error)
+	// Link reports whether ifindex is up and whether an XDP program is attached.
+	Link(ifindex int) (Link, error)
 	// IRQAffinity returns /proc/irq/N/smp_affinity_list ("0-3", "5").
 	IRQAffinity(irq uint32) (string, error)
 	// Udmabuf reports whether /dev/udmabuf exists and its size_limit_mb (0 when unreadable).
@@ -114,6 +114,7 @@ type Report struct {
 type Facts struct {
 	NetdevOps   []string      `json:"netdev_ops,omitempty"`
 	CapNetAdmin bool          `json:"cap_net_admin"`
+	Up          bool          `json:"up"`
 	Driver      *DriverFacts  `json:"driver,omitempty"`
 	Channels    *ChannelFacts `json:"channels,omitempty"`
 	Rings       *RingFacts    `json:"rings,omitempty"`
@@ -206,6 +207,7 @@ func Run(sys System, ifname string) (*Report, error) {
 	d.kernel()
 	d.capability()
 	d.driver()
+	d.link()
 	d.queues()
 	d.channels()
 	d.rings()
@@ -230,6 +232,7 @@ type run struct {
 	cap     bool
 	rxCount int // RX queues per the netdev family, -1 unknown
 	driverN string
+	ln      *Link // nil when rtnetlink could not be asked
 }
 
 func (d *run) add(c Check) { d.rep.Checks = append(d.rep.Checks, c) }
@@ -401,6 +404,9 @@ func (d *run) queues() {
 		c.Detail += "; napi-get: " + nerr.Error()
 	}
 	switch {
+	case d.rxCount == 0 && d.ln != nil && !d.ln.Up:
+		c.Status = StatusSkip
+		c.Detail = "the device is down, and the kernel lists no queues of a down device"
 	case d.rxCount == 0:
 		c.Status = StatusFail
 		c.Detail = "no RX queues"
@@ -560,18 +566,37 @@ func (d *run) rss() {
 	d.add(c)
 }
 
-func (d *run) xdp() {
-	c := Check{ID: "xdp", Title: "no XDP program", RX: true}
-	on, id, err := d.sys.XDP(d.ifindex)
-	if err == nil {
-		d.rep.Facts.XDP = &XDPFacts{Attached: on, ProgID: id}
-	}
+// link asks rtnetlink once, for the up check here and the XDP check later.
+func (d *run) link() {
+	c := Check{ID: "link", Title: "link up", RX: true, TX: true}
+	ln, err := d.sys.Link(d.ifindex)
 	switch {
 	case err != nil:
 		c.Status, c.Detail = StatusWarn, "rtnetlink: "+err.Error()
-	case on:
+	case ln.Up:
+		d.ln = &ln
+		c.Status, c.Detail = StatusOK, "up"
+	default:
+		d.ln = &ln
 		c.Status = StatusFail
-		c.Detail = fmt.Sprintf("XDP program %d attached: bind-rx refuses a device with XDP", id)
+		c.Detail = "down: no traffic, and the kernel lists no queues or NAPIs of a down device"
+		c.Fix = []string{fmt.Sprintf("ip link set %s up", d.ifname)}
+	}
+	d.rep.Facts.Up = d.ln != nil && d.ln.Up
+	d.add(c)
+}
+
+func (d *run) xdp() {
+	c := Check{ID: "xdp", Title: "no XDP program", RX: true}
+	if d.ln != nil {
+		d.rep.Facts.XDP = &XDPFacts{Attached: d.ln.XDP, ProgID: d.ln.ProgID}
+	}
+	switch {
+	case d.ln == nil:
+		c.Status, c.Detail = StatusWarn, "unknown: rtnetlink did not answer"
+	case d.ln.XDP:
+		c.Status = StatusFail
+		c.Detail = fmt.Sprintf("XDP program %d attached: bind-rx refuses a device with XDP", d.ln.ProgID)
 		c.Fix = []string{fmt.Sprintf("ip link set %s xdp off", d.ifname)}
 	default:
 		c.Status, c.Detail = StatusOK, "none"

@@ -37,6 +37,7 @@ type fakeSystem struct {
 	rss       *nic.RSS
 	rssErr    error
 	xdp       bool
+	down      bool
 	udmabuf   bool
 	limit     int
 	noCap     bool
@@ -101,7 +102,13 @@ func (f *fakeSystem) Channels(string) (*nic.Channels, error) { return f.channels
 func (f *fakeSystem) Rings(string) (*nic.Rings, error)       { return f.rings, f.ringsErr }
 func (f *fakeSystem) Ntuple(string) (*nic.Ntuple, error)     { return f.ntuple, f.ntupleErr }
 func (f *fakeSystem) RSS(string) (*nic.RSS, error)           { return f.rss, f.rssErr }
-func (f *fakeSystem) XDP(int) (bool, uint32, error)          { return f.xdp, 7, nil }
+func (f *fakeSystem) Link(int) (Link, error) {
+	l := Link{Up: !f.down, XDP: f.xdp}
+	if f.xdp {
+		l.ProgID = 7
+	}
+	return l, nil
+}
 func (f *fakeSystem) IRQAffinity(irq uint32) (string, error) {
 	return map[bool]string{true: "0-3", false: "5"}[irq%2 == 0], nil
 }
@@ -244,6 +251,8 @@ func TestBlockers(t *testing.T) {
 		rx, tx bool // verdicts after
 	}{
 		{"xdp", func(f *fakeSystem) { f.xdp = true }, "xdp", StatusFail, "ip link set eth1 xdp off", false, true},
+		{"down", func(f *fakeSystem) { f.down, f.queues, f.napis = true, nil, nil }, "link", StatusFail, "ip link set eth1 up", false, false},
+		{"down, queues skipped", func(f *fakeSystem) { f.down, f.queues, f.napis = true, nil, nil }, "queues", StatusSkip, "", false, false},
 		{"no capability", func(f *fakeSystem) { f.noCap = true }, "cap-net-admin", StatusFail, "setcap cap_net_admin+ep", false, true},
 		{"ntuple full", func(f *fakeSystem) {
 			f.ntuple = &nic.Ntuple{TableSize: 2, Rules: []nic.Rule{{Location: 5}, {Location: 6}}}

@@ -36,6 +36,7 @@ func TestRootDoctorVeth(t *testing.T) {
 	}
 	want := map[string]Status{
 		"netdev-ops":     StatusOK, // the host tier runs on 6.15+; a 6.12 host would fail only TX here
+		"link":           StatusOK,
 		"cap-net-admin":  StatusOK,
 		"driver":         StatusWarn, // veth is no devmem driver
 		"queues":         StatusOK,
@@ -68,5 +69,26 @@ func TestRootDoctorVeth(t *testing.T) {
 	after, err := ns.Command("ip", "-d", "link", "show", ns.Link).CombinedOutput()
 	if err != nil || !bytes.Equal(before, after) {
 		t.Errorf("the doctor changed the link:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// A device that is down: the kernel then lists none of its queues, and the doctor says why.
+	if out, err := ns.Command("ip", "link", "set", ns.Link, "down").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set down: %v: %s", err, out)
+	}
+	err = ns.Do(func() error {
+		l := Live()
+		defer l.Close()
+		var err error
+		r, err = Run(l, ns.Link)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := check(t, r, "link"); c.Status != StatusFail || len(c.Fix) != 1 || c.Fix[0] != "ip link set veth0 up" {
+		t.Errorf("down link: %+v", c)
+	}
+	if c := check(t, r, "queues"); c.Status != StatusSkip || len(r.Queues) != 0 {
+		t.Errorf("queues of a down link: %+v %+v", c, r.Queues)
 	}
 }

@@ -141,8 +141,8 @@ func (l *LiveSystem) Ntuple(ifname string) (*nic.Ntuple, error) { return nic.Ntu
 // RSS is ethtool -x.
 func (l *LiveSystem) RSS(ifname string) (*nic.RSS, error) { return nic.RSSInfo(ifname) }
 
-// XDP asks rtnetlink for IFLA_XDP.
-func (l *LiveSystem) XDP(ifindex int) (bool, uint32, error) { return linkXDP(ifindex) }
+// Link asks rtnetlink for the device's flags and IFLA_XDP.
+func (l *LiveSystem) Link(ifindex int) (Link, error) { return linkState(ifindex) }
 
 // IRQAffinity reads /proc/irq/N/smp_affinity_list.
 func (l *LiveSystem) IRQAffinity(irq uint32) (string, error) {

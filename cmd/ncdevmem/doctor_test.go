@@ -60,7 +60,7 @@ func (doctorFake) Ntuple(string) (*nic.Ntuple, error) { return &nic.Ntuple{Table
 func (doctorFake) RSS(string) (*nic.RSS, error) {
 	return &nic.RSS{RXRings: 2, Indir: []uint32{0, 1}}, nil
 }
-func (doctorFake) XDP(int) (bool, uint32, error)      { return false, 0, nil }
+func (doctorFake) Link(int) (doctor.Link, error)      { return doctor.Link{Up: true}, nil }
 func (doctorFake) IRQAffinity(uint32) (string, error) { return "1", nil }
 func (doctorFake) Udmabuf() (bool, int, error)        { return true, 64, nil }
 func (doctorFake) CapNetAdmin() (bool, error)         { return true, nil }

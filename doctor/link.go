@@ -1,0 +1,79 @@
+package doctor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// sizeofIfinfomsg is struct ifinfomsg (include/uapi/linux/rtnetlink.h): family u8, pad u8, type u16,
+// index s32, flags u32, change u32.
+const sizeofIfinfomsg = 16
+
+// Link is what rtnetlink says about a device that matters for devmem.
+type Link struct {
+	Up     bool   // IFF_UP: the kernel lists no queues or NAPIs of a device that is down
+	XDP    bool   // an XDP program is attached (bind-rx refuses such a device)
+	ProgID uint32 // the XDP program's id, 0 when none
+}
+
+// linkState asks rtnetlink (RTM_GETLINK) for the flags and the XDP state of ifindex.
+func linkState(ifindex int) (Link, error) {
+	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Strict: true})
+	if err != nil {
+		return Link{}, fmt.Errorf("open rtnetlink: %w", err)
+	}
+	defer c.Close()
+	req := make([]byte, sizeofIfinfomsg)
+	binary.NativeEndian.PutUint32(req[4:], uint32(ifindex))
+	msgs, err := c.Execute(netlink.Message{
+		Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request},
+		Data:   req,
+	})
+	if err != nil {
+		return Link{}, fmt.Errorf("RTM_GETLINK ifindex %d: %w", ifindex, err)
+	}
+	if len(msgs) != 1 {
+		return Link{}, fmt.Errorf("RTM_GETLINK ifindex %d: %d replies, want 1", ifindex, len(msgs))
+	}
+	return parseLink(msgs[0].Data)
+}
+
+// parseLink reads ifi_flags and IFLA_XDP from an RTM_NEWLINK payload (ifinfomsg, then attributes).
+// A link without IFLA_XDP has no program.
+func parseLink(b []byte) (Link, error) {
+	if len(b) < sizeofIfinfomsg {
+		return Link{}, errors.New("RTM_NEWLINK shorter than struct ifinfomsg")
+	}
+	ad, err := netlink.NewAttributeDecoder(b[sizeofIfinfomsg:])
+	if err != nil {
+		return Link{}, fmt.Errorf("RTM_NEWLINK attributes: %w", err)
+	}
+	l := Link{Up: binary.NativeEndian.Uint32(b[8:])&unix.IFF_UP != 0}
+	var mode uint8
+	for ad.Next() {
+		if ad.Type() != unix.IFLA_XDP {
+			continue
+		}
+		ad.Nested(func(nad *netlink.AttributeDecoder) error {
+			for nad.Next() {
+				switch nad.Type() {
+				case unix.IFLA_XDP_ATTACHED:
+					mode = nad.Uint8()
+				case unix.IFLA_XDP_PROG_ID:
+					l.ProgID = nad.Uint32()
+				}
+			}
+			return nil
+		})
+	}
+	if err := ad.Err(); err != nil {
+		return Link{}, fmt.Errorf("RTM_NEWLINK attributes: %w", err)
+	}
+	l.XDP = mode != uapi.XDP_ATTACHED_NONE
+	return l, nil
+}
