@@ -252,6 +252,9 @@ func (e *Devmem) process(n int) error {
 	it := newCmsgIter(e.oob[:e.msg.Controllen])
 	var pos, seen int // linear bytes placed in the iov; payload bytes the cmsgs account for
 	devmem, began := false, false
+	// Counted locally and published once per recvmsg: an atomic add per frag and counter would
+	// cost more than parsing the frag.
+	var c fragCounts
 	err := func() error {
 		for {
 			f, ok, err := it.next()
@@ -276,13 +279,13 @@ func (e *Devmem) process(n int) error {
 					if err := e.flushRun(); err != nil {
 						return err
 					}
-					e.Stats.Validated.Add(1)
+					c.validated++
 					if err := e.cfg.Verify(e.iov[pos:pos+int(f.size)], e.off); err != nil {
 						return fmt.Errorf("devmem rx: linear frag: %w", err)
 					}
 				}
-				e.Stats.LinearFrags.Add(1)
-				e.Stats.LinearBytes.Add(uint64(f.size))
+				c.linearFrags++
+				c.linearBytes += uint64(f.size)
 				pos += int(f.size)
 				seen += int(f.size)
 				e.off += uint64(f.size)
@@ -295,7 +298,7 @@ func (e *Devmem) process(n int) error {
 					return fmt.Errorf("devmem rx: frag [%d, +%d) lies outside the %d-byte dma-buf (token %d)", f.offset, f.size, e.bufSize, f.token)
 				}
 				if e.check() {
-					e.Stats.Validated.Add(1)
+					c.validated++
 					if e.mapped != nil {
 						if !began {
 							if err := e.mapped.BeginCPU(false); err != nil {
@@ -317,18 +320,18 @@ func (e *Devmem) process(n int) error {
 				}
 				e.batch.add(f.token)
 				e.held += int64((uint64(f.size) + niovSize - 1) / niovSize * niovSize)
-				e.Stats.Tokens.Add(1)
-				e.Stats.Frags.Add(1)
-				e.Stats.DmabufBytes.Add(uint64(f.size))
+				c.frags++
+				c.dmabufBytes += uint64(f.size)
 				if f.offset%niovSize == 0 {
-					e.Stats.PageAlignedFrags.Add(1)
+					c.aligned++
 				}
-				e.Stats.countFrag(f.size)
+				c.hist[histBucket(f.size)]++
 				seen += int(f.size)
 				e.off += uint64(f.size)
 			}
 		}
 	}()
+	e.Stats.publish(&c)
 	if began {
 		if serr := e.mapped.EndCPU(false); serr != nil && err == nil {
 			err = fmt.Errorf("devmem rx: end CPU access to dma-buf: %w", serr)

@@ -28,12 +28,40 @@ type DevmemStats struct {
 	Hist             [len(FragHistLe)]atomic.Uint64
 }
 
-func (s *DevmemStats) countFrag(size uint32) {
+// histBucket is the index of the FragHistLe bucket size falls in.
+func histBucket(size uint32) int {
 	for i, le := range FragHistLe {
 		if uint64(size) <= le {
-			s.Hist[i].Add(1)
-			return
+			return i
 		}
+	}
+	return len(FragHistLe) - 1
+}
+
+// fragCounts are one recvmsg's counts, added to DevmemStats in one go.
+type fragCounts struct {
+	frags, dmabufBytes, aligned, linearFrags, linearBytes, validated uint64
+	hist                                                             [len(FragHistLe)]uint64
+}
+
+func (s *DevmemStats) publish(c *fragCounts) {
+	if c.frags > 0 {
+		s.Frags.Add(c.frags)
+		s.Tokens.Add(c.frags)
+		s.DmabufBytes.Add(c.dmabufBytes)
+		s.PageAlignedFrags.Add(c.aligned)
+		for i, n := range c.hist {
+			if n > 0 {
+				s.Hist[i].Add(n)
+			}
+		}
+	}
+	if c.linearFrags > 0 {
+		s.LinearFrags.Add(c.linearFrags)
+		s.LinearBytes.Add(c.linearBytes)
+	}
+	if c.validated > 0 {
+		s.Validated.Add(c.validated)
 	}
 }
 
