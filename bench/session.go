@@ -507,6 +507,7 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 		tick = t.C
 	}
 	var cpu1 []stats.CPUTimes
+	var lastTick time.Duration
 	ended := 0
 window:
 	for {
@@ -518,7 +519,8 @@ window:
 			for _, f := range fs {
 				b += f.bytes()
 			}
-			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: time.Since(start).Seconds(), Bytes: b}); err != nil {
+			lastTick = time.Since(start)
+			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: lastTick.Seconds(), Bytes: b}); err != nil {
 				s.fatal = true
 				cancelCause(errAborted)
 			}
@@ -560,8 +562,18 @@ window:
 		}
 	}
 	bytes := make([]uint64, len(fs))
+	var total uint64
 	for i, f := range fs {
 		bytes[i] = f.bytes()
+		total += bytes[i]
+	}
+	// Close the last partial interval at the window's end, so the intervals cover the window.
+	if spec.Interval > 0 && failure == nil && !s.fatal {
+		if w := time.Duration(usec) * time.Microsecond; w-lastTick > spec.Interval/10 {
+			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: w.Seconds(), Bytes: total}); err != nil {
+				s.fatal = true
+			}
+		}
 	}
 	if err := flows.WindowEnd(); err != nil && failure == nil {
 		failure = err
