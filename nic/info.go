@@ -55,18 +55,34 @@ func ntupleInfo(k Kernel, ifname string) (*Ntuple, error) {
 }
 
 func rssInfo(k Kernel, ifname string) (*RSS, error) {
-	n, err := k.RXRings(ifname)
+	indir, err := k.Indir(ifname)
 	if err != nil {
 		return nil, err
 	}
-	rss := &RSS{RXRings: n}
-	if rss.Indir, err = k.Indir(ifname); err != nil {
+	n, err := rxRings(k, ifname)
+	if err != nil {
 		return nil, err
 	}
+	rss := &RSS{RXRings: n, Indir: indir}
 	if rss.Contexts, err = haveContexts(k, ifname); err != nil {
 		return nil, err
 	}
 	return rss, nil
+}
+
+// rxRings is the number of RX rings RSS entries may name: GRXRINGS, or where the driver does not
+// answer it (netdevsim on 7.x has an RSS table but no GRXRINGS) the channels' RX queue count, which
+// is what the kernel falls back to as well.
+func rxRings(k Kernel, ifname string) (uint32, error) {
+	n, err := k.RXRings(ifname)
+	if err == nil || !errors.Is(err, unix.EOPNOTSUPP) {
+		return n, err
+	}
+	ch, cerr := k.Channels(ifname)
+	if cerr != nil || ch.RXQueues() == 0 {
+		return 0, err
+	}
+	return ch.RXQueues(), nil
 }
 
 // haveContexts probes RSS context support: the kernel answers GRSSH on a context ID with EOPNOTSUPP

@@ -239,9 +239,6 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 
 	// RSS: the main table must not send other traffic to devmem queues; a context spreads the
 	// flows over the devmem queues when the driver has contexts.
-	if _, err := k.RXRings(ifname); err != nil {
-		return nil, rssAdvice(err, ifname)
-	}
 	cur, err := k.Indir(ifname)
 	if err != nil {
 		return nil, rssAdvice(err, ifname)

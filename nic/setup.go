@@ -161,7 +161,7 @@ func (s *Setup) apply(st Step) error {
 		if err != nil {
 			return err
 		}
-		rxq, err := k.RXRings(ifname)
+		rxq, err := rxRings(k, ifname)
 		if err != nil {
 			return err
 		}
@@ -445,7 +445,7 @@ func undoOne(k Kernel, ifname string, r record, logf func(string, ...any)) error
 			return err
 		}
 		if r.Default {
-			rxq, err := k.RXRings(ifname)
+			rxq, err := rxRings(k, ifname)
 			if err != nil {
 				return err
 			}

@@ -154,6 +154,25 @@ func TestPrepareRaisesChannels(t *testing.T) {
 	f.checkRestored(t)
 }
 
+// TestNetdevsimLike is a driver with an RSS table but no GRXRINGS, contexts or ntuple filters, and
+// no flows to steer (netdevsim on 7.x, probe mode).
+func TestNetdevsimLike(t *testing.T) {
+	f := newFixture(t, func(n *nictest.NIC) { n.NoRXRings, n.Contexts, n.Ntuple = true, false, false })
+	req := f.req(6, 7)
+	req.Flows = nil
+	s, err := nic.Prepare(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.nic().Indir == nil {
+		t.Fatal("RSS table not set")
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
 func TestDryRunChangesNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	req := f.req(6, 7)

@@ -45,6 +45,9 @@ type NIC struct {
 	MaxContexts uint32
 	ContextMap  map[uint32][]uint32
 
+	// NoRXRings makes GRXRINGS unsupported although the RSS table works (netdevsim on 7.x).
+	NoRXRings bool
+
 	// HideRuleContext makes GRXCLSRULE report rules without their RSS context, as drivers that do
 	// not fill in rss_context do.
 	HideRuleContext bool
@@ -309,7 +312,7 @@ func (m *Model) RXRings(ifname string) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !n.RSS && !n.Ntuple {
+	if (!n.RSS && !n.Ntuple) || n.NoRXRings {
 		return 0, kerr(ifname, "get RX ring count", unix.EOPNOTSUPP, "")
 	}
 	return n.rxQueues(), nil
