@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -324,5 +325,44 @@ func TestRunPaced(t *testing.T) {
 		if f.Gbps > 0.08 || f.Gbps < 0.01 {
 			t.Errorf("flow %d: %.3f Gbps, want about 0.04 under --pace 0.04", f.ID, f.Gbps)
 		}
+	}
+}
+
+// TestClientCrash drops both control connections mid-test without a word: the servers must tear
+// down and serve the next client.
+func TestClientCrash(t *testing.T) {
+	src, _ := startServer(t, &Server{})
+	dst, _ := startServer(t, &Server{})
+	cl := &Client{}
+	d, err := cl.dial(context.Background(), RoleTarget, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cl.dial(context.Background(), RoleSource, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := quickSpec(2, 30*time.Second)
+	var tr readyMsg
+	d.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: spec})
+	if err := d.c.Expect(typeReady, &tr); err != nil {
+		t.Fatal(err)
+	}
+	s.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Target: net.JoinHostPort("127.0.0.1", fmt.Sprint(tr.DataPort)), Session: tr.Session})
+	if err := s.c.Expect(typeReady, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.c.Send(typeStart, nil)
+	d.c.Expect(typeStarted, nil)
+	s.c.Send(typeStart, nil)
+	time.Sleep(300 * time.Millisecond)
+	d.c.Close()
+	s.c.Close()
+	start := time.Now()
+	if _, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), quickSpec(1, 200*time.Millisecond), 1, 0); err != nil {
+		t.Fatalf("after a client crash: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("servers took %v to recover", time.Since(start))
 	}
 }
