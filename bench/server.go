@@ -161,7 +161,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		sess := &session{srv: s, c: c, peer: peer, p: p}
 		if err := sess.run(ctx); err != nil {
 			s.logf("%s: %s: %v", peer, p.Role, err)
-			if sess.fatal {
+			if sess.fatal.Load() {
 				return
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,7 +40,7 @@ type session struct {
 	peer string
 	p    prepareMsg
 	// fatal is set when the control connection can no longer be used.
-	fatal bool
+	fatal atomic.Bool
 
 	notesMu sync.Mutex
 	notes   []string
@@ -65,7 +66,7 @@ func (s *session) takeNotes() []string {
 // fail tells the client why the role failed and returns the same error.
 func (s *session) fail(err error) error {
 	if serr := s.c.SendError(fmt.Sprintf("%s %s: %v", s.p.Role, hostname(), err)); serr != nil {
-		s.fatal = true
+		s.fatal.Store(true)
 	}
 	return err
 }
@@ -144,7 +145,7 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	defer flows.Close()
 	session := proto.NewNonce()
 	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
-		s.fatal = true
+		s.fatal.Store(true)
 		return err
 	}
 	if spec.DryRun {
@@ -232,7 +233,7 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	defer flows.Close()
 	if spec.DryRun {
 		if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
-			s.fatal = true
+			s.fatal.Store(true)
 			return err
 		}
 		return nil
@@ -273,7 +274,7 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 		}
 	}
 	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
-		s.fatal = true
+		s.fatal.Store(true)
 		return err
 	}
 	if err := s.waitStart(); err != nil {
@@ -293,7 +294,7 @@ var (
 func (s *session) waitStart() error {
 	m, err := s.c.RecvWithin(startTimeout)
 	if err != nil {
-		s.fatal = true
+		s.fatal.Store(true)
 		return fmt.Errorf("waiting for start: %w", err)
 	}
 	switch m.Type {
@@ -302,7 +303,7 @@ func (s *session) waitStart() error {
 	case typeAbort:
 		return errAborted
 	}
-	s.fatal = true
+	s.fatal.Store(true)
 	return fmt.Errorf("protocol error: got %q while waiting for start", m.Type)
 }
 
@@ -451,7 +452,7 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 			default:
 			}
 			if err != nil {
-				s.fatal = true
+				s.fatal.Store(true)
 				cancelCause(errAborted)
 				return
 			}
@@ -492,7 +493,7 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 		// The client starts the source only after this, so the source starts after the target's
 		// window opened and stops after it closed: the target never sees an EOF inside its window.
 		if err := s.c.Send(typeStarted, nil); err != nil {
-			s.fatal = true
+			s.fatal.Store(true)
 			cancelCause(errAborted)
 		}
 	}
@@ -521,7 +522,7 @@ window:
 			}
 			lastTick = time.Since(start)
 			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: lastTick.Seconds(), Bytes: b}); err != nil {
-				s.fatal = true
+				s.fatal.Store(true)
 				cancelCause(errAborted)
 			}
 		case <-ctx.Done():
@@ -568,10 +569,10 @@ window:
 		total += bytes[i]
 	}
 	// Close the last partial interval at the window's end, so the intervals cover the window.
-	if spec.Interval > 0 && failure == nil && !s.fatal {
+	if spec.Interval > 0 && failure == nil && !s.fatal.Load() {
 		if w := time.Duration(usec) * time.Microsecond; w-lastTick > spec.Interval/10 {
 			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: w.Seconds(), Bytes: total}); err != nil {
-				s.fatal = true
+				s.fatal.Store(true)
 			}
 		}
 	}
@@ -630,7 +631,7 @@ window:
 		}
 	}
 	endReading()
-	if s.fatal {
+	if s.fatal.Load() {
 		if failure == nil {
 			failure = errAborted
 		}
@@ -650,7 +651,7 @@ window:
 		}
 	}
 	if err := s.c.Send(typeResult, &res); err != nil {
-		s.fatal = true
+		s.fatal.Store(true)
 		return err
 	}
 	return failure
