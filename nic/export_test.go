@@ -36,3 +36,9 @@ func WriteTestJournal(dir, ifname string, old *Channels) error {
 	}
 	return j.append(record{Kind: recChannels, Channels: old})
 }
+
+// NtupleInfoWith and RSSInfoWith are the getters against k.
+var (
+	NtupleInfoWith = ntupleInfo
+	RSSInfoWith    = rssInfo
+)

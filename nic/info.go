@@ -38,7 +38,7 @@ func ntupleInfo(k Kernel, ifname string) (*Ntuple, error) {
 	if err != nil {
 		return nil, err
 	}
-	nt := &Ntuple{TableSize: size, LocAny: special}
+	nt := &Ntuple{TableSize: size, Count: count, LocAny: special}
 	locs, err := k.RuleLocations(ifname, count)
 	if err != nil {
 		return nil, err

@@ -424,3 +424,23 @@ func TestCleanupRecreatedDevice(t *testing.T) {
 		t.Fatalf("err = %v, want the recreated-device refusal", err)
 	}
 }
+
+func TestInfoFromModel(t *testing.T) {
+	f := newFixture(t, func(n *nictest.NIC) {
+		n.Rules[4] = nic.Rule{Location: 4, FlowType: unix.TCP_V6_FLOW, Dst: netip.MustParseAddrPort("[2001:db8::1]:80"), Queue: 2}
+	})
+	nt, err := nic.NtupleInfoWith(f.model, eth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nt.TableSize != 1024 || nt.Count != 1 || !nt.LocAny || len(nt.Rules) != 1 || nt.Rules[0].Location != 4 {
+		t.Fatalf("ntuple %+v", nt)
+	}
+	rss, err := nic.RSSInfoWith(f.model, eth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss.RXRings != 8 || len(rss.Indir) != 128 || !rss.Contexts {
+		t.Fatalf("rss %+v", rss)
+	}
+}

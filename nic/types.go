@@ -169,6 +169,8 @@ func ruleFromFlow(f Flow, q uint64, ctx uint32) Rule {
 type Ntuple struct {
 	// TableSize is the number of rule slots (GRXCLSRLCNT data, without the flag bit).
 	TableSize uint32
+	// Count is the number of rules installed (GRXCLSRLCNT rule_cnt).
+	Count uint32
 	// LocAny reports whether the driver picks the slot itself (RX_CLS_LOC_ANY).
 	LocAny bool
 	// Rules are the installed rules, by location.
