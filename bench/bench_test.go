@@ -366,3 +366,14 @@ func TestClientCrash(t *testing.T) {
 		t.Errorf("servers took %v to recover", time.Since(start))
 	}
 }
+
+// TestRunOneServerBothRoles uses one server as source and target (kperf's localhost default):
+// the same client may hold it twice, another client still may not.
+func TestRunOneServerBothRoles(t *testing.T) {
+	addr, _ := startServer(t, &Server{})
+	out, err := (&Client{Src: addr, Dst: addr}).Run(context.Background(), quickSpec(2, 300*time.Millisecond), 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRun(t, &out.Runs[0], 2)
+}

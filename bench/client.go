@@ -27,6 +27,8 @@ type Client struct {
 	// datapaths' notes and warnings (nil: none).
 	Progress io.Writer
 	Notes    io.Writer
+
+	id []byte // this client's id on every connection (proto.Hello.Client)
 }
 
 // endpoint is one server's control connection.
@@ -61,7 +63,7 @@ func (cl *Client) dial(ctx context.Context, role Role, addr string) (*endpoint, 
 		return nil, e.errorf("%w (is `ncdevmem server` running there and port %s open?)", err, portOf(addr))
 	}
 	e.c = proto.NewConn(nc)
-	if _, err := proto.ClientHandshake(e.c, cl.Key, cl.Software); err != nil {
+	if _, err := proto.ClientHandshakeAs(e.c, cl.Key, cl.Software, cl.id); err != nil {
 		nc.Close()
 		return nil, e.wrap(err)
 	}
@@ -92,6 +94,9 @@ func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Ou
 	}
 	if runs < 1 || warmup < 0 {
 		return nil, fmt.Errorf("--runs %d --warmup %d: want at least one run and no negative warm-up", runs, warmup)
+	}
+	if cl.id == nil {
+		cl.id = proto.NewNonce()[:16]
 	}
 	dst, err := cl.dial(ctx, RoleTarget, cl.Dst)
 	if err != nil {

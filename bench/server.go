@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,11 +34,13 @@ type Server struct {
 	// CorruptAt-1 of flow 0. A test hook, set only from NCDEVMEM_TEST_CORRUPT_AT.
 	CorruptAt uint64
 
-	mu      sync.Mutex
-	busy    string // who holds the server, "" when idle
-	wg      sync.WaitGroup
-	closing bool
-	conns   map[net.Conn]struct{}
+	mu       sync.Mutex
+	busy     string // who holds the server, "" when idle
+	busyID   []byte // the holder's client id (proto.Hello.Client)
+	busyRefs int    // the holder's connections (2 when this server is both source and target)
+	wg       sync.WaitGroup
+	closing  bool
+	conns    map[net.Conn]struct{}
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -103,7 +106,8 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	peer := nc.RemoteAddr().String()
 	c := proto.NewConn(nc)
 	c.Timeout = handshakeTimeout
-	if _, err := proto.ServerHandshake(c, s.Key, s.Software); err != nil {
+	hello, err := proto.ServerHandshake(c, s.Key, s.Software)
+	if err != nil {
 		// A connection that closes without a word is a port probe, not worth a line.
 		if !errors.Is(err, io.EOF) {
 			s.logf("%s: %v", peer, err)
@@ -112,23 +116,30 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	}
 	// A client that just finished may not have been noticed as gone yet: give it a moment.
 	s.mu.Lock()
-	for i := 0; s.busy != "" && i < 50; i++ {
+	same := func() bool { return s.busy != "" && len(hello.Client) > 0 && bytes.Equal(hello.Client, s.busyID) }
+	for i := 0; s.busy != "" && !same() && i < 50; i++ {
 		s.mu.Unlock()
 		time.Sleep(20 * time.Millisecond)
 		s.mu.Lock()
 	}
-	if s.busy != "" {
+	if s.busy != "" && !same() {
 		who := s.busy
 		s.mu.Unlock()
 		c.SendError(fmt.Sprintf("server busy: running a test for %s; one test at a time, try again when it ends", who))
 		s.logf("%s: refused, busy with %s", peer, who)
 		return
 	}
-	s.busy = fmt.Sprintf("%s since %s", peer, time.Now().UTC().Format("15:04:05 UTC"))
+	if s.busy == "" {
+		s.busy = fmt.Sprintf("%s since %s", peer, time.Now().UTC().Format("15:04:05 UTC"))
+		s.busyID = hello.Client
+	}
+	s.busyRefs++
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		s.busy = ""
+		if s.busyRefs--; s.busyRefs == 0 {
+			s.busy, s.busyID = "", nil
+		}
 		s.mu.Unlock()
 	}()
 	s.logf("%s: connected", peer)

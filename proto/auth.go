@@ -26,6 +26,9 @@ type Hello struct {
 	Nonce    []byte `json:"nonce"`
 	Auth     bool   `json:"auth,omitempty"` // server: a key is required
 	MAC      []byte `json:"mac,omitempty"`  // client: proof of the key
+	// Client is a random id one client uses on all its connections, so a server that is both
+	// source and target of the same test can tell that client from a second one.
+	Client []byte `json:"client,omitempty"`
 }
 
 // Welcome ends a successful handshake; MAC proves the server holds the key too.
@@ -126,6 +129,11 @@ func ServerHandshake(c *Conn, key []byte, software string) (*Hello, error) {
 // ClientHandshake runs the client side. key nil means no authentication; with a key the server
 // must prove it holds the same key, so a client never sends a test to an impostor.
 func ClientHandshake(c *Conn, key []byte, software string) (*Hello, error) {
+	return ClientHandshakeAs(c, key, software, nil)
+}
+
+// ClientHandshakeAs is ClientHandshake presenting clientID (see Hello.Client).
+func ClientHandshakeAs(c *Conn, key []byte, software string, clientID []byte) (*Hello, error) {
 	var sh Hello
 	if err := c.Expect(TypeHello, &sh); err != nil {
 		return nil, fmt.Errorf("handshake: %w", err)
@@ -144,7 +152,7 @@ func ClientHandshake(c *Conn, key []byte, software string) (*Hello, error) {
 		return nil, fmt.Errorf("handshake: server nonce of %d bytes, want %d", len(sh.Nonce), NonceSize)
 	}
 	nonceC := NewNonce()
-	h := Hello{Proto: Version, Software: software, Nonce: nonceC}
+	h := Hello{Proto: Version, Software: software, Nonce: nonceC, Client: clientID}
 	if key != nil {
 		h.MAC = mac(key, "ncdevmem-client", sh.Nonce, nonceC)
 	}
