@@ -110,7 +110,7 @@ func ServerHandshake(c *Conn, key []byte, software string) (*Hello, error) {
 	}
 	var w Welcome
 	if key != nil {
-		if !hmac.Equal(ch.MAC, mac(key, "ncdevmem-client", nonceS, ch.Nonce)) {
+		if !hmac.Equal(ch.MAC, mac(key, "ncdevmem-client", nonceS, ch.Nonce, ch.Client)) {
 			msg := "authentication failed: this server requires the pre-shared key (give the same --key-file to run and server)"
 			if len(ch.MAC) > 0 {
 				msg = "authentication failed: the client's key differs from the server's (give the same --key-file to run and server)"
@@ -154,7 +154,7 @@ func ClientHandshakeAs(c *Conn, key []byte, software string, clientID []byte) (*
 	nonceC := NewNonce()
 	h := Hello{Proto: Version, Software: software, Nonce: nonceC, Client: clientID}
 	if key != nil {
-		h.MAC = mac(key, "ncdevmem-client", sh.Nonce, nonceC)
+		h.MAC = mac(key, "ncdevmem-client", sh.Nonce, nonceC, clientID)
 	}
 	if err := c.Send(TypeHello, &h); err != nil {
 		return nil, err

@@ -9,7 +9,7 @@
 // Handshake (server speaks first, so a client can tell a wrong port from a dead one):
 //
 //	S->C hello   {proto, software, nonce_s, auth}
-//	C->S hello   {proto, software, nonce_c, mac_c = HMAC(key, "ncdevmem-client" nonce_s nonce_c)}
+//	C->S hello   {proto, software, nonce_c, client, mac_c = HMAC(key, "ncdevmem-client" nonce_s nonce_c client)}
 //	S->C welcome {mac_s = HMAC(key, "ncdevmem-server" nonce_c nonce_s)}   or   error {message}
 //
 // A version mismatch is reported by whichever side sees it, naming both versions.
