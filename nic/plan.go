@@ -208,15 +208,22 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rings.TCPDataSplit != TCPDataSplitEnabled {
-		on := TCPDataSplitEnabled
-		p.Steps = append(p.Steps, Step{What: "tcp-data-split", Old: rings.TCPDataSplit.String(), New: "on", kind: stepRings,
-			rings: RingsUpdate{TCPDataSplit: &on}})
+	// Both are set even when they already read as wanted: bind-rx checks the configured values
+	// (dev->cfg), and a driver may report "on" or 0 while the configuration is "auto", which binding
+	// refuses. The C tool sets them unconditionally for the same reason.
+	on := TCPDataSplitEnabled
+	st := Step{What: "tcp-data-split", Old: rings.TCPDataSplit.String(), New: "on", kind: stepRings, rings: RingsUpdate{TCPDataSplit: &on}}
+	if rings.TCPDataSplit == TCPDataSplitEnabled {
+		st.New = "on (configured explicitly)"
 	}
-	if rings.HDSThresh != nil && *rings.HDSThresh != 0 {
+	p.Steps = append(p.Steps, st)
+	if rings.HDSThresh != nil {
 		zero := uint32(0)
-		p.Steps = append(p.Steps, Step{What: "hds-thresh", Old: strconv.Itoa(int(*rings.HDSThresh)), New: "0", kind: stepRings,
-			rings: RingsUpdate{HDSThresh: &zero}})
+		st := Step{What: "hds-thresh", Old: strconv.Itoa(int(*rings.HDSThresh)), New: "0", kind: stepRings, rings: RingsUpdate{HDSThresh: &zero}}
+		if *rings.HDSThresh == 0 {
+			st.New = "0 (configured explicitly)"
+		}
+		p.Steps = append(p.Steps, st)
 	}
 	if req.HeaderSplitOnly {
 		return p, nil

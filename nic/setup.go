@@ -531,8 +531,9 @@ func deleteRule(k Kernel, ifname string, loc uint32, r Rule, logf func(string, .
 }
 
 // undoRings puts tcp-data-split and hds-thresh back. tcp-data-split goes to "auto" (the driver
-// default) first, as the C tool does, and is set explicitly only if auto reads back different:
-// that keeps an admin's explicit setting and leaves a default a default.
+// default) first, as the C tool does, and is set explicitly only if auto reads back different from
+// what was there: a default stays a default and an explicit setting that differs from it comes back.
+// (An explicit setting equal to the default comes back as the default: no read can tell them apart.)
 func undoRings(k Kernel, ifname string, r record, logf func(string, ...any)) error {
 	cur, err := k.Rings(ifname)
 	if err != nil {
@@ -540,7 +541,8 @@ func undoRings(k Kernel, ifname string, r record, logf func(string, ...any)) err
 	}
 	var u RingsUpdate
 	var desc []string
-	if r.Split != nil && cur.TCPDataSplit != *r.Split {
+	// A driver that reports no header split never took the change (it would report "on").
+	if r.Split != nil && !(*r.Split == TCPDataSplitUnknown && cur.TCPDataSplit == TCPDataSplitUnknown) {
 		auto := TCPDataSplitUnknown
 		u.TCPDataSplit = &auto
 		desc = append(desc, fmt.Sprintf("tcp-data-split %s -> %s", cur.TCPDataSplit, *r.Split))
@@ -559,7 +561,7 @@ func undoRings(k Kernel, ifname string, r record, logf func(string, ...any)) err
 	if err != nil {
 		return err
 	}
-	if r.Split != nil && *r.Split != TCPDataSplitUnknown && got.TCPDataSplit != *r.Split {
+	if u.TCPDataSplit != nil && *r.Split != TCPDataSplitUnknown && got.TCPDataSplit != *r.Split {
 		if err := k.SetRings(ifname, RingsUpdate{TCPDataSplit: r.Split}); err != nil {
 			return err
 		}

@@ -173,6 +173,42 @@ func TestNetdevsimLike(t *testing.T) {
 	f.checkRestored(t)
 }
 
+// TestHeaderSplitDefaultOn is a driver that splits by default ("auto" reads as on): Prepare must
+// still configure it (bind-rx checks the configuration), and Restore must leave it "auto" again.
+func TestHeaderSplitDefaultOn(t *testing.T) {
+	f := newFixture(t, func(n *nictest.NIC) { n.SplitDefault, n.HDSThresh = nic.TCPDataSplitEnabled, 0 })
+	s, err := nic.Prepare(context.Background(), f.req(6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.nic().SplitConfig != nic.TCPDataSplitEnabled {
+		t.Fatalf("tcp-data-split config %v, want on", f.nic().SplitConfig)
+	}
+	if !strings.Contains(f.log.String(), "nic eth1: tcp-data-split on -> on (configured explicitly)\n") {
+		t.Errorf("log:\n%s", f.log)
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+// TestHeaderSplitExplicitOff: an admin's explicit "off" on a driver whose default is on comes back
+// as an explicit off.
+func TestHeaderSplitExplicitOff(t *testing.T) {
+	f := newFixture(t, func(n *nictest.NIC) {
+		n.SplitDefault, n.SplitConfig = nic.TCPDataSplitEnabled, nic.TCPDataSplitDisabled
+	})
+	s, err := nic.Prepare(context.Background(), f.req(6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
 func TestDryRunChangesNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	req := f.req(6, 7)
