@@ -65,7 +65,7 @@ func (s *session) takeNotes() []string {
 
 // fail tells the client why the role failed and returns the same error.
 func (s *session) fail(err error) error {
-	if serr := s.c.SendError(fmt.Sprintf("%s %s: %v", s.p.Role, hostname(), err)); serr != nil {
+	if serr := s.c.SendError(fmt.Sprintf("on %s: %v", hostname(), err)); serr != nil {
 		s.fatal.Store(true)
 	}
 	return err
