@@ -1,0 +1,172 @@
+package selftest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/devmemtcp/ncdevmem/bench"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+	"github.com/devmemtcp/ncdevmem/proto"
+)
+
+// binary returns $NCDEVMEM_BIN or a fresh build of the command.
+func binary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("NCDEVMEM_BIN"); b != "" {
+		return b
+	}
+	out := filepath.Join(t.TempDir(), "ncdevmem")
+	if b, err := exec.Command("go", "build", "-o", out, "github.com/devmemtcp/ncdevmem/cmd/ncdevmem").CombinedOutput(); err != nil {
+		t.Fatalf("build ncdevmem (or set NCDEVMEM_BIN): %v\n%s", err, b)
+	}
+	return out
+}
+
+// vethState is what the selftest must leave as it was: link (with features and queues),
+// addresses, and the ethtool view of channels, rings and features.
+func vethState(t *testing.T, ns *testnet.NS) string {
+	t.Helper()
+	var b bytes.Buffer
+	for _, c := range [][]string{
+		{"ip", "-d", "link", "show", "veth0"}, {"ip", "addr", "show", "veth0"},
+		{"ethtool", "-l", "veth0"}, {"ethtool", "-g", "veth0"}, {"ethtool", "-k", "veth0"},
+	} {
+		out, _ := ns.Command(c[0], c[1:]...).CombinedOutput()
+		b.Write(out)
+	}
+	return b.String()
+}
+
+// startServer runs `ncdevmem server` in ns and returns once it answers.
+func startServer(t *testing.T, bin string, ns *testnet.NS, keyFile string) string {
+	t.Helper()
+	addr := net.JoinHostPort(ns.Addr.String(), strconv.Itoa(proto.DefaultPort))
+	var logs bytes.Buffer
+	cmd := ns.Command(bin, "server", "--listen", addr, "--key-file", keyFile)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// `ip netns exec` execs the binary: the PID is the server's.
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := ns.Do(func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil {
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server in %s did not listen on %s: %v\n%s", ns.Name, addr, err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestRootSelftestOnVeth(t *testing.T) {
+	testnet.Require(t)
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Fatal("ethtool(8) is needed to compare the veth before and after: apt-get install ethtool")
+	}
+	bin := binary(t)
+	peer, dut := testnet.Pair(t)
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte("selftest-root-test-key-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := proto.LoadKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := startServer(t, bin, peer, keyFile)
+
+	// The peer role of the real server works across the veth: what check_tx would see.
+	err = dut.Do(func() error {
+		p, err := bench.DialPeer(context.Background(), addr, key, "test")
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		if p.LocalAddr() != dut.Addr || p.RemoteAddr() != peer.Addr {
+			return fmt.Errorf("control connection %s -> %s, want %s -> %s", p.LocalAddr(), p.RemoteAddr(), dut.Addr, peer.Addr)
+		}
+		l, err := p.Listen(context.Background(), bench.PeerRequest{Port: 5201})
+		if err != nil {
+			return err
+		}
+		c, err := net.Dial("tcp", net.JoinHostPort(peer.Addr.String(), "5201"))
+		if err != nil {
+			return err
+		}
+		c.Write([]byte(txInput))
+		c.Close()
+		res, err := l.Wait()
+		if err != nil {
+			return err
+		}
+		if string(res.Data) != txInput {
+			return fmt.Errorf("peer received %q", res.Data)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("peer role across the veth: %v", err)
+	}
+
+	before := vethState(t, dut)
+	var stdout, stderr bytes.Buffer
+	cmd := dut.Command(bin, "selftest", "-f", "veth0", "--peer", peer.Addr.String(), "--key-file", keyFile)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != ExitSkip {
+		t.Fatalf("selftest: %v (want exit %d)\nstdout:\n%s\nstderr:\n%s", err, ExitSkip, stdout.String(), stderr.String())
+	}
+	out := stdout.String()
+	if !strings.HasPrefix(out, "TAP version 13\n1..6\n") || stderr.Len() != 0 ||
+		!strings.HasSuffix(out, "# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:6 error:0\n") {
+		t.Errorf("KTAP:\n%s\nstderr:\n%s", out, stderr.String())
+	}
+	for i, name := range []string{"require_devmem", "check_rx", "check_tx", "check_tx_chunks", "check_rx_hds", "check_rx_large_niov"} {
+		line := fmt.Sprintf("ok %d devmem.%s # SKIP Test requires devmem support\n", i+1, name)
+		if !strings.Contains(out, line) {
+			t.Errorf("KTAP lacks %q:\n%s", line, out)
+		}
+	}
+	// The probe's reason: veth has one RX queue.
+	if !strings.Contains(out, "# ncdevmem -f veth0: exit 1\n") || !strings.Contains(out, "number of device queues is too low") {
+		t.Errorf("KTAP lacks the probe's diagnosis:\n%s", out)
+	}
+	if after := vethState(t, dut); after != before {
+		t.Errorf("veth changed by the selftest:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
