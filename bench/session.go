@@ -444,23 +444,18 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 	stopReading.Add(1)
 	go func() {
 		defer stopReading.Done()
-		for {
-			m, err := s.c.RecvWithin(spec.Duration + time.Hour)
-			select {
-			case <-readingDone:
-				return
-			default:
-			}
-			if err != nil {
-				s.fatal.Store(true)
-				cancelCause(errAborted)
-				return
-			}
-			if m.Type == typeAbort {
-				cancelCause(errAborted)
-				return
-			}
+		// One read: the client sends nothing but abort during a test, so anything else is the
+		// end of the session too (and a single read is what endReading's deadline can interrupt).
+		m, err := s.c.RecvWithin(spec.Duration + time.Hour)
+		select {
+		case <-readingDone:
+			return
+		default:
 		}
+		if err != nil || m.Type != typeAbort {
+			s.fatal.Store(true)
+		}
+		cancelCause(errAborted)
 	}()
 	endReading := func() {
 		close(readingDone)
