@@ -164,6 +164,11 @@ func (c *Config) timeout() time.Duration {
 	return defaultTimout
 }
 
+// peerTimeout is the time limit of a peer op: the invocation's, within what the peer accepts.
+func (c *Config) peerTimeout() time.Duration {
+	return min(c.timeout(), bench.PeerMaxTimeout)
+}
+
 // Run runs the selected checks and writes KTAP to out. It returns the kselftest exit code
 // (ExitPass, ExitFail, ExitSkip); the error is a configuration that cannot run (nothing was run)
 // or a failure to write out.
@@ -449,7 +454,7 @@ func (r *runner) start(ctx context.Context, args []string, stdin string) *runnin
 	limit := r.cfg.timeout()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	run := &running{inv: &invocation{args: args}, cancel: cancel, done: make(chan struct{}), listening: make(chan struct{})}
-	run.inv.stderr.marker, run.inv.stderr.seen = listenMarker, run.listening
+	run.inv.stderr.marker, run.inv.stderr.seen = []byte(listenMarker), run.listening
 	var sys *legacy.System
 	if r.cfg.system != nil {
 		sys = r.cfg.system()
@@ -478,7 +483,7 @@ func (r *runner) rxOnce(ctx context.Context, args []string, req bench.PeerReques
 	case <-run.done:
 		return []string{run.inv.describe()}
 	}
-	req.Timeout = r.cfg.timeout()
+	req.Timeout = r.cfg.peerTimeout()
 	_, perr := peer.Send(ctx, req)
 	if perr != nil {
 		// The listener would wait for a connection that is not coming.
@@ -575,7 +580,7 @@ func (r *runner) checkTX(ctx context.Context, extra []string) result {
 		return failf("%v", err)
 	}
 	p := r.port()
-	l, err := peer.Listen(ctx, bench.PeerRequest{Port: p, Timeout: r.cfg.timeout()})
+	l, err := peer.Listen(ctx, bench.PeerRequest{Port: p, Timeout: r.cfg.peerTimeout()})
 	if err != nil {
 		r.closePeer()
 		return failf("%v", err)
@@ -604,7 +609,7 @@ func (r *runner) checkTX(ctx context.Context, extra []string) result {
 type tailWriter struct {
 	mu     sync.Mutex
 	buf    []byte
-	marker string
+	marker []byte
 	seen   chan struct{}
 	found  bool
 	lineAt int // start of the line being scanned for the marker
@@ -614,7 +619,7 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
-	if !w.found && w.marker != "" && bytes.Contains(w.buf[w.lineAt:], []byte(w.marker)) {
+	if !w.found && len(w.marker) > 0 && bytes.Contains(w.buf[w.lineAt:], w.marker) {
 		w.found = true
 		close(w.seen)
 	}

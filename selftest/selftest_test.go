@@ -335,7 +335,7 @@ func TestValidateAndParseOnly(t *testing.T) {
 }
 
 func TestTailWriter(t *testing.T) {
-	w := tailWriter{marker: listenMarker, seen: make(chan struct{})}
+	w := tailWriter{marker: []byte(listenMarker), seen: make(chan struct{})}
 	w.Write([]byte("using ifindex=7\nWaiting or conn"))
 	select {
 	case <-w.seen:
@@ -354,5 +354,19 @@ func TestTailWriter(t *testing.T) {
 	w.Write([]byte("ncdevmem: the end\n"))
 	if tail := w.tail(2); tail != "(last 2 lines)\nrecvmsg ret=4096\nncdevmem: the end" || len(w.buf) > 2*stderrKeep {
 		t.Errorf("tail %q, %d bytes kept", tail, len(w.buf))
+	}
+}
+
+// BenchmarkTailWriter is the sink of the legacy tool's stderr, which gets a line per frag.
+func BenchmarkTailWriter(b *testing.B) {
+	w := tailWriter{marker: []byte(listenMarker), seen: make(chan struct{})}
+	line := []byte("received frag_page=12, in_page_offset=0, frag_offset=49152, frag_size=4096, token=12, total_received=53248, dmabuf_id=4\n")
+	for range 2 * stderrKeep / len(line) {
+		w.Write(line) // reach the steady state: the buffer at its largest
+	}
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Write(line)
 	}
 }
