@@ -19,6 +19,9 @@ import (
 // cannot hold a server goroutine.
 const handshakeTimeout = 10 * time.Second
 
+// maxConns bounds the control connections a server holds at once (one client needs two).
+const maxConns = 64
+
 // idleTimeout is how long a session waits for the client's next message between tests.
 const idleTimeout = 10 * time.Minute
 
@@ -70,6 +73,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		if len(s.conns) >= maxConns {
+			// A flood of connections must not cost unbounded goroutines and memory.
+			s.mu.Unlock()
+			s.logf("%s: refused: %d control connections open already", c.RemoteAddr(), maxConns)
 			c.Close()
 			continue
 		}
