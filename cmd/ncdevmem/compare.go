@@ -89,11 +89,13 @@ func runCompare(o *compareOptions, stdout io.Writer) error {
 		return usageErrorf("compare: need at least two results to compare, got %d (usage: ncdevmem compare BEFORE.json AFTER.json [MORE.json...])", len(o.Files))
 	}
 	in := make([]*compare.Input, 0, len(o.Files))
-	for _, p := range o.Files {
+	names := shortNames(o.Files)
+	for i, p := range o.Files {
 		inp, err := compare.Load(p)
 		if err != nil {
 			return usageErrorf("compare: %v", err)
 		}
+		inp.Name = names[i]
 		in = append(in, inp)
 	}
 	rep, err := compare.Compare(in, compare.Options{Matched: o.Matched, Tolerance: tol})
@@ -119,6 +121,36 @@ func runCompare(o *compareOptions, stdout io.Writer) error {
 	}
 	_, err = stdout.Write(out.Bytes())
 	return err
+}
+
+// shortNames names each input by the fewest trailing path elements that tell it apart from the
+// others (runs/a/result.json and runs/b/result.json become a/result.json and b/result.json), so
+// table columns stay narrow; a path given twice keeps its full form.
+func shortNames(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		parts := strings.Split(filepath.Clean(p), string(filepath.Separator))
+		out[i] = p
+		for n := 1; n <= len(parts); n++ {
+			cand := strings.Join(parts[len(parts)-n:], string(filepath.Separator))
+			unique := true
+			for j, q := range paths {
+				if j == i || filepath.Clean(q) == filepath.Clean(p) {
+					continue
+				}
+				qc := filepath.Clean(q)
+				if qc == cand || strings.HasSuffix(qc, string(filepath.Separator)+cand) {
+					unique = false
+					break
+				}
+			}
+			if unique {
+				out[i] = cand
+				break
+			}
+		}
+	}
+	return out
 }
 
 // writePlot writes the SVG through a temporary file in the same directory and renames it into

@@ -109,6 +109,7 @@ func TestRootCompareEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("compare: exit %d: %s", code, e)
 	}
+	t.Logf("ncdevmem compare:\n%s", o)
 	for _, want := range []string{"has 3 run(s): at least 6 runs per input", "gbps", "flow1.gbps", "rx.cpu_s_per_gb.total"} {
 		if !strings.Contains(o, want) {
 			t.Errorf("compare output lacks %q:\n%s", want, o)

@@ -185,3 +185,17 @@ func tenthOf(t *testing.T, p string) string {
 	}
 	return b.String()
 }
+
+func TestShortNames(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"/tmp/x/before.json", "/tmp/y/after.json"}, []string{"before.json", "after.json"}},
+		{[]string{"runs/a/result.json", "runs/b/result.json"}, []string{"a/result.json", "b/result.json"}},
+		{[]string{"result.json", "old/result.json"}, []string{"result.json", "old/result.json"}},
+		{[]string{"a.json", "./a.json"}, []string{"a.json", "a.json"}},
+		{[]string{"x/a.json", "y/x/a.json"}, []string{"x/a.json", "y/x/a.json"}},
+	} {
+		if got := shortNames(tc.in); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("shortNames(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
