@@ -370,3 +370,36 @@ func BenchmarkTailWriter(b *testing.B) {
 		w.Write(line)
 	}
 }
+
+func TestSelftestInterrupted(t *testing.T) {
+	k := newDevmemKernel(t)
+	before := k.nic.Clone()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := simConfig(t, k, &hugepagesFake{}, startPeer(t, &bench.Server{}))
+	system := cfg.system
+	// SIGINT arrives as the RX check starts its listener (the second invocation, after the probe).
+	cfg.system = func() *legacy.System {
+		if k.invocations == 1 {
+			cancel()
+		}
+		return system()
+	}
+	var out bytes.Buffer
+	start := time.Now()
+	code, err := Run(ctx, cfg, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != ExitFail || !strings.Contains(out.String(), "ok 1 devmem.require_devmem\n") ||
+		!strings.Contains(out.String(), "not ok 2 devmem.check_rx\n# interrupted before it ran\nnot ok 3") ||
+		!strings.Contains(out.String(), "# interrupted before it ran\nnot ok 6 devmem.check_rx_large_niov\n") {
+		t.Errorf("exit %d:\n%s", code, out.String())
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("interrupted run took %v", d)
+	}
+	if diff := cmp.Diff(before, k.nic); diff != "" {
+		t.Errorf("NIC not restored:\n%s", diff)
+	}
+}
