@@ -73,7 +73,7 @@ const (
 	stderrKeep    = 64 << 10
 	listenMarker  = "Waiting or connection on" // the C tool's line once it listens (sic)
 	nrHugepages   = "/proc/sys/vm/nr_hugepages"
-	defaultTimout = 60 * time.Second
+	defaultTimeout = 60 * time.Second
 )
 
 // Config is one selftest run.
@@ -161,7 +161,7 @@ func (c *Config) timeout() time.Duration {
 	if c.Timeout > 0 {
 		return c.Timeout
 	}
-	return defaultTimout
+	return defaultTimeout
 }
 
 // peerTimeout is the time limit of a peer op: the invocation's, within what the peer accepts.
