@@ -63,16 +63,16 @@ var (
 )
 
 const (
-	rxSize        = 1 << 10 // check_rx: yes ... | head -c 1K
-	largeRxPage   = 16384   // check_rx_large_niov: -b 16384
-	minHugepages  = 64      // require_devmem raises vm.nr_hugepages to this for -b
-	txInput       = "hello\nworld\n"
-	txWant        = "hello\nworld"
-	skipReason    = "Test requires devmem support"
-	stderrLines   = 20 // legacy stderr lines shown on failure
-	stderrKeep    = 64 << 10
-	listenMarker  = "Waiting or connection on" // the C tool's line once it listens (sic)
-	nrHugepages   = "/proc/sys/vm/nr_hugepages"
+	rxSize         = 1 << 10 // check_rx: yes ... | head -c 1K
+	largeRxPage    = 16384   // check_rx_large_niov: -b 16384
+	minHugepages   = 64      // require_devmem raises vm.nr_hugepages to this for -b
+	txInput        = "hello\nworld\n"
+	txWant         = "hello\nworld"
+	skipReason     = "Test requires devmem support"
+	stderrLines    = 20 // legacy stderr lines shown on failure
+	stderrKeep     = 64 << 10
+	listenMarker   = "Waiting or connection on" // the C tool's line once it listens (sic)
+	nrHugepages    = "/proc/sys/vm/nr_hugepages"
 	defaultTimeout = 60 * time.Second
 )
 
