@@ -320,9 +320,11 @@ func (d *run) driver() {
 		c.Status, c.Detail = StatusWarn, "unknown: "+err.Error()
 	default:
 		d.driverN = drv.Driver
-		d.rep.Facts.Driver = &DriverFacts{Name: drv.Driver, Version: drv.Version, Firmware: drv.Firmware, Bus: drv.Bus}
-		c.Detail = fmt.Sprintf("%s %s, firmware %s, bus %s", drv.Driver, drv.Version, orNone(drv.Firmware), orNone(drv.Bus))
-		c.Detail = strings.Replace(c.Detail, "  ", " ", -1)
+		d.rep.Facts.Driver = &DriverFacts{Name: drv.Driver, Version: strings.TrimSpace(drv.Version),
+			Firmware: strings.TrimSpace(drv.Firmware), Bus: strings.TrimSpace(drv.Bus)}
+		f := d.rep.Facts.Driver
+		c.Detail = strings.TrimSpace(f.Name + " " + f.Version)
+		c.Detail += fmt.Sprintf(", firmware %s, bus %s", orNone(f.Firmware), orNone(f.Bus))
 		rx, tx := slices.Contains(rxDrivers, drv.Driver), slices.Contains(txDrivers, drv.Driver)
 		switch {
 		case rx && tx:
@@ -360,7 +362,8 @@ func (d *run) queues() {
 	for _, n := range napis {
 		irqOf[n.ID] = n
 	}
-	var held, free []string
+	var held []string
+	var free []uint32
 	d.rxCount = 0
 	for _, q := range qs {
 		if q.Type != bind.QueueRX {
@@ -389,13 +392,13 @@ func (d *run) queues() {
 			}
 			held = append(held, fmt.Sprintf("%d (%s)", q.ID, h))
 		} else {
-			free = append(free, strconv.FormatUint(uint64(q.ID), 10))
+			free = append(free, q.ID)
 		}
 		d.rep.Queues = append(d.rep.Queues, dq)
 	}
 	c.Detail = fmt.Sprintf("%d RX queue(s)", d.rxCount)
 	if len(free) > 0 {
-		c.Detail += "; free: " + strings.Join(free, ",")
+		c.Detail += "; free: " + bind.FormatQueues(free)
 	}
 	if len(held) > 0 {
 		c.Detail += "; held: " + strings.Join(held, ", ")
@@ -484,6 +487,9 @@ func (d *run) rings() {
 	switch r.TCPDataSplit {
 	case nic.TCPDataSplitEnabled:
 		split.Status = StatusOK
+		// The get reports the driver's state, bind-rx checks the configured one: a driver that
+		// splits by default reads "on" while bind-rx still refuses an unset ("auto") setting.
+		split.Detail += " (with --no-setup, set it explicitly once: ethtool -G " + d.ifname + " tcp-data-split on)"
 	case nic.TCPDataSplitDisabled:
 		split.Status = StatusWarn
 		split.Detail += "; bind-rx refuses it off (ncdevmem turns it on unless --no-setup)"
