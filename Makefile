@@ -5,11 +5,13 @@ COMMIT   ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS  := -s -w -X github.com/devmemtcp/ncdevmem/internal/version.Version=$(VERSION) \
             -X github.com/devmemtcp/ncdevmem/internal/version.Commit=$(COMMIT)
 BIN      := bin/ncdevmem
+# TAGS=cuda builds GPU memory support (loads libcuda at run time; the binary is then dynamically linked).
+TAGS     ?=
 
 .PHONY: build run test test-unit test-root test-vm bench lint fuzz clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ncdevmem
+	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ncdevmem
 
 # The embedded default: both servers in-process, loopback, host memory, 5 s, payload validated.
 run: build
