@@ -18,7 +18,9 @@ host memory or GPU memory) or sends from one, against ordinary host-memory TCP.
   ncdevmem server                   serve tests on this host (control port 18400)
   ncdevmem run --src A --dst B      orchestrate a test between two servers
   ncdevmem doctor -f IF             is this NIC ready for devmem, and what to change
+  ncdevmem cleanup -f IF            put back what a crashed run changed on the NIC
   ncdevmem compare a.json b.json    before/after statistics
+  ncdevmem selftest -f IF --peer H  the kernel's devmem.py checks, natively, as KTAP
   ncdevmem -l -f IF -s ADDR ...     the kernel selftest's C ncdevmem command line`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
