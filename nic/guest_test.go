@@ -220,3 +220,26 @@ func TestGuestNetdevsimRefusals(t *testing.T) {
 		t.Fatalf("refused Prepare changed the device (-before +after):\n%s", diff)
 	}
 }
+
+// TestGuestNetdevsimDefaults prepares a netdevsim port as created (header split reads as on): the
+// plan still configures it, and Restore leaves the port reading as it did.
+func TestGuestNetdevsimDefaults(t *testing.T) {
+	guesttest.Require(t)
+	if !guesttest.KernelRelease(t).AtLeast(6, 14) {
+		t.Skip("netdevsim has header split and hds-thresh from 6.14 on")
+	}
+	ifname := guesttest.NewNetdevsim(t, 45, 1, 4).Ports[0]
+	before := nsimSnapshot(t, ifname)
+	var log strings.Builder
+	s, err := nic.Prepare(context.Background(), nic.Request{Ifname: ifname, HeaderSplitOnly: true, StateDir: t.TempDir(), Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("prepare and restore:\n%s", log.String())
+	if diff := cmp.Diff(before, nsimSnapshot(t, ifname)); diff != "" {
+		t.Fatalf("not restored (-before +after):\n%s", diff)
+	}
+}
