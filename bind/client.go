@@ -293,7 +293,7 @@ func (c *Client) Devs() ([]Dev, error) {
 }
 
 // Queues returns the RX and TX queues of a device, each with its NAPI id and the memory provider
-// holding it, if any.
+// holding it, if any. The kernel lists no queues (and no NAPIs) of a device that is down.
 func (c *Client) Queues(ifindex int) ([]Queue, error) {
 	if err := checkIfindex("queue-get", ifindex); err != nil {
 		return nil, err
