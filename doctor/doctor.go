@@ -452,10 +452,11 @@ func (d *run) channels() {
 		c.Status = StatusFail
 		c.Detail += "; devmem needs 2 RX queues, one for RSS and one to bind"
 		if err == nil && max(ch.CombinedMax, ch.RXMax) >= 2 {
+			// Two is what devmem needs; more RSS queues are the user's choice.
 			if ch.CombinedMax >= 2 {
-				c.Fix = []string{fmt.Sprintf("ethtool -L %s combined %d", d.ifname, min(ch.CombinedMax, 4))}
+				c.Fix = []string{fmt.Sprintf("ethtool -L %s combined 2", d.ifname)}
 			} else {
-				c.Fix = []string{fmt.Sprintf("ethtool -L %s rx %d", d.ifname, min(ch.RXMax, 4))}
+				c.Fix = []string{fmt.Sprintf("ethtool -L %s rx 2", d.ifname)}
 			}
 		} else {
 			c.Detail += ", and the device cannot have 2"

@@ -265,7 +265,7 @@ func TestBlockers(t *testing.T) {
 			}
 		}, "queues", StatusFail, "stop the devmem", false, true},
 		{"some queues held", func(f *fakeSystem) { f.queues[6].IOUring = true }, "queues", StatusWarn, "bind only the free queues", true, true},
-		{"one RX queue", func(f *fakeSystem) { f.channels = &nic.Channels{Combined: 1, CombinedMax: 8} }, "channels", StatusFail, "ethtool -L eth1 combined 4", false, true},
+		{"one RX queue", func(f *fakeSystem) { f.channels = &nic.Channels{Combined: 1, CombinedMax: 8} }, "channels", StatusFail, "ethtool -L eth1 combined 2", false, true},
 		{"tcp-data-split not reported", func(f *fakeSystem) { f.rings.TCPDataSplit = nic.TCPDataSplitUnknown }, "tcp-data-split", StatusFail, "tcp-data-split on", false, true},
 		{"no indirection table", func(f *fakeSystem) { f.rss.Indir = nil }, "rss", StatusFail, "", false, true},
 		{"no udmabuf but a GPU", func(f *fakeSystem) { f.udmabuf, f.cudaBuilt = false, true }, "udmabuf", StatusWarn, "modprobe udmabuf", true, true},
