@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/proto"
@@ -47,7 +48,8 @@ func (e *endpoint) wrap(err error) error {
 	switch {
 	case errors.As(err, &re):
 		return fmt.Errorf("%s server %s: %s", e.role, e.addr, re.Message)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET):
 		return e.errorf("control connection closed mid-test (did the server crash or get killed?)")
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return e.errorf("no answer in time (is the server hung or the network down?)")
@@ -157,7 +159,7 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 	}
 	cl.note(out, RoleTarget, tr.Notes)
 	target := netip.AddrPortFrom(dstIP, uint16(tr.DataPort))
-	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session}); err != nil {
+	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU}); err != nil {
 		dst.c.Send(typeAbort, nil)
 		return nil, src.wrap(err)
 	}

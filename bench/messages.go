@@ -34,6 +34,8 @@ type prepareMsg struct {
 	// Source only: the target's data address and the session id its data connections present.
 	Target  string `json:"target,omitempty"`
 	Session []byte `json:"session,omitempty"`
+	// TargetCPUs is the target's CPU count (source only), for spreading flows over CPUs.
+	TargetCPUs int `json:"target_cpus,omitempty"`
 	// Env asks the server to capture its environment into the result (first measured run).
 	Env bool `json:"env,omitempty"`
 }

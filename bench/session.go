@@ -29,9 +29,11 @@ import (
 const (
 	connectTimeout = 10 * time.Second           // dialing and identifying one data connection
 	startTimeout   = setupTimeout + time.Minute // from ready to start: the other side sets up meanwhile
-	acceptTimeout  = 10 * time.Second           // from start until every flow must have arrived
 	drainTimeout   = 10 * time.Second           // target: after the window, waiting for the source's EOF
 )
+
+// spreadAttempts is how many connections the source tries per flow to find free net CPUs.
+const spreadAttempts = 16
 
 // session is one test (one prepare) of one role on one server.
 type session struct {
@@ -152,20 +154,36 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 		return nil
 	}
 
+	// Accept until start: the source may replace a flow (same id) to spread flows over CPUs.
 	fs := make([]*flowState, spec.Flows)
-	acceptDone := make(chan error, 1)
+	var fsMu sync.Mutex
+	acceptDone := make(chan struct{})
 	go func() {
-		got := 0
+		defer close(acceptDone)
 		ln.SetDeadline(time.Now().Add(startTimeout))
-		for got < spec.Flows {
+		for {
 			c, err := ln.AcceptTCP()
 			if err != nil {
-				acceptDone <- err
 				return
 			}
-			id, err := proto.RecvDataHello(proto.NewConn(c), s.srv.Key, session, spec.Flows, connectTimeout)
-			if err == nil && fs[id] != nil {
-				err = fmt.Errorf("flow %d connected twice", id)
+			pc := proto.NewConn(c)
+			id, err := proto.RecvDataHello(pc, s.srv.Key, session, spec.Flows, connectTimeout)
+			cpu := -1
+			if err == nil {
+				var rc syscall.RawConn
+				if rc, err = c.SyscallConn(); err == nil {
+					cpu = stats.IncomingCPU(rc)
+				}
+			}
+			if err == nil {
+				fsMu.Lock()
+				if old := fs[id]; old != nil {
+					old.conn.Close()
+				}
+				fs[id] = &flowState{id: id, conn: c}
+				fsMu.Unlock()
+				// Ack only once the flow is in place: the source's ready means every flow is.
+				err = proto.SendDataAck(pc, proto.DataAck{CPU: cpu})
 			}
 			if err != nil {
 				s.srv.logf("%s: target: %v", s.peer, err)
@@ -173,14 +191,11 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 				continue
 			}
 			c.SetDeadline(time.Time{})
-			fs[id] = &flowState{id: id, conn: c}
-			got++
 		}
-		acceptDone <- nil
 	}()
-	stopAccept := func() error {
+	stopAccept := func() {
 		ln.Close()
-		return <-acceptDone
+		<-acceptDone
 	}
 
 	if err := s.waitStart(); err != nil {
@@ -188,20 +203,16 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 		closeFlows(fs)
 		return err
 	}
-	select {
-	case err = <-acceptDone:
-	case <-time.After(acceptTimeout):
-		err = stopAccept()
-	}
-	if err != nil {
-		n := 0
-		for _, f := range fs {
-			if f != nil {
-				n++
-			}
+	stopAccept()
+	n := 0
+	for _, f := range fs {
+		if f != nil {
+			n++
 		}
+	}
+	if n < spec.Flows {
 		closeFlows(fs)
-		return s.fail(fmt.Errorf("only %d of %d data connections arrived from the source (%v); is a firewall between the hosts?", n, spec.Flows, err))
+		return s.fail(fmt.Errorf("only %d of %d data connections arrived from the source", n, spec.Flows))
 	}
 	defer closeFlows(fs)
 	for _, f := range fs {
@@ -241,15 +252,43 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	fs := make([]*flowState, spec.Flows)
 	defer closeFlows(fs)
 	d := net.Dialer{Timeout: connectTimeout, Control: flows.Control}
+	// kperf's collision avoidance: with pinning on and CPUs enough on both hosts, a flow whose
+	// softirq CPU on either side is taken by an earlier flow is reconnected (RSS hashes the new
+	// port elsewhere), so each flow gets its own net CPUs.
+	// Over loopback the softirq runs on the sending thread's CPU, so there is nothing to spread.
+	spread := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
+		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback()
+	usedSrc, usedDst := map[int]bool{}, map[int]bool{}
+	shared := 0
 	for i := range fs {
-		nc, err := d.DialContext(ctx, "tcp", target.String())
-		if err != nil {
-			return s.fail(fmt.Errorf("flow %d: connect to the target's data port: %w", i, err))
-		}
-		c := nc.(*net.TCPConn)
-		fs[i] = &flowState{id: i, conn: c}
-		if err := proto.SendDataHello(proto.NewConn(c), s.srv.Key, s.p.Session, i); err != nil {
-			return s.fail(err)
+		var c *net.TCPConn
+		for attempt := 1; ; attempt++ {
+			nc, err := d.DialContext(ctx, "tcp", target.String())
+			if err != nil {
+				return s.fail(fmt.Errorf("flow %d: connect to the target's data port: %w", i, err))
+			}
+			c = nc.(*net.TCPConn)
+			fs[i] = &flowState{id: i, conn: c}
+			ack, err := proto.SendDataHello(proto.NewConn(c), s.srv.Key, s.p.Session, i)
+			if err != nil {
+				return s.fail(err)
+			}
+			if !spread {
+				break
+			}
+			srcCPU := -1
+			if rc, err := c.SyscallConn(); err == nil {
+				srcCPU = stats.IncomingCPU(rc)
+			}
+			clash := (srcCPU >= 0 && usedSrc[srcCPU]) || (ack.CPU >= 0 && usedDst[ack.CPU])
+			if !clash || attempt == spreadAttempts {
+				if clash {
+					shared++
+				}
+				usedSrc[srcCPU], usedDst[ack.CPU] = true, true
+				break
+			}
+			c.Close()
 		}
 		c.SetDeadline(time.Time{})
 		if f := fs[i]; true {
@@ -272,6 +311,9 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 				cc.CorruptAt(s.srv.CorruptAt - 1)
 			}
 		}
+	}
+	if shared > 0 {
+		s.note("%d of %d flows share a net CPU with another flow after %d connection attempts each (RSS keeps hashing them to the same queues, or a virtual device such as veth runs the softirq on the sender's CPU); pin explicitly with --cpu-src/--cpu-dst if that matters", shared, spec.Flows, spreadAttempts)
 	}
 	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
 		s.fatal.Store(true)

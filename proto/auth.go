@@ -177,8 +177,12 @@ type DataHello struct {
 	MAC     []byte `json:"mac,omitempty"`
 }
 
-// DataAck answers a DataHello.
-type DataAck struct{}
+// DataAck answers a good DataHello.
+type DataAck struct {
+	// CPU is the target's SO_INCOMING_CPU for the connection (-1 unknown), so the source can
+	// spread flows over CPUs the way kperf does.
+	CPU int `json:"cpu"`
+}
 
 // TypeDataHello and TypeDataAck are the data connection's opening messages.
 const (
@@ -187,22 +191,29 @@ const (
 )
 
 // SendDataHello identifies a freshly connected data connection and waits for the target's ack.
-func SendDataHello(c *Conn, key, session []byte, flow int) error {
+func SendDataHello(c *Conn, key, session []byte, flow int) (DataAck, error) {
 	h := DataHello{Session: session, Flow: flow}
 	if key != nil {
 		h.MAC = dataMAC(key, session, flow)
 	}
+	ack := DataAck{CPU: -1}
 	if err := c.Send(TypeDataHello, &h); err != nil {
-		return fmt.Errorf("flow %d: %w", flow, err)
+		return ack, fmt.Errorf("flow %d: %w", flow, err)
 	}
-	if err := c.Expect(TypeDataAck, nil); err != nil {
-		return fmt.Errorf("flow %d: target refused the data connection: %w", flow, err)
+	if err := c.Expect(TypeDataAck, &ack); err != nil {
+		return ack, fmt.Errorf("flow %d: target refused the data connection: %w", flow, err)
 	}
-	return nil
+	return ack, nil
 }
 
-// RecvDataHello reads and checks a DataHello against session, returning its flow id. It acks only
-// good ones (flow below flows); a bad one gets an error message and is the caller's to close.
+// SendDataAck accepts a data connection whose DataHello RecvDataHello checked.
+func SendDataAck(c *Conn, ack DataAck) error {
+	return c.Send(TypeDataAck, &ack)
+}
+
+// RecvDataHello reads and checks a DataHello against session, returning its flow id; the caller
+// acks it with SendDataAck. A bad one (wrong session or MAC, flow not below flows) gets an error
+// message and is the caller's to close.
 func RecvDataHello(c *Conn, key, session []byte, flows int, d time.Duration) (int, error) {
 	var h DataHello
 	if err := c.ExpectWithin(d, TypeDataHello, &h); err != nil {
@@ -220,9 +231,6 @@ func RecvDataHello(c *Conn, key, session []byte, flows int, d time.Duration) (in
 	}
 	if key != nil && !hmac.Equal(h.MAC, dataMAC(key, session, h.Flow)) {
 		return fail("authentication failed for the data connection")
-	}
-	if err := c.Send(TypeDataAck, struct{}{}); err != nil {
-		return 0, err
 	}
 	return h.Flow, nil
 }

@@ -134,10 +134,18 @@ func TestDataHello(t *testing.T) {
 	} {
 		s, c := pipe(t)
 		errc := make(chan error, 1)
-		go func() { errc <- SendDataHello(c, tc.key, tc.session, tc.flow) }()
+		acks := make(chan DataAck, 1)
+		go func() {
+			ack, err := SendDataHello(c, tc.key, tc.session, tc.flow)
+			acks <- ack
+			errc <- err
+		}()
 		flow, err := RecvDataHello(s, key, session, 4, time.Second)
 		if tc.want == "" {
-			if err != nil || flow != tc.flow || <-errc != nil {
+			if err == nil {
+				err = SendDataAck(s, DataAck{CPU: 3})
+			}
+			if err != nil || flow != tc.flow || <-errc != nil || (<-acks).CPU != 3 {
 				t.Errorf("%s: flow %d, %v", name, flow, err)
 			}
 			continue
