@@ -275,8 +275,12 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 		return ""
 	}
 
-	// Missing or malformed request attributes are ncdevmem's fault, except for the ones a newer
-	// option brings (rx-page-size).
+	// A kernel older than an attribute refuses it under strict validation; the one optional
+	// attribute ncdevmem sends is rx-page-size. Other missing or malformed attributes are ncdevmem's
+	// fault.
+	if at(uapi.NETDEV_A_DMABUF_RX_PAGE_SIZE) && has("unknown attribute") {
+		return "this kernel's bind-rx takes no rx page size (it arrived in Linux 7.3): drop -b/--rx-page-size"
+	}
 	if e.MissingAttr != "" {
 		return fmt.Sprintf("the kernel wants attribute %s, which ncdevmem did not send: a bug in ncdevmem, please report it", e.MissingAttr)
 	}

@@ -42,6 +42,7 @@ func TestTranslate(t *testing.T) {
 		{name: "queue id out of range", r: rx(0), ae: ackError{Errno: unix.EINVAL, Offset: 60}, h: hints{rxQueues: 8}, attr: "queues[1].id", wantAdvice: "queue 15 out of range: lo has 8 RX queues; check ethtool -l lo"},
 		{name: "queue id out of range, count unknown", r: rx(0), ae: ackError{Errno: unix.EINVAL, Offset: 40}, attr: "queues[0].id", wantAdvice: "queue 14 out of range: check ethtool -l lo"},
 		{name: "page size not a power of 2", r: rx(12288), ae: ackError{Errno: unix.EINVAL, Message: "rx-page-size must be a power of 2", Offset: 76}, attr: "rx-page-size", wantAdvice: "-b/--rx-page-size"},
+		{name: "page size on a kernel without it", r: rx(16384), ae: ackError{Errno: unix.EINVAL, Message: "Unknown attribute type", Offset: 76}, attr: "rx-page-size", wantAdvice: "arrived in Linux 7.3"},
 		{name: "page size below PAGE_SIZE", r: rx(1024), ae: ackError{Errno: unix.ERANGE, Message: "integer out of range", Offset: 76}, attr: "rx-page-size", wantAdvice: "at least the page size"},
 		{name: "no such device", r: rx(0), ae: ackError{Errno: unix.ENODEV}, wantAdvice: "network namespace", wantIs: os.ErrNotExist},
 		{name: "driver without queue API", r: rx(0), ae: ackError{Errno: unix.EOPNOTSUPP, Offset: 20}, attr: "ifindex", wantAdvice: "queue management API", wantIs: errors.ErrUnsupported},
