@@ -36,6 +36,14 @@ func ethtoolIoctl(ifname string, data unsafe.Pointer) error {
 // words allocates an 8-byte aligned zeroed buffer of at least n bytes.
 func words(n int) []uint64 { return make([]uint64, (n+7)/8) }
 
+// u32s views n u32s at byte offset off of buf (off a multiple of 4, inside buf): the variable
+// arrays that follow the command headers. Slicing a view of the whole buffer keeps every pointer
+// inside the allocation (checkptr).
+func u32s(buf []uint64, off, n int) []uint32 {
+	all := unsafe.Slice((*uint32)(unsafe.Pointer(&buf[0])), len(buf)*2)
+	return all[off/4 : off/4+n]
+}
+
 // ioctlKernel is the SIOCETHTOOL half of the system Kernel.
 type ioctlKernel struct{}
 
@@ -106,7 +114,7 @@ func (ioctlKernel) RuleLocations(ifname string, count uint32) ([]uint32, error) 
 		return nil, newError(ifname, "list RX class rules", "", err, "ethtool -n "+ifname)
 	}
 	n := min(nfc.RuleCnt, count)
-	locs := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(&buf[0]), uapi.OffsetofEthtoolRxnfcLocs)), n)
+	locs := u32s(buf, uapi.OffsetofEthtoolRxnfcLocs, int(n))
 	return append([]uint32(nil), locs...), nil
 }
 
@@ -175,7 +183,7 @@ func (ioctlKernel) Indir(ifname string) ([]uint32, error) {
 	if err := ethtoolIoctl(ifname, unsafe.Pointer(h)); err != nil {
 		return nil, newError(ifname, "get RSS indirection table", "", err, "ethtool -x "+ifname)
 	}
-	t := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfhIndir)), size)
+	t := u32s(buf, uapi.SizeofEthtoolRxfhIndir, int(size))
 	return append([]uint32(nil), t...), nil
 }
 
@@ -184,7 +192,7 @@ func indirRequest(table []uint32) []uint64 {
 	buf := words(uapi.SizeofEthtoolRxfhIndir + 4*len(table))
 	h := (*uapi.EthtoolRxfhIndir)(unsafe.Pointer(&buf[0]))
 	h.Cmd, h.Size = unix.ETHTOOL_SRXFHINDIR, uint32(len(table))
-	copy(unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfhIndir)), len(table)), table)
+	copy(u32s(buf, uapi.SizeofEthtoolRxfhIndir, len(table)), table)
 	return buf
 }
 
@@ -204,7 +212,7 @@ func rxfhRequest(cmd, ctx uint32, table []uint32) []uint64 {
 	buf := words(uapi.SizeofEthtoolRxfh + 4*len(table))
 	h := (*uapi.EthtoolRxfh)(unsafe.Pointer(&buf[0]))
 	h.Cmd, h.RSSContext, h.IndirSize = cmd, ctx, uint32(len(table))
-	copy(unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfh)), len(table)), table)
+	copy(u32s(buf, uapi.SizeofEthtoolRxfh, len(table)), table)
 	return buf
 }
 
@@ -226,7 +234,7 @@ func (ioctlKernel) RSSContext(ifname string, ctx uint32) ([]uint32, error) {
 	if err := ethtoolIoctl(ifname, unsafe.Pointer(h)); err != nil {
 		return nil, newError(ifname, op, "", err, cmd)
 	}
-	t := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(h), uapi.SizeofEthtoolRxfh)), size)
+	t := u32s(buf, uapi.SizeofEthtoolRxfh, int(size))
 	return append([]uint32{}, t...), nil
 }
 

@@ -371,7 +371,7 @@ type journal struct {
 // createJournal makes the journal for ifname; it fails if one exists (another run, or a crash).
 func createJournal(dir, ifname string) (*journal, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state directory: %w (pick another with --state-dir)", err)
+		return nil, fmt.Errorf("create state directory: %w (changing the NIC needs root; or pick a writable --state-dir)", err)
 	}
 	path := journalPath(dir, ifname)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND|unix.O_CLOEXEC, 0o600)

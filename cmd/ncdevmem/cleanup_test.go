@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/devmemtcp/ncdevmem/nic"
+	"golang.org/x/sys/unix"
 )
 
 func cleanupCLI(args ...string) (code int, stdout, stderr string) {
@@ -101,5 +102,34 @@ func TestCleanupRefusesBadJournals(t *testing.T) {
 				t.Fatalf("journal changed: %q, %v", b, err)
 			}
 		})
+	}
+}
+
+// While the run that wrote the journal lives (it holds an exclusive flock on it), cleanup refuses.
+func TestCleanupRefusesWhileOwnerRuns(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skipf("no lo here: %v", err)
+	}
+	dir := t.TempDir()
+	path := nic.JournalPath(dir, "lo")
+	journal := journalLine(fmt.Sprintf("begin ifname=lo ifindex=%d pid=4242", lo.Index))
+	if err := os.WriteFile(path, []byte(journal), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := cleanupCLI("-f", "lo", "--state-dir", dir)
+	if code != 1 || out != "" || !strings.Contains(errs, "ncdevmem pid 4242 is still running") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != journal {
+		t.Fatalf("journal changed: %q, %v", b, err)
 	}
 }
