@@ -377,3 +377,62 @@ func TestRunOneServerBothRoles(t *testing.T) {
 	}
 	checkRun(t, &out.Runs[0], 2)
 }
+
+// TestSilentDataConnection: a connection to the data port that never identifies itself must
+// neither hold up the real flows nor the start.
+func TestSilentDataConnection(t *testing.T) {
+	src, _ := startServer(t, &Server{})
+	dst, _ := startServer(t, &Server{})
+	cl := &Client{}
+	d, err := cl.dial(context.Background(), RoleTarget, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.c.Close()
+	s, err := cl.dial(context.Background(), RoleSource, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.c.Close()
+	spec := quickSpec(2, 300*time.Millisecond)
+	var tr readyMsg
+	d.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: spec})
+	if err := d.c.Expect(typeReady, &tr); err != nil {
+		t.Fatal(err)
+	}
+	data := net.JoinHostPort("127.0.0.1", fmt.Sprint(tr.DataPort))
+	silent, err := net.Dial("tcp", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	start := time.Now()
+	s.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Target: data, Session: tr.Session})
+	if err := s.c.Expect(typeReady, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.c.Send(typeStart, nil)
+	if err := d.c.Expect(typeStarted, nil); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("a silent data connection delayed the test by %v", time.Since(start))
+	}
+	s.c.Send(typeStart, nil)
+	var r resultMsg
+	for _, e := range []*endpoint{s, d} {
+		for {
+			m, err := e.c.RecvWithin(5 * time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", e.role, err)
+			}
+			if m.Type == typeResult {
+				m.Decode(&r)
+				break
+			}
+		}
+		if r.Error != "" || len(r.Side.Flows) != 2 {
+			t.Errorf("%s: %q, %d flows", e.role, r.Error, len(r.Side.Flows))
+		}
+	}
+}

@@ -156,45 +156,30 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 
 	// Accept until start: the source may replace a flow (same id) to spread flows over CPUs.
 	fs := make([]*flowState, spec.Flows)
-	var fsMu sync.Mutex
+	acc := &acceptor{fs: fs, pending: map[*net.TCPConn]bool{}}
 	acceptDone := make(chan struct{})
+	var hellos sync.WaitGroup
 	go func() {
 		defer close(acceptDone)
 		ln.SetDeadline(time.Now().Add(startTimeout))
 		for {
 			c, err := ln.AcceptTCP()
 			if err != nil {
+				hellos.Wait()
 				return
 			}
-			pc := proto.NewConn(c)
-			id, err := proto.RecvDataHello(pc, s.srv.Key, session, spec.Flows, connectTimeout)
-			cpu := -1
-			if err == nil {
-				var rc syscall.RawConn
-				if rc, err = c.SyscallConn(); err == nil {
-					cpu = stats.IncomingCPU(rc)
-				}
-			}
-			if err == nil {
-				fsMu.Lock()
-				if old := fs[id]; old != nil {
-					old.conn.Close()
-				}
-				fs[id] = &flowState{id: id, conn: c}
-				fsMu.Unlock()
-				// Ack only once the flow is in place: the source's ready means every flow is.
-				err = proto.SendDataAck(pc, proto.DataAck{CPU: cpu})
-			}
-			if err != nil {
-				s.srv.logf("%s: target: %v", s.peer, err)
-				c.Close()
-				continue
-			}
-			c.SetDeadline(time.Time{})
+			// Each connection identifies itself on its own goroutine, so a silent one cannot
+			// hold up the others.
+			hellos.Add(1)
+			go func() {
+				defer hellos.Done()
+				s.acceptFlow(acc, c, session)
+			}()
 		}
 	}()
 	stopAccept := func() {
 		ln.Close()
+		acc.closePending()
 		<-acceptDone
 	}
 
@@ -225,6 +210,75 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 		}
 	}
 	return s.measure(ctx, flows, fs, env)
+}
+
+// acceptor holds the target's flows while they connect.
+type acceptor struct {
+	mu      sync.Mutex
+	fs      []*flowState
+	pending map[*net.TCPConn]bool // connections still identifying themselves
+	closed  bool
+}
+
+func (a *acceptor) closePending() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+	for c := range a.pending {
+		c.Close()
+	}
+}
+
+// acceptFlow identifies one data connection and, if it belongs to the session, puts it in place
+// (replacing an earlier connection of the same flow) and acks it with its SO_INCOMING_CPU.
+func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte) {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		c.Close()
+		return
+	}
+	a.pending[c] = true
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		delete(a.pending, c)
+		a.mu.Unlock()
+	}()
+	pc := proto.NewConn(c)
+	id, err := proto.RecvDataHello(pc, s.srv.Key, session, len(a.fs), connectTimeout)
+	cpu := -1
+	if err == nil {
+		var rc syscall.RawConn
+		if rc, err = c.SyscallConn(); err == nil {
+			cpu = stats.IncomingCPU(rc)
+		}
+	}
+	var f *flowState
+	if err == nil {
+		a.mu.Lock()
+		if old := a.fs[id]; old != nil {
+			old.conn.Close()
+		}
+		f = &flowState{id: id, conn: c}
+		a.fs[id] = f
+		a.mu.Unlock()
+		// Ack only once the flow is in place: the source's ready means every flow is.
+		err = proto.SendDataAck(pc, proto.DataAck{CPU: cpu})
+	}
+	if err != nil {
+		s.srv.logf("%s: target: %v", s.peer, err)
+		if f != nil {
+			a.mu.Lock()
+			if a.fs[id] == f {
+				a.fs[id] = nil
+			}
+			a.mu.Unlock()
+		}
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
 }
 
 func (s *session) runSource(ctx context.Context, dp Datapath) error {
