@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -392,6 +393,57 @@ func createJournal(dir, ifname string) (*journal, error) {
 		return nil, err
 	}
 	return &journal{f: f, path: path}, nil
+}
+
+// errDamaged is matched by openJournal's error for a journal that does not parse.
+var errDamaged = errors.New("journal is damaged")
+
+// journalBusyError says a live process holds the journal's lock.
+type journalBusyError struct{ PID int }
+
+func (e *journalBusyError) Error() string { return fmt.Sprintf("journal locked by pid %d", e.PID) }
+
+// openJournal opens an existing journal to replay it: locked first (so the records read are final),
+// parsed, a torn last line cut off so new records start on their own line, positioned at the end.
+func openJournal(path string) (*journal, []record, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	j := &journal{f: f, path: path}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		busy := &journalBusyError{}
+		if b, rerr := io.ReadAll(f); rerr == nil {
+			if recs, _, perr := parseJournal(b); perr == nil && len(recs) > 0 {
+				busy.PID = recs[0].PID
+			}
+		}
+		j.close()
+		return nil, nil, busy
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		j.close()
+		return nil, nil, fmt.Errorf("read journal %s: %w", path, err)
+	}
+	recs, valid, err := parseJournal(b)
+	if err != nil {
+		j.close()
+		return nil, nil, fmt.Errorf("%w: %s: %w", errDamaged, path, err)
+	}
+	if valid != len(b) {
+		if err := f.Truncate(int64(valid)); err != nil {
+			j.close()
+			return nil, nil, fmt.Errorf("cut the torn last line of %s: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		j.close()
+		return nil, nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	// O_APPEND is not set (Truncate needs O_RDWR); the offset is at the end and only we write.
+	j.n = len(recs)
+	return j, recs, nil
 }
 
 // append writes r and makes it durable before returning.

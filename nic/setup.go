@@ -21,7 +21,10 @@ type Setup struct {
 	k       Kernel
 	ifname  string
 	log     io.Writer
-	j       *journal // nil when dry-run, restored or crashed (tests)
+	j       *journal // open while the NIC is prepared; nil after a failed Restore released it
+	path    string   // the journal, "" for a dry run
+	done    bool     // restored (or dry run): nothing left to undo
+	crashed bool     // tests: a simulated crash stopped this Setup
 	recs    []record // as written; a record's seq is its index + 1
 	rules   []Rule
 	context uint32
@@ -52,7 +55,7 @@ func Prepare(ctx context.Context, req Request) (*Setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Setup{k: k, ifname: req.Ifname, log: req.log(), plan: p}
+	s := &Setup{k: k, ifname: req.Ifname, log: req.log(), plan: p, done: req.DryRun}
 	if req.DryRun {
 		_, err := io.WriteString(s.log, p.String())
 		return s, err
@@ -64,6 +67,7 @@ func Prepare(ctx context.Context, req Request) (*Setup, error) {
 	if s.j, err = createJournal(dir, req.Ifname); err != nil {
 		return nil, err
 	}
+	s.path = s.j.path
 	if err := s.write(record{Kind: recBegin, Ifname: req.Ifname, Ifindex: ifindex, PID: os.Getpid()}); err != nil {
 		return nil, s.fail(err)
 	}
@@ -87,7 +91,8 @@ func (s *Setup) Rules() []Rule { return slices.Clone(s.rules) }
 // Context returns the RSS context Prepare created, 0 for none.
 func (s *Setup) Context() uint32 { return s.context }
 
-// fail restores after a failed step and returns err with any restore error joined.
+// fail restores after a failed step and returns err with any restore error joined. The journal is
+// released either way (the caller gets no Setup to retry with), so `ncdevmem cleanup` can finish.
 func (s *Setup) fail(err error) error {
 	if errors.Is(err, errCrash) {
 		return err
@@ -103,6 +108,7 @@ func (s *Setup) point() error {
 	if crashHook != nil && crashHook() {
 		s.j.close()
 		s.j = nil
+		s.crashed = true
 		return errCrash
 	}
 	return nil
@@ -231,28 +237,45 @@ func (s *Setup) apply(st Step) error {
 
 // Restore undoes every change in reverse order, verifies each by reading it back, and deletes the
 // journal. Close the devmem binding first: the kernel refuses to turn header split off while a
-// memory provider is bound. On failure the journal stays (the error says to run `ncdevmem cleanup
-// -f IF` once the cause is fixed) and Restore may be called again. Restore on a dry run, or a
-// second time after success, does nothing.
+// memory provider is bound. On failure the journal stays, with what was undone marked, and its
+// lock is released: `ncdevmem cleanup -f IF` (the error says so) or another call of Restore
+// finishes the job once the cause is fixed. Restore on a dry run, or after success, does nothing.
 func (s *Setup) Restore() error {
 	if s == nil {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.j == nil {
+	if s.crashed {
+		return errCrash
+	}
+	if s.done {
 		return nil
+	}
+	if s.j == nil {
+		// A failed Restore released the journal; cleanup may have worked on it since.
+		j, recs, err := openJournal(s.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			s.done = true // `ncdevmem cleanup` finished it
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", s.ifname, err)
+		}
+		s.j, s.recs = j, recs
 	}
 	// undo appends its "undone" marks to s.recs, so a retry after a failure resumes.
 	err := undo(s.k, s.ifname, &s.recs, s.j, s.log)
 	if errors.Is(err, errCrash) {
-		s.j = nil
+		s.j, s.crashed = nil, true
 		return err
 	}
 	if err != nil {
+		s.j.close()
+		s.j = nil
 		return err
 	}
-	s.j = nil
+	s.j, s.done = nil, true
 	return nil
 }
 
@@ -275,31 +298,21 @@ func cleanup(k Kernel, stateDir, ifname string, log io.Writer) error {
 		return err
 	}
 	path := journalPath(stateDir, ifname)
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_CLOEXEC, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	j, recs, err := openJournal(path)
+	var busy *journalBusyError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w for %s in %s", ErrNoJournal, ifname, stateDir)
-	}
-	if err != nil {
-		return fmt.Errorf("cleanup %s: open journal: %w", ifname, err)
-	}
-	j := &journal{f: f, path: path}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		j.close()
-		return fmt.Errorf("cleanup %s: read journal: %w", ifname, err)
-	}
-	recs, valid, perr := parseJournal(b)
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		j.close()
+	case errors.As(err, &busy):
 		owner := "another ncdevmem"
-		if perr == nil && len(recs) > 0 {
-			owner = fmt.Sprintf("ncdevmem pid %d", recs[0].PID)
+		if busy.PID != 0 {
+			owner = fmt.Sprintf("ncdevmem pid %d", busy.PID)
 		}
 		return fmt.Errorf("cleanup %s: %s is still running on it and will restore the NIC when it stops (stop it with kill -TERM, not -9)", ifname, owner)
-	}
-	if perr != nil {
-		j.close()
-		return fmt.Errorf("cleanup %s: journal %s is damaged: %w (check the NIC by hand: ethtool -g/-l/-x/-n %s; then delete the journal)", ifname, path, perr, ifname)
+	case errors.Is(err, errDamaged):
+		return fmt.Errorf("cleanup %s: %w (check the NIC by hand: ethtool -g/-l/-x/-n %s; then delete the journal)", ifname, err, ifname)
+	case err != nil:
+		return fmt.Errorf("cleanup %s: %w", ifname, err)
 	}
 	if len(recs) == 0 {
 		// Not even the begin record made it to disk, so nothing was changed.
@@ -319,16 +332,6 @@ func cleanup(k Kernel, stateDir, ifname string, log io.Writer) error {
 		j.close()
 		return fmt.Errorf("cleanup %s: the interface is now ifindex %d, the journal was written for ifindex %d: the device was recreated and its settings went with it; delete %s", ifname, ifindex, recs[0].Ifindex, path)
 	}
-	// Drop a torn last line so new records start on a line of their own.
-	if err := f.Truncate(int64(valid)); err != nil {
-		j.close()
-		return fmt.Errorf("cleanup %s: truncate torn journal line: %w", ifname, err)
-	}
-	if _, err := f.Seek(0, io.SeekEnd); err != nil {
-		j.close()
-		return fmt.Errorf("cleanup %s: %w", ifname, err)
-	}
-	j.n = len(recs)
 	fmt.Fprintf(log, "nic %s: restoring from the journal of ncdevmem pid %d\n", ifname, recs[0].PID)
 	err = undo(k, ifname, &recs, j, log)
 	if errors.Is(err, errCrash) {

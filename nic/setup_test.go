@@ -386,6 +386,30 @@ func TestRestoreWhileBound(t *testing.T) {
 	f.checkRestored(t)
 }
 
+// After a failed Restore the journal is released, so cleanup can finish the job (a server that
+// gave up on its Setup must not block it); a later Restore then finds nothing to do.
+func TestCleanupAfterFailedRestore(t *testing.T) {
+	f := newFixture(t, nil)
+	s, err := nic.Prepare(context.Background(), f.req(6, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f.nic()
+	n.Bound, n.BoundQueues = true, []uint32{6, 7}
+	if err := s.Restore(); err == nil {
+		t.Fatal("Restore while bound succeeded")
+	}
+	n.Bound, n.BoundQueues = false, nil
+	if err := nic.CleanupWith(f.model, f.dir, eth, f.log); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+	if err := s.Restore(); err != nil {
+		t.Fatalf("Restore after cleanup: %v", err)
+	}
+	f.checkRestored(t)
+}
+
 func TestStopOnCancel(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
