@@ -504,3 +504,19 @@ func TestInfoFromModel(t *testing.T) {
 		t.Fatalf("rss %+v", rss)
 	}
 }
+
+// A crash between creating the journal and writing its first record leaves an empty file: nothing
+// was changed, and cleanup just removes it.
+func TestCleanupEmptyJournal(t *testing.T) {
+	f := newFixture(t, nil)
+	if err := os.WriteFile(nic.JournalPath(f.dir, eth), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := nic.CleanupWith(f.model, f.dir, eth, f.log); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+	if f.model.Changes != 0 {
+		t.Fatalf("cleanup of an empty journal made %d changes", f.model.Changes)
+	}
+}
