@@ -158,8 +158,21 @@ fetch() {
 }
 # cached_or_resolve KIND PINNED_PKG REGEX: the pinned package if its .deb is cached (no network at
 # all on a warm run), else what resolve picks.
+# A fallback is remembered in debs/PINNED.resolved, so a warm run with a vanished pin stays offline too.
 cached_or_resolve() {
-	if ls "$CACHE/debs/${2}"_*.deb >/dev/null 2>&1; then echo "$2"; else resolve "$@"; fi
+	local pin=$2 memo=$CACHE/debs/$2.resolved alt
+	if ls "$CACHE/debs/${pin}"_*.deb >/dev/null 2>&1; then
+		echo "$pin"
+		return 0
+	fi
+	if [ -f "$memo" ] && alt=$(cat "$memo") && ls "$CACHE/debs/${alt}"_*.deb >/dev/null 2>&1; then
+		note "pinned package $pin has vanished from the archive; using $alt (resolved on an earlier run)"
+		echo "$alt"
+		return 0
+	fi
+	alt=$(resolve "$@")
+	[ "$alt" = "$pin" ] || echo "$alt" >"$memo"
+	echo "$alt"
 }
 debver() { dpkg-deb -f "$1" Version; }
 
