@@ -27,6 +27,7 @@ type Error struct {
 	Advice string
 }
 
+// Error prints "op ifname: extack (errno) (advice)".
 func (e *Error) Error() string {
 	s := e.Op + " " + e.Ifname + ": "
 	if e.Message != "" {

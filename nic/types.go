@@ -193,10 +193,15 @@ type RSS struct {
 type Kernel interface {
 	// Ifindex returns the interface index, or an error when the interface does not exist.
 	Ifindex(ifname string) (int, error)
+	// Rings is ethtool netlink RINGS_GET.
 	Rings(ifname string) (*Rings, error)
+	// SetRings is RINGS_SET with the non-nil fields of u.
 	SetRings(ifname string, u RingsUpdate) error
+	// Channels is CHANNELS_GET.
 	Channels(ifname string) (*Channels, error)
+	// SetChannels is CHANNELS_SET with the non-nil fields of u.
 	SetChannels(ifname string, u ChannelsUpdate) error
+	// DriverInfo is ETHTOOL_GDRVINFO.
 	DriverInfo(ifname string) (*Driver, error)
 	// RXRings is ETHTOOL_GRXRINGS.
 	RXRings(ifname string) (uint32, error)
