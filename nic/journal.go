@@ -361,6 +361,28 @@ func JournalPath(stateDir, ifname string) string {
 
 func journalPath(dir, ifname string) string { return JournalPath(dir, ifname) }
 
+// ForeignJournals lists journals for ifname under stateDir that belong to other network
+// namespaces than the caller's: cleanup for those must run inside their namespace.
+func ForeignJournals(stateDir, ifname string) []string {
+	if stateDir == "" {
+		stateDir = DefaultStateDir
+	}
+	if checkIfname(ifname) != nil {
+		return nil
+	}
+	mine := JournalPath(stateDir, ifname)
+	var out []string
+	for _, pat := range []string{ifname + ".journal", ifname + "@netns-*.journal"} {
+		m, _ := filepath.Glob(filepath.Join(stateDir, pat))
+		for _, p := range m {
+			if p != mine {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // journal is an open journal being appended to; it holds an exclusive flock so Cleanup can tell a
 // live run from a crashed one.
 type journal struct {

@@ -63,6 +63,9 @@ func runCleanup(o *cleanupOptions, stdout, stderr io.Writer) error {
 		if _, ierr := net.InterfaceByName(o.Ifname); ierr != nil {
 			return usageErrorf("cleanup: no interface %q in this network namespace and no journal for it in %s (list interfaces with: ip link)", o.Ifname, o.StateDir)
 		}
+		for _, p := range nic.ForeignJournals(o.StateDir, o.Ifname) {
+			fmt.Fprintf(stderr, "ncdevmem: note: %s is the journal of %s in another network namespace: run cleanup inside that one (ip netns exec NAME ncdevmem cleanup -f %s)\n", p, o.Ifname, o.Ifname)
+		}
 		_, werr := fmt.Fprintf(stdout, "nothing to clean up for %s\n", o.Ifname)
 		return werr
 	}

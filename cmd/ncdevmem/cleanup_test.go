@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -28,6 +29,21 @@ func journalLine(body string) string {
 func TestCleanupNothingToDo(t *testing.T) {
 	code, out, errs := cleanupCLI("-f", "lo", "--state-dir", t.TempDir())
 	if code != 0 || out != "nothing to clean up for lo\n" || errs != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+func TestCleanupPointsAtOtherNamespaces(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "lo@netns-1.journal")
+	if err := os.WriteFile(other, []byte(journalLine("begin ifname=lo ifindex=1 pid=1")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if nic.JournalPath(dir, "lo") == other {
+		t.Skip("this test runs in the namespace the fake journal names")
+	}
+	code, out, errs := cleanupCLI("-f", "lo", "--state-dir", dir)
+	if code != 0 || out != "nothing to clean up for lo\n" || !strings.Contains(errs, other+" is the journal of lo in another network namespace") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
