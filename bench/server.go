@@ -116,7 +116,16 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	peer := nc.RemoteAddr().String()
 	c := proto.NewConn(nc)
 	c.Timeout = handshakeTimeout
-	hello, err := proto.ServerHandshake(c, s.Key, s.Software)
+	// The busy decision is made before the welcome, so of two clients racing in, the first to
+	// authenticate holds the server.
+	var holds bool
+	var busyWith string
+	_, err := proto.ServerHandshakeWith(c, s.Key, s.Software, func(h *proto.Hello) {
+		holds, busyWith = s.acquire(peer, h.Client)
+	})
+	if holds {
+		defer s.release()
+	}
 	if err != nil {
 		// A connection that closes without a word is a port probe, not worth a line.
 		if !errors.Is(err, io.EOF) {
@@ -124,34 +133,11 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 		}
 		return
 	}
-	// A client that just finished may not have been noticed as gone yet: give it a moment.
-	s.mu.Lock()
-	same := func() bool { return s.busy != "" && len(hello.Client) > 0 && bytes.Equal(hello.Client, s.busyID) }
-	for i := 0; s.busy != "" && !same() && i < 50; i++ {
-		s.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		s.mu.Lock()
-	}
-	if s.busy != "" && !same() {
-		who := s.busy
-		s.mu.Unlock()
-		c.SendError(fmt.Sprintf("server busy: running a test for %s; one test at a time, try again when it ends", who))
-		s.logf("%s: refused, busy with %s", peer, who)
+	if !holds {
+		c.SendError(fmt.Sprintf("server busy: running a test for %s; one test at a time, try again when it ends", busyWith))
+		s.logf("%s: refused, busy with %s", peer, busyWith)
 		return
 	}
-	if s.busy == "" {
-		s.busy = fmt.Sprintf("%s since %s", peer, time.Now().UTC().Format("15:04:05 UTC"))
-		s.busyID = hello.Client
-	}
-	s.busyRefs++
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.busyRefs--; s.busyRefs == 0 {
-			s.busy, s.busyID = "", nil
-		}
-		s.mu.Unlock()
-	}()
 	s.logf("%s: connected", peer)
 	c.Timeout = proto.DefaultTimeout
 	for {
@@ -186,6 +172,37 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 				return
 			}
 		}
+	}
+}
+
+// acquire claims the server for client id (a connection of the holder may share it) and reports
+// whether it got it, or whom the server is busy with. A holder that just finished may not have
+// been noticed as gone yet, so a busy server is given a moment first.
+func (s *Server) acquire(peer string, id []byte) (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	same := func() bool { return s.busy != "" && len(id) > 0 && bytes.Equal(id, s.busyID) }
+	for i := 0; s.busy != "" && !same() && i < 50; i++ {
+		s.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		s.mu.Lock()
+	}
+	if s.busy != "" && !same() {
+		return false, s.busy
+	}
+	if s.busy == "" {
+		s.busy = fmt.Sprintf("%s since %s", peer, time.Now().UTC().Format("15:04:05 UTC"))
+		s.busyID = id
+	}
+	s.busyRefs++
+	return true, ""
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busyRefs--; s.busyRefs == 0 {
+		s.busy, s.busyID = "", nil
 	}
 }
 

@@ -240,11 +240,6 @@ func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte) {
 	}
 	a.pending[c] = true
 	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		delete(a.pending, c)
-		a.mu.Unlock()
-	}()
 	pc := proto.NewConn(c)
 	id, err := proto.RecvDataHello(pc, s.srv.Key, session, len(a.fs), connectTimeout)
 	cpu := -1
@@ -255,14 +250,20 @@ func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte) {
 		}
 	}
 	var f *flowState
+	a.mu.Lock()
+	delete(a.pending, c)
+	if err == nil && a.closed {
+		err = errors.New("data connection identified itself after the test started")
+	}
 	if err == nil {
-		a.mu.Lock()
 		if old := a.fs[id]; old != nil {
 			old.conn.Close()
 		}
 		f = &flowState{id: id, conn: c}
 		a.fs[id] = f
-		a.mu.Unlock()
+	}
+	a.mu.Unlock()
+	if err == nil {
 		// Ack only once the flow is in place: the source's ready means every flow is.
 		err = proto.SendDataAck(pc, proto.DataAck{CPU: cpu})
 	}
@@ -535,11 +536,9 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 	// Watch the control connection during the window: abort or a vanished client ends the test.
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	defer cancelCause(nil)
-	var stopReading sync.WaitGroup
-	var readingDone = make(chan struct{})
-	stopReading.Add(1)
+	readingDone, readerExited := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer stopReading.Done()
+		defer close(readerExited)
 		// One read: the client sends nothing but abort during a test, so anything else is the
 		// end of the session too (and a single read is what endReading's deadline can interrupt).
 		m, err := s.c.RecvWithin(spec.Duration + time.Hour)
@@ -555,9 +554,16 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 	}()
 	endReading := func() {
 		close(readingDone)
-		s.c.NetConn().SetReadDeadline(time.Now())
-		stopReading.Wait()
-		s.c.NetConn().SetReadDeadline(time.Time{})
+		// Repeat the deadline until the reader is gone: it may not have set its own yet.
+		for {
+			s.c.NetConn().SetReadDeadline(time.Now())
+			select {
+			case <-readerExited:
+				s.c.NetConn().SetReadDeadline(time.Time{})
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 	}
 
 	cpu0, err := stats.ReadCPUTimes()

@@ -91,6 +91,13 @@ func versionMismatch(local, remote int, localSide, remoteSide, software string) 
 // ServerHandshake runs the server side of the handshake. key nil means no authentication. On
 // failure it has told the client why (when the connection still works) and returns the reason.
 func ServerHandshake(c *Conn, key []byte, software string) (*Hello, error) {
+	return ServerHandshakeWith(c, key, software, nil)
+}
+
+// ServerHandshakeWith is ServerHandshake calling admit with the authenticated client's hello just
+// before the welcome goes out, so the server can claim resources for the client before the client
+// can send anything.
+func ServerHandshakeWith(c *Conn, key []byte, software string, admit func(*Hello)) (*Hello, error) {
 	nonceS := NewNonce()
 	if err := c.Send(TypeHello, &Hello{Proto: Version, Software: software, Nonce: nonceS, Auth: key != nil}); err != nil {
 		return nil, err
@@ -120,8 +127,11 @@ func ServerHandshake(c *Conn, key []byte, software string) (*Hello, error) {
 		}
 		w.MAC = mac(key, "ncdevmem-server", ch.Nonce, nonceS)
 	}
+	if admit != nil {
+		admit(&ch)
+	}
 	if err := c.Send(TypeWelcome, &w); err != nil {
-		return nil, err
+		return &ch, err
 	}
 	return &ch, nil
 }
