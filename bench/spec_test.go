@@ -87,3 +87,25 @@ func TestSpecJSONRoundTrip(t *testing.T) {
 		t.Error(d)
 	}
 }
+
+// FuzzPrepare drives what a server does with a prepare message from the network: decode it and
+// check the spec. Nothing may panic, and an accepted spec must be within the limits.
+func FuzzPrepare(f *testing.F) {
+	f.Add([]byte(`{"role":"target","spec":{"flows":1,"duration_ns":5000000000,"write_size":65536,"read_size":65536,"validate":{"every":1}}}`))
+	f.Add([]byte(`{"role":"source","spec":{"flows":1024,"duration_ns":1,"write_size":134217728,"read_size":1,"queues":[-1],"devmem_rx":true}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p prepareMsg
+		if json.Unmarshal(b, &p) != nil {
+			return
+		}
+		if p.Spec.Check() != nil {
+			return
+		}
+		s := p.Spec
+		if s.Flows < 1 || s.Flows > MaxFlows || s.ReadSize < 1 || s.WriteSize < 1 || s.Duration <= 0 ||
+			int64(s.Flows)*int64(max(s.ReadSize, s.WriteSize+255)) > MaxBuffers {
+			t.Fatalf("accepted %+v", s)
+		}
+		_ = s.Config()
+	})
+}
