@@ -173,7 +173,7 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 			hellos.Add(1)
 			go func() {
 				defer hellos.Done()
-				s.acceptFlow(acc, c, session)
+				s.acceptFlow(acc, c, session, flows)
 			}()
 		}
 	}()
@@ -212,6 +212,13 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	return s.measure(ctx, flows, fs, env)
 }
 
+// DataConner is implemented by target Flows whose data connections cannot be read with read(2)
+// before their engine runs: on a devmem queue even the flow's hello lands in the dma-buf, so the
+// session reads it through the connection DataConn returns.
+type DataConner interface {
+	DataConn(c *net.TCPConn) (net.Conn, error)
+}
+
 // acceptor holds the target's flows while they connect.
 type acceptor struct {
 	mu      sync.Mutex
@@ -231,7 +238,7 @@ func (a *acceptor) closePending() {
 
 // acceptFlow identifies one data connection and, if it belongs to the session, puts it in place
 // (replacing an earlier connection of the same flow) and acks it with its SO_INCOMING_CPU.
-func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte) {
+func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte, flows Flows) {
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -240,8 +247,20 @@ func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte) {
 	}
 	a.pending[c] = true
 	a.mu.Unlock()
-	pc := proto.NewConn(c)
-	id, err := proto.RecvDataHello(pc, s.srv.Key, session, len(a.fs), connectTimeout)
+	var pc *proto.Conn
+	var id int
+	var err error
+	if dc, ok := flows.(DataConner); ok {
+		var nc net.Conn
+		if nc, err = dc.DataConn(c); err == nil {
+			pc = proto.NewConn(nc)
+		}
+	} else {
+		pc = proto.NewConn(c)
+	}
+	if err == nil {
+		id, err = proto.RecvDataHello(pc, s.srv.Key, session, len(a.fs), connectTimeout)
+	}
 	cpu := -1
 	if err == nil {
 		var rc syscall.RawConn
