@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/bench"
+	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/version"
 	"github.com/devmemtcp/ncdevmem/metrics"
 	"github.com/devmemtcp/ncdevmem/proto"
@@ -100,8 +101,8 @@ on loopback: host memory, 5 s, one flow, validation on.
 	f.BoolVar(&o.devmemRX, "devmem-rx", false, "target receives into a dma-buf (devmem TCP)")
 	f.BoolVar(&o.devmemTX, "devmem-tx", false, "source sends from a dma-buf (devmem TCP)")
 	f.StringVarP(&o.ifname, "ifname", "f", "", "devmem interface `IF` (on each host)")
-	f.StringVar(&o.rxMem, "rx-mem", "", "target dma-buf provider `KIND`: udmabuf or cuda")
-	f.StringVar(&o.txMem, "tx-mem", "", "source dma-buf provider `KIND`: udmabuf or cuda")
+	f.StringVar(&o.rxMem, "rx-mem", "", "target dma-buf provider `KIND`: udmabuf, cuda or host")
+	f.StringVar(&o.txMem, "tx-mem", "", "source dma-buf provider `KIND`: udmabuf, cuda or host")
 	f.StringVar(&o.queues, "queues", "", "devmem RX queue `LIST` (e.g. 12-15)")
 	f.IntVar(&o.numRXQueues, "num-rx-queues", 0, "devmem RX on the last `N` queues")
 	f.StringVar(&o.dmabufSize, "dmabuf-size", "", "dma-buf `SIZE` (e.g. 128M)")
@@ -219,8 +220,17 @@ func (o *runOptions) spec() (bench.TestSpec, error) {
 	s.DevmemRX, s.DevmemTX, s.Ifname = o.devmemRX, o.devmemTX, o.ifname
 	s.RxMem, s.TxMem, s.NumRXQueues = o.rxMem, o.txMem, o.numRXQueues
 	for _, m := range []struct{ flag, v string }{{"--rx-mem", o.rxMem}, {"--tx-mem", o.txMem}} {
-		if m.v != "" && m.v != "udmabuf" && m.v != "cuda" && m.v != "host" {
-			return s, usageErrorf("%s %q: want udmabuf or cuda", m.flag, m.v)
+		if m.v == "" {
+			continue
+		}
+		if m.v != "udmabuf" && m.v != "cuda" && m.v != "host" {
+			return s, usageErrorf("%s %q: want udmabuf, cuda or host", m.flag, m.v)
+		}
+		// The servers allocate; when they run in this process, this binary's build decides.
+		if o.src == "" && o.dst == "" {
+			if err := dmabuf.CheckKind(m.v, dmabuf.OpenOptions{}); err != nil {
+				return s, usageErrorf("%s %s: %v", m.flag, m.v, err)
+			}
 		}
 	}
 	if s.Queues, err = bench.ParseList(o.queues); err != nil {
