@@ -67,7 +67,10 @@ func (s *ChunkSender) Send(off uint64, n, chunk int) (int, error) {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("sendmsg: %w", explainSend(err))
+			if why := sendAdvice(err, "the bound device", s.id, "an iovec offset lies beyond the dma-buf"); why != "" {
+				return 0, fmt.Errorf("sendmsg: %w: %s", err, why)
+			}
+			return 0, fmt.Errorf("sendmsg: %w", err)
 		}
 		s.Sends++
 		return sent, nil
@@ -110,24 +113,4 @@ func (s *ChunkSender) WaitCompletion(timeout time.Duration) (lo, hi uint32, err 
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
-}
-
-// explainSend adds the cause of each errno devmem sendmsg is known to return.
-func explainSend(err error) error {
-	var why string
-	switch {
-	case errors.Is(err, unix.EINVAL):
-		why = "the dma-buf id is not a TX binding of this socket's device, or SO_ZEROCOPY/MSG_ZEROCOPY is missing"
-	case errors.Is(err, unix.ENODEV):
-		why = "the route to the peer leaves by another device than the one bound for TX (check ip route get PEER)"
-	case errors.Is(err, unix.EFAULT):
-		why = "an iovec offset lies beyond the dma-buf"
-	case errors.Is(err, unix.ENOBUFS):
-		why = "no socket memory for zerocopy state (raise net.core.optmem_max)"
-	case errors.Is(err, unix.EHOSTUNREACH):
-		why = "no route to the peer"
-	default:
-		return err
-	}
-	return fmt.Errorf("%w (%s)", err, why)
 }

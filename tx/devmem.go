@@ -351,23 +351,30 @@ func (e *Devmem) sendError(err error, l uint64) error {
 	if dev == "" {
 		dev = "the bound device"
 	}
-	var why string
-	switch err {
-	case unix.EINVAL:
-		why = fmt.Sprintf("dma-buf id %d is not a TX binding this socket can use (bind-tx failed or its netlink socket closed), or SO_ZEROCOPY is off", e.cfg.DmabufID)
-	case unix.ENODEV:
-		why = fmt.Sprintf("the route to the peer leaves by another device than %s, which the TX binding belongs to (check: ip route get PEER; the peer must be reached through %s)", dev, dev)
-	case unix.EFAULT:
-		why = fmt.Sprintf("an iovec offset in [%d, +%d) lies outside the %d-byte dma-buf", uint64(e.cfg.Base)+(e.head+e.phase)%e.ring, l, e.cfg.Buf.Size())
-	case unix.ENOBUFS:
-		why = "no socket option memory for zerocopy notifications: raise it (sysctl -w net.core.optmem_max=1048576) or use a larger --write-size"
-	case unix.EHOSTUNREACH:
-		why = "no route to the peer"
-	case unix.EOPNOTSUPP:
-		why = fmt.Sprintf("%s cannot send from dma-buf memory", dev)
-	}
+	efault := fmt.Sprintf("an iovec offset in [%d, +%d) lies outside the %d-byte dma-buf", uint64(e.cfg.Base)+(e.head+e.phase)%e.ring, l, e.cfg.Buf.Size())
+	why := sendAdvice(err, dev, e.cfg.DmabufID, efault)
 	if why == "" {
 		return fmt.Errorf("devmem tx: sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF) of %d bytes: %w", l, err)
 	}
 	return fmt.Errorf("devmem tx: sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF) of %d bytes: %w: %s", l, err, why)
+}
+
+// sendAdvice explains each errno devmem sendmsg is known to return (devmem-uapi.md §3), or "" for
+// others. dev is the device the TX binding belongs to, id the binding, efault the EFAULT detail.
+func sendAdvice(err error, dev string, id uint32, efault string) string {
+	switch err {
+	case unix.EINVAL:
+		return fmt.Sprintf("dma-buf id %d is not a TX binding this socket can use (bind-tx failed or its netlink socket closed), or SO_ZEROCOPY is off", id)
+	case unix.ENODEV:
+		return fmt.Sprintf("the route to the peer leaves by another device than %s, which the TX binding belongs to (check: ip route get PEER; the peer must be reached through %s)", dev, dev)
+	case unix.EFAULT:
+		return efault
+	case unix.ENOBUFS:
+		return "no socket option memory for zerocopy notifications: raise it (sysctl -w net.core.optmem_max=1048576) or use a larger --write-size"
+	case unix.EHOSTUNREACH:
+		return "no route to the peer"
+	case unix.EOPNOTSUPP:
+		return fmt.Sprintf("%s cannot send from dma-buf memory", dev)
+	}
+	return ""
 }
