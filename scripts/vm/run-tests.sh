@@ -36,13 +36,15 @@ UDMABUF_LIMIT_7=256
 
 # Test binaries run in every guest: this tier's own package, and packages whose tests exercise the
 # real kernel surface when it is present (udmabuf's are told it must be: NCDEVMEM_REQUIRE_UDMABUF=1).
-GUEST_PKGS="guesttest udmabuf"
+# NCDEVMEM_VM_PKGS replaces the list (e.g. "bind nic cmd/ncdevmem") and NCDEVMEM_VM_ROOT_TESTS=1
+# turns on the packages' host-kernel TestRoot* tests, to run them against the guest kernels.
+GUEST_PKGS=${NCDEVMEM_VM_PKGS:-"guesttest udmabuf"}
 # Huge pages on every guest's cmdline so udmabuf's hugetlb backing is tested too (8 x 2 MiB).
 APPEND_ALL="hugepages=8"
 
 # Modules each guest loads, in this order after their dependencies (resolved from modules.dep).
-MODS_612="virtio_net"
-MODS_7="virtio_net netdevsim"
+MODS_612="virtio_net veth"
+MODS_7="virtio_net veth netdevsim"
 
 # Packages the host needs: QEMU, the guest's userland, and netdevsim's build dependencies.
 HOST_PKGS="qemu-system-x86 busybox-static cpio xz-utils kmod iproute2 ethtool gcc make flex bison bc
@@ -371,7 +373,7 @@ gobuild() {
 		export CGO_ENABLED=0
 		local p
 		for p in $GUEST_PKGS; do
-			go test -c -trimpath -o "$gobin/$p.test" "./$p" || return 1
+			go test -c -trimpath -o "$gobin/${p//\//_}.test" "./$p" || return 1
 		done
 		go build -trimpath -o "$gobin/ncdevmem" ./cmd/ncdevmem
 	)
@@ -399,7 +401,7 @@ for b in /usr/sbin/ip /usr/sbin/ethtool; do
 		cp -L "$lib" "$base$lib"
 	done
 done
-for p in $GUEST_PKGS; do cp "$gobin/$p.test" "$base/guest/"; done
+for p in $GUEST_PKGS; do cp "$gobin/${p//\//_}.test" "$base/guest/"; done
 cp "$gobin/ncdevmem" "$base/bin/ncdevmem"
 cp "$here/init" "$base/init"
 chmod 755 "$base/init"
@@ -424,6 +426,7 @@ for k in $KERNELS; do
 		echo "NCDEVMEM_GUEST=1"
 		echo "NCDEVMEM_BIN=/bin/ncdevmem"
 		echo "NCDEVMEM_REQUIRE_UDMABUF=1"
+		echo "NCDEVMEM_ROOT_TESTS=${NCDEVMEM_VM_ROOT_TESTS:-}"
 		echo "NCDEVMEM_GUEST_KERNEL=$k"
 		echo "NCDEVMEM_GUEST_RUN=$RUN"
 	} >"$w/root/etc/guest.env"
