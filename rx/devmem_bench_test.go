@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
@@ -277,7 +279,7 @@ func BenchmarkDevmemReceiveSim(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, s := dmTCPPair(b)
+	c, s := testnet.TCPPair(b)
 	const chunk = 64 << 10
 	total := b.N * chunk
 	b.SetBytes(chunk)

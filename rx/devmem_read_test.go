@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
 )
 
@@ -23,7 +25,7 @@ func TestDevmemReaderThenEngine(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer sim.Close()
-			c, s := dmTCPPair(t)
+			c, s := testnet.TCPPair(t)
 			hello := []byte("hello, this is flow 3 of session 0123456789abcdef")
 			if _, err := c.Write(hello); err != nil {
 				t.Fatal(err)
@@ -62,7 +64,7 @@ func TestDevmemReaderThenEngine(t *testing.T) {
 func TestDevmemReaderWrongID(t *testing.T) {
 	sim, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10, RXID: 4})
 	defer sim.Close()
-	c, s := dmTCPPair(t)
+	c, s := testnet.TCPPair(t)
 	c.Write([]byte("hi"))
 	s.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err := NewDevmemReader(dmRawConn(t, s), sim.Buffer(), 1, sim).Read(make([]byte, 2))

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
 	"github.com/devmemtcp/ncdevmem/pattern"
@@ -38,7 +40,7 @@ func dmRun(t *testing.T, n int, sc devmemsim.Config, tune func(*DevmemConfig, *d
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, s := dmTCPPair(t)
+	c, s := testnet.TCPPair(t)
 	errc := make(chan error, 1)
 	go func() { errc <- dmSendPattern(c, n, -1) }()
 	s.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -216,7 +218,7 @@ func TestDevmemReceiveGrowsControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.oob = make([]byte, 16) // smaller than one cmsg: the kernel answers ETOOSMALL
-	c, s := dmTCPPair(t)
+	c, s := testnet.TCPPair(t)
 	go dmSendPattern(c, 1<<20, -1)
 	var st Stats
 	if err := e.Receive(dmRawConn(t, s), &st); err != nil {
@@ -237,7 +239,7 @@ func TestDevmemReceiveDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, s := dmTCPPair(t)
+	c, s := testnet.TCPPair(t)
 	b := make([]byte, 10000)
 	pattern.Fill(b, 0)
 	if _, err := c.Write(b); err != nil {

@@ -9,28 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
-
-// tcpPair returns both ends of a loopback TCP connection.
-func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
 
 func rawConn(t testing.TB, c *net.TCPConn) syscall.RawConn {
 	rc, err := c.SyscallConn()
@@ -60,7 +42,7 @@ func sendPattern(c *net.TCPConn, n, corrupt int) error {
 
 func TestHostReceiveValidates(t *testing.T) {
 	for _, every := range []int{1, 3} {
-		src, dst := tcpPair(t)
+		src, dst := testnet.TCPPair(t)
 		go sendPattern(src, 1<<20+13, -1)
 		h, err := NewHost(0, 4096, false, every)
 		if err != nil {
@@ -77,7 +59,7 @@ func TestHostReceiveValidates(t *testing.T) {
 }
 
 func TestHostReceiveMismatch(t *testing.T) {
-	src, dst := tcpPair(t)
+	src, dst := testnet.TCPPair(t)
 	const bad = 300_001
 	go sendPattern(src, 1<<20, bad)
 	h, _ := NewHost(3, 65536, false, 1)
@@ -96,7 +78,7 @@ func TestHostReceiveTrunc(t *testing.T) {
 	if _, err := NewHost(0, 4096, true, 1); err == nil {
 		t.Error("MSG_TRUNC with validation accepted")
 	}
-	src, dst := tcpPair(t)
+	src, dst := testnet.TCPPair(t)
 	go sendPattern(src, 500_000, 10)
 	h, err := NewHost(0, 65536, true, 0)
 	if err != nil {
@@ -112,7 +94,7 @@ func TestHostReceiveTrunc(t *testing.T) {
 }
 
 func TestHostReceiveDeadline(t *testing.T) {
-	_, dst := tcpPair(t)
+	_, dst := testnet.TCPPair(t)
 	dst.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 	h, _ := NewHost(0, 4096, false, 1)
 	var st Stats
@@ -131,7 +113,7 @@ func BenchmarkHostReceive(b *testing.B) {
 	}{{"validate", 1, false}, {"novalidate", 0, false}, {"trunc", 0, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			const size = 64 << 10
-			src, dst := tcpPair(b)
+			src, dst := testnet.TCPPair(b)
 			h, err := NewHost(0, size, tc.trunc, tc.every)
 			if err != nil {
 				b.Fatal(err)

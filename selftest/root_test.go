@@ -9,29 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/devmemtcp/ncdevmem/bench"
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/proto"
 )
-
-// binary returns $NCDEVMEM_BIN or a fresh build of the command.
-func binary(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("NCDEVMEM_BIN"); b != "" {
-		return b
-	}
-	out := filepath.Join(t.TempDir(), "ncdevmem")
-	if b, err := exec.Command("go", "build", "-o", out, "github.com/devmemtcp/ncdevmem/cmd/ncdevmem").CombinedOutput(); err != nil {
-		t.Fatalf("build ncdevmem (or set NCDEVMEM_BIN): %v\n%s", err, b)
-	}
-	return out
-}
 
 // vethState is what the selftest must leave as it was: link (with features and queues),
 // addresses, and the ethtool view of channels, rings and features.
@@ -48,56 +32,12 @@ func vethState(t *testing.T, ns *testnet.NS) string {
 	return b.String()
 }
 
-// startServer runs `ncdevmem server` in ns and returns once it answers.
-func startServer(t *testing.T, bin string, ns *testnet.NS, keyFile string) string {
-	t.Helper()
-	addr := net.JoinHostPort(ns.Addr.String(), strconv.Itoa(proto.DefaultPort))
-	var logs bytes.Buffer
-	cmd := ns.Command(bin, "server", "--listen", addr, "--key-file", keyFile)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// `ip netns exec` execs the binary: the PID is the server's.
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ns.Do(func() error {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-		if err == nil {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server in %s did not listen on %s: %v\n%s", ns.Name, addr, err, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestRootSelftestOnVeth(t *testing.T) {
 	testnet.Require(t)
 	if _, err := exec.LookPath("ethtool"); err != nil {
 		t.Fatal("ethtool(8) is needed to compare the veth before and after: apt-get install ethtool")
 	}
-	bin := binary(t)
+	bin := testnet.Binary(t)
 	peer, dut := testnet.Pair(t)
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, []byte("selftest-root-test-key-0123456789\n"), 0o600); err != nil {
@@ -107,7 +47,7 @@ func TestRootSelftestOnVeth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := startServer(t, bin, peer, keyFile)
+	addr := peer.StartServer(t, bin, proto.DefaultPort, nil, "--key-file", keyFile).Addr
 
 	// The peer role of the real server works across the veth: what check_tx would see.
 	err = dut.Do(func() error {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
 )
 
@@ -15,7 +17,7 @@ func TestChunkSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	a, b := tcpPair(t)
+	a, b := testnet.TCPPair(t)
 	f, err := a.File()
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func TestChunkSenderErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
-	a, _ := tcpPair(t)
+	a, _ := testnet.TCPPair(t)
 	f, err := a.File()
 	if err != nil {
 		t.Fatal(err)

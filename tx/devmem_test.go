@@ -11,6 +11,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/dmabuf"
@@ -81,7 +83,7 @@ func dmSend(t *testing.T, d time.Duration, sc devmemsim.Config, ifname string, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, dst := dmTCPPair(t)
+	src, dst := testnet.TCPPair(t)
 	rc := dmRawConn(t, src)
 	if ifname != "" {
 		if err := Control(sim, ifname)("tcp", "", rc); err != nil {

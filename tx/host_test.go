@@ -10,28 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+
 	"github.com/devmemtcp/ncdevmem/pattern"
 	"golang.org/x/sys/unix"
 )
-
-func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
 
 func rawConn(t testing.TB, c *net.TCPConn) syscall.RawConn {
 	rc, err := c.SyscallConn()
@@ -71,7 +54,7 @@ func runSender(t *testing.T, h *Host, src *net.TCPConn, d time.Duration) *Stats 
 
 func TestHostSend(t *testing.T) {
 	for _, zc := range []bool{false, true} {
-		src, dst := tcpPair(t)
+		src, dst := testnet.TCPPair(t)
 		type res struct {
 			bad   int64
 			total uint64
@@ -113,7 +96,7 @@ func TestHostSend(t *testing.T) {
 }
 
 func TestHostSendCorruptHook(t *testing.T) {
-	src, dst := tcpPair(t)
+	src, dst := testnet.TCPPair(t)
 	done := make(chan int64, 1)
 	go func() { b, _ := checkStream(dst); done <- b }()
 	h, _ := NewHost(0, 4096, false)
@@ -177,7 +160,7 @@ func BenchmarkHostSend(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			const size = 64 << 10
-			src, dst := tcpPair(b)
+			src, dst := testnet.TCPPair(b)
 			go io.Copy(io.Discard, dst)
 			rc := rawConn(b, src)
 			if zc {

@@ -5,78 +5,25 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/report"
 	"golang.org/x/perf/benchfmt"
 )
 
-// ncdevmemBin returns the binary under test: $NCDEVMEM_BIN (make test-root sets it), else one
-// built from this tree into the test's temporary directory.
-func ncdevmemBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("NCDEVMEM_BIN"); b != "" {
-		return b
-	}
-	bin := filepath.Join(t.TempDir(), "ncdevmem")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("NCDEVMEM_BIN unset and building ncdevmem failed: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// startServer runs `ncdevmem server` inside ns, kills it (by its PID) when the test ends and waits
-// until its control port accepts connections.
-func startServer(t *testing.T, bin string, ns *testnet.NS) string {
-	t.Helper()
-	addr := net.JoinHostPort(ns.Addr.String(), "18400")
-	cmd := ns.Command(bin, "server", "--listen", addr)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start server in %s: %v", ns.Name, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("server in %s:\n%s", ns.Name, logs.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ns.Do(func() error {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-		if err == nil {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server in %s not listening on %s after 10 s: %v\n%s", ns.Name, addr, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // TestRootCompareEndToEnd runs two real `ncdevmem run --runs 3` tests between two namespaces
 // (servers in each, the client in the source's) and feeds the results to `ncdevmem compare` in
 // every output format.
 func TestRootCompareEndToEnd(t *testing.T) {
 	testnet.Require(t)
-	bin := ncdevmemBin(t)
+	bin := testnet.Binary(t)
 	a, b := testnet.Pair(t)
-	src, dst := startServer(t, bin, a), startServer(t, bin, b)
+	src, dst := a.StartServer(t, bin, 18400, nil).Addr, b.StartServer(t, bin, 18400, nil).Addr
 	dir := t.TempDir()
 	var files []string
 	for _, name := range []string{"before.json", "after.json"} {

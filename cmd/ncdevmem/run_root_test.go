@@ -3,105 +3,16 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/report"
 )
-
-var (
-	e2eBinOnce sync.Once
-	e2eBinPath string
-	e2eBinErr  error
-)
-
-// e2eBin is the binary under test: $NCDEVMEM_BIN (make test-root sets it), else one built from
-// this tree once per test process.
-func e2eBin(t *testing.T) string {
-	t.Helper()
-	if b := os.Getenv("NCDEVMEM_BIN"); b != "" {
-		return b
-	}
-	e2eBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "ncdevmem-e2e")
-		if err != nil {
-			e2eBinErr = err
-			return
-		}
-		e2eBinPath = filepath.Join(dir, "ncdevmem")
-		if out, err := exec.Command("go", "build", "-o", e2eBinPath, ".").CombinedOutput(); err != nil {
-			e2eBinErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if e2eBinErr != nil {
-		t.Fatalf("NCDEVMEM_BIN unset and building ncdevmem failed: %v", e2eBinErr)
-	}
-	return e2eBinPath
-}
-
-// benchServer is a real `ncdevmem server` in a namespace.
-type benchServer struct {
-	addr string
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	done chan struct{}
-}
-
-// startBenchServer starts `ncdevmem server` in ns on port with extra environment, kills it by PID
-// when the test ends, and waits until the port accepts connections.
-func startBenchServer(t *testing.T, bin string, ns *testnet.NS, port int, keyFile string, env ...string) *benchServer {
-	t.Helper()
-	s := &benchServer{addr: net.JoinHostPort(ns.Addr.String(), fmt.Sprint(port)), logs: &bytes.Buffer{}, done: make(chan struct{})}
-	s.cmd = ns.Command(bin, "server", "--listen", s.addr, "--key-file", keyFile)
-	s.cmd.Env = append(os.Environ(), env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start server in %s: %v", ns.Name, err)
-	}
-	go func() { s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.kill()
-		if t.Failed() {
-			t.Logf("server %s log:\n%s", s.addr, s.logs.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := ns.Do(func() error {
-			c, err := net.DialTimeout("tcp", s.addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-		if err == nil {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not listening on %s after 10 s: %v\n%s", s.addr, err, s.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// kill ends the server with SIGKILL (a crash, not a shutdown) and waits for it.
-func (s *benchServer) kill() {
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-}
 
 // runClient runs `ncdevmem run args...` in ns and returns its exit code, stdout and stderr.
 func runClient(t *testing.T, bin string, ns *testnet.NS, args ...string) (int, string, string) {
@@ -132,14 +43,14 @@ func writeKey(t *testing.T) string {
 // run` between them with 1 and 4 flows, validation on, authenticated, and checks the JSON.
 func TestRootRunBetweenNamespaces(t *testing.T) {
 	testnet.Require(t)
-	bin := e2eBin(t)
+	bin := testnet.Binary(t)
 	key := writeKey(t)
 	a, b := testnet.Pair(t)
-	src := startBenchServer(t, bin, a, 18400, key)
-	dst := startBenchServer(t, bin, b, 18400, key)
+	src := a.StartServer(t, bin, 18400, nil, "--key-file", key)
+	dst := b.StartServer(t, bin, 18400, nil, "--key-file", key)
 	for _, flows := range []int{1, 4} {
 		out := filepath.Join(t.TempDir(), "r.json")
-		code, stdout, stderr := runClient(t, bin, a, "--src", src.addr, "--dst", dst.addr, "-n", fmt.Sprint(flows),
+		code, stdout, stderr := runClient(t, bin, a, "--src", src.Addr, "--dst", dst.Addr, "-n", fmt.Sprint(flows),
 			"--time", "2s", "--validate", "on", "--key-file", key, "--json", out, "--interval", "500ms", "--expect", "gbps>0")
 		if code != 0 {
 			t.Fatalf("%d flows: exit %d\nstdout:\n%s\nstderr:\n%s", flows, code, stdout, stderr)
@@ -189,17 +100,17 @@ func TestRootRunBetweenNamespaces(t *testing.T) {
 // TestRootCorruptedStream proves validation fails: the source server's test hook flips one byte.
 func TestRootCorruptedStream(t *testing.T) {
 	testnet.Require(t)
-	bin := e2eBin(t)
+	bin := testnet.Binary(t)
 	key := writeKey(t)
 	a, b := testnet.Pair(t)
-	src := startBenchServer(t, bin, a, 18400, key, testCorruptEnv+"=3000000")
-	dst := startBenchServer(t, bin, b, 18400, key)
+	src := a.StartServer(t, bin, 18400, []string{testCorruptEnv + "=3000000"}, "--key-file", key)
+	dst := b.StartServer(t, bin, 18400, nil, "--key-file", key)
 	start := time.Now()
-	code, stdout, stderr := runClient(t, bin, a, "--src", src.addr, "--dst", dst.addr, "--time", "10s", "--key-file", key)
+	code, stdout, stderr := runClient(t, bin, a, "--src", src.Addr, "--dst", dst.Addr, "--time", "10s", "--key-file", key)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	want := fmt.Sprintf("target server %s: flow 0: payload mismatch at stream offset 3000000: expected 0x", dst.addr)
+	want := fmt.Sprintf("target server %s: flow 0: payload mismatch at stream offset 3000000: expected 0x", dst.Addr)
 	if !strings.Contains(stderr, want) {
 		t.Errorf("stderr %q lacks the mismatch from the target", stderr)
 	}
@@ -212,25 +123,25 @@ func TestRootCorruptedStream(t *testing.T) {
 // serves the next test.
 func TestRootSourceKilled(t *testing.T) {
 	testnet.Require(t)
-	bin := e2eBin(t)
+	bin := testnet.Binary(t)
 	key := writeKey(t)
 	a, b := testnet.Pair(t)
-	src := startBenchServer(t, bin, a, 18400, key)
-	dst := startBenchServer(t, bin, b, 18400, key)
-	time.AfterFunc(1500*time.Millisecond, src.kill)
+	src := a.StartServer(t, bin, 18400, nil, "--key-file", key)
+	dst := b.StartServer(t, bin, 18400, nil, "--key-file", key)
+	time.AfterFunc(1500*time.Millisecond, src.Kill)
 	start := time.Now()
-	code, stdout, stderr := runClient(t, bin, a, "--src", src.addr, "--dst", dst.addr, "-n", "2", "--time", "20s", "--key-file", key)
+	code, stdout, stderr := runClient(t, bin, a, "--src", src.Addr, "--dst", dst.Addr, "-n", "2", "--time", "20s", "--key-file", key)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "source server "+src.addr+": control connection closed mid-test (did the server crash or get killed?)") {
+	if !strings.Contains(stderr, "source server "+src.Addr+": control connection closed mid-test (did the server crash or get killed?)") {
 		t.Errorf("stderr %q does not name the dead source", stderr)
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the client took %v to notice", d)
 	}
-	src2 := startBenchServer(t, bin, a, 18401, key)
-	code, stdout, stderr = runClient(t, bin, a, "--src", src2.addr, "--dst", dst.addr, "--time", "1s", "--key-file", key)
+	src2 := a.StartServer(t, bin, 18401, nil, "--key-file", key)
+	code, stdout, stderr = runClient(t, bin, a, "--src", src2.Addr, "--dst", dst.Addr, "--time", "1s", "--key-file", key)
 	if code != 0 {
 		t.Fatalf("next test: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}

@@ -40,7 +40,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{[]string{"run", "--runs", "0"}, "--runs 0"},
 		{[]string{"run", "--no-pin", "--pin-off", "2"}, "--no-pin contradicts"},
 		{[]string{"run", "--cpu-src", "x"}, "--cpu-src: list"},
-		{[]string{"run", "--rx-mem", "gpu", "--devmem-rx", "-f", "eth1"}, `--rx-mem "gpu": want udmabuf or cuda`},
+		{[]string{"run", "--rx-mem", "gpu", "--devmem-rx", "-f", "eth1"}, `--rx-mem "gpu": want udmabuf, cuda or host`},
 		{[]string{"run", "--key-file", "/nonexistent/key"}, "--key-file: read key file"},
 		{[]string{"run", "--json", "/nonexistent/dir/x.json", "--time", "0.1"}, "--json /nonexistent/dir/x.json: cannot create a file in /nonexistent/dir: no such file or directory"},
 		{[]string{"run", "--bogus"}, "unknown flag: --bogus"},
