@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,4 +239,63 @@ func ncdevmemBin(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// rssKernel is the real kernel except for the RSS indirection table, which netdevsim in 7.3 lacks:
+// it keeps one in memory, so the full plan (channels, header split, RSS) can run against the real
+// channel and ring settings.
+type rssKernel struct {
+	nic.Kernel
+	table []uint32
+}
+
+func (k *rssKernel) RXRings(ifname string) (uint32, error) {
+	ch, err := k.Channels(ifname)
+	if err != nil {
+		return 0, err
+	}
+	return ch.RXQueues(), nil
+}
+
+func (k *rssKernel) Indir(string) ([]uint32, error) { return slices.Clone(k.table), nil }
+
+func (k *rssKernel) SetIndir(_ string, table []uint32) error {
+	k.table = slices.Clone(table)
+	return nil
+}
+
+// TestGuestNICPrepareChannels runs the full plan for queues 2-3 on netdevsim (7.x) with only the RSS
+// table emulated: the channels go from 2 to 4 and header split on, for real, and Restore puts the
+// channels, tcp-data-split, hds-thresh and the table back exactly.
+func TestGuestNICPrepareChannels(t *testing.T) {
+	Require(t)
+	dev, before := nsimForPrepare(t, 23)
+	k := &rssKernel{Kernel: nic.System(), table: []uint32{0, 1, 0, 1, 0, 1, 0, 1}}
+	no := false
+	var log bytes.Buffer
+	s, err := nic.Prepare(context.Background(), nic.Request{Ifname: dev, Queues: []int{2, 3}, StateDir: t.TempDir(),
+		Log: &log, UseRSSContext: &no, Kernel: k})
+	if err != nil {
+		t.Fatalf("prepare %s: %v\n%s", dev, err, log.String())
+	}
+	t.Logf("log:\n%s", log.String())
+	after := readNIC(t, dev)
+	if after.Channels.RXQueues() != 4 {
+		t.Errorf("RX queues %d after prepare, want 4 for queues 2-3 plus others", after.Channels.RXQueues())
+	}
+	if after.Rings.TCPDataSplit != nic.TCPDataSplitEnabled || deref(after.Rings.HDSThresh) != uint32(0) {
+		t.Errorf("header split %v, hds-thresh %v after prepare", after.Rings.TCPDataSplit, deref(after.Rings.HDSThresh))
+	}
+	if slices.Contains(k.table, 2) || slices.Contains(k.table, 3) {
+		t.Errorf("RSS table %v still sends traffic to devmem queues 2-3", k.table)
+	}
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(before, readNIC(t, dev)); d != "" {
+		t.Errorf("%s not restored exactly (-before +after):\n%s", dev, d)
+	}
+	if want := []uint32{0, 1, 0, 1, 0, 1, 0, 1}; !slices.Equal(k.table, want) {
+		t.Errorf("RSS table %v after restore, want %v", k.table, want)
+	}
 }
