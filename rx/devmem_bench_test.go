@@ -6,11 +6,10 @@ import (
 	"testing"
 	"unsafe"
 
-	"github.com/devmemtcp/ncdevmem/internal/testnet"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 	"github.com/devmemtcp/ncdevmem/pattern"
 )

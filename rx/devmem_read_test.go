@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmemtcp/ncdevmem/internal/testnet"
-
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 )
 
 // A connection starts with a hello read through DevmemReader, then the engine takes the stream

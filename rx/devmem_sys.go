@@ -5,6 +5,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
@@ -28,47 +29,18 @@ type Kernel struct{}
 
 // Recvmsg implements DevmemSys.
 func (Kernel) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
-	n, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
-	if e != 0 {
-		return 0, errnoErr(e)
-	}
-	return int(n), nil
+	return sockcall.Recvmsg(fd, msg, flags)
 }
 
 // Setsockopt implements DevmemSys.
 func (Kernel) Setsockopt(fd, level, name int, val []byte) (int, error) {
-	var p unsafe.Pointer
-	if len(val) > 0 {
-		p = unsafe.Pointer(&val[0])
-	}
-	r, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
-		uintptr(p), uintptr(len(val)), 0)
-	if e != 0 {
-		return 0, errnoErr(e)
-	}
-	return int(r), nil
+	return sockcall.Setsockopt(fd, level, name, val)
 }
 
 // GetsockoptInt implements DevmemSys.
 func (Kernel) GetsockoptInt(fd, level, name int) (int, error) {
 	return unix.GetsockoptInt(fd, level, name)
 }
-
-// errnoErr returns the common errnos without boxing them again (as x/sys does).
-func errnoErr(e unix.Errno) error {
-	switch e {
-	case unix.EAGAIN:
-		return errEAGAIN
-	case unix.EINTR:
-		return errEINTR
-	}
-	return e
-}
-
-var (
-	errEAGAIN error = unix.EAGAIN
-	errEINTR  error = unix.EINTR
-)
 
 // tokenBytes views token ranges as the option value of SO_DEVMEM_DONTNEED.
 func tokenBytes(t []uapi.DmabufToken) []byte {

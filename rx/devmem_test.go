@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmemtcp/ncdevmem/internal/testnet"
-
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
 

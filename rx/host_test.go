@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
-
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
 

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmemtcp/ncdevmem/internal/testnet"
-
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 )
 
 func TestChunkSender(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
@@ -27,50 +28,18 @@ type Kernel struct{}
 
 // Sendmsg implements DevmemSys.
 func (Kernel) Sendmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
-	n, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
-	if e != 0 {
-		return 0, errnoErr(e)
-	}
-	return int(n), nil
+	return sockcall.Sendmsg(fd, msg, flags)
 }
 
 // Recvmsg implements DevmemSys.
 func (Kernel) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
-	n, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
-	if e != 0 {
-		return 0, errnoErr(e)
-	}
-	return int(n), nil
+	return sockcall.Recvmsg(fd, msg, flags)
 }
 
 // Setsockopt implements DevmemSys.
 func (Kernel) Setsockopt(fd, level, name int, val []byte) (int, error) {
-	var p unsafe.Pointer
-	if len(val) > 0 {
-		p = unsafe.Pointer(&val[0])
-	}
-	r, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
-		uintptr(p), uintptr(len(val)), 0)
-	if e != 0 {
-		return 0, errnoErr(e)
-	}
-	return int(r), nil
+	return sockcall.Setsockopt(fd, level, name, val)
 }
-
-func errnoErr(e unix.Errno) error {
-	switch e {
-	case unix.EAGAIN:
-		return errEAGAIN
-	case unix.EINTR:
-		return errEINTR
-	}
-	return e
-}
-
-var (
-	errEAGAIN error = unix.EAGAIN
-	errEINTR  error = unix.EINTR
-)
 
 // rawIovec is struct iovec with an integer base: devmem TX iovecs carry offsets into the dma-buf,
 // which must not sit in a pointer field the garbage collector would inspect. An array of them

@@ -11,12 +11,11 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/devmemtcp/ncdevmem/internal/testnet"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 	"github.com/devmemtcp/ncdevmem/pattern"
 )

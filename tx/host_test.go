@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/devmemtcp/ncdevmem/internal/testnet"
-
-	"github.com/devmemtcp/ncdevmem/pattern"
 	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
+	"github.com/devmemtcp/ncdevmem/internal/uapi"
+	"github.com/devmemtcp/ncdevmem/pattern"
 )
 
 func rawConn(t testing.TB, c *net.TCPConn) syscall.RawConn {
@@ -109,8 +110,8 @@ func TestHostSendCorruptHook(t *testing.T) {
 
 func TestParseZCCompletions(t *testing.T) {
 	cm := func(level, typ int32, errno uint32, origin, code uint8, lo, hi uint32) []byte {
-		b := make([]byte, unix.CmsgSpace(sizeofSockExtendedErr))
-		binary.NativeEndian.PutUint64(b[0:], uint64(unix.CmsgLen(sizeofSockExtendedErr)))
+		b := make([]byte, unix.CmsgSpace(uapi.SizeofSockExtendedErr))
+		binary.NativeEndian.PutUint64(b[0:], uint64(unix.CmsgLen(uapi.SizeofSockExtendedErr)))
 		binary.NativeEndian.PutUint32(b[8:], uint32(level))
 		binary.NativeEndian.PutUint32(b[12:], uint32(typ))
 		d := b[unix.CmsgLen(0):]
@@ -137,8 +138,8 @@ func TestParseZCCompletions(t *testing.T) {
 
 func FuzzParseZCCompletions(f *testing.F) {
 	f.Add([]byte{})
-	b := make([]byte, unix.CmsgSpace(sizeofSockExtendedErr))
-	binary.NativeEndian.PutUint64(b, uint64(unix.CmsgLen(sizeofSockExtendedErr)))
+	b := make([]byte, unix.CmsgSpace(uapi.SizeofSockExtendedErr))
+	binary.NativeEndian.PutUint64(b, uint64(unix.CmsgLen(uapi.SizeofSockExtendedErr)))
 	binary.NativeEndian.PutUint32(b[12:], unix.IP_RECVERR)
 	b[unix.CmsgLen(0)+4] = unix.SO_EE_ORIGIN_ZEROCOPY
 	f.Add(b)

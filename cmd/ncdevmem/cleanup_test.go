@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmemtcp/ncdevmem/nic"
 	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/nic"
 )
 
 func cleanupCLI(args ...string) (code int, stdout, stderr string) {

@@ -11,9 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/perf/benchfmt"
+
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/report"
-	"golang.org/x/perf/benchfmt"
 )
 
 // TestRootCompareEndToEnd runs two real `ncdevmem run --runs 3` tests between two namespaces

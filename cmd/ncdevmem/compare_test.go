@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/devmemtcp/ncdevmem/report"
 	"golang.org/x/perf/benchfmt"
+
+	"github.com/devmemtcp/ncdevmem/report"
 )
 
 // fixtures are the recorded 4-flow results package compare's golden tests use.

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/devmemtcp/ncdevmem/bind"
 	"github.com/devmemtcp/ncdevmem/doctor"
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/nic"
-	"golang.org/x/sys/unix"
 )
 
 func doctorCLI(args ...string) (code int, stdout, stderr string) {

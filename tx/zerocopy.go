@@ -2,12 +2,36 @@ package tx
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
+
+// errNotZerocopy is returned when the error queue holds something other than a zerocopy
+// completion: a real socket error the sender must not swallow.
+var errNotZerocopy = errors.New("error queue holds a socket error, not a zerocopy completion")
+
+// parseZCCompletions parses the control messages of one MSG_ERRQUEUE recvmsg and returns how many
+// sends the zerocopy notifications in it complete, and how many of those the kernel copied
+// (SO_EE_CODE_ZEROCOPY_COPIED: the device could not send from user pages). It allocates nothing.
+func parseZCCompletions(oob []byte) (n, copied uint64, err error) {
+	it := zcIter{rem: oob}
+	for {
+		r, ok, err := it.next()
+		if err != nil || !ok {
+			return n, copied, err
+		}
+		// [lo, hi] is an inclusive range of send sequence numbers (u32, may wrap).
+		c := uint64(r.hi-r.lo) + 1
+		n += c
+		if r.copied {
+			copied += c
+		}
+	}
+}
 
 // zcRange is one zerocopy notification: sendmsg sequence numbers lo..hi (inclusive, u32 that may
 // wrap) are done; copied says the kernel fell back to copying them.
@@ -37,7 +61,7 @@ func (it *zcIter) next() (r zcRange, ok bool, err error) {
 		errno := binary.NativeEndian.Uint32(data[0:])
 		origin, code := data[4], data[6]
 		if origin != uapi.SO_EE_ORIGIN_ZEROCOPY || errno != 0 {
-			return r, false, fmt.Errorf("error queue holds a socket error (origin %d), not a zerocopy completion: %w", origin, unix.Errno(errno))
+			return r, false, fmt.Errorf("%w: origin %d: %w", errNotZerocopy, origin, unix.Errno(errno))
 		}
 		r = zcRange{
 			lo:     binary.NativeEndian.Uint32(data[8:]),

@@ -1,0 +1,61 @@
+// Package sockcall issues the socket syscalls of the devmem data path raw: x/sys's wrappers either
+// drop the result (setsockopt's SO_DEVMEM_DONTNEED returns the number of frags freed) or take
+// iovec bases as pointers, which devmem TX's dma-buf offsets are not. Nothing here allocates on
+// success or on EAGAIN/EINTR.
+package sockcall
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Recvmsg is recvmsg(2) with a caller-built msghdr; msg.Controllen and msg.Flags are left as the
+// kernel set them.
+func Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
+	n, _, e := unix.Syscall(unix.SYS_RECVMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
+	if e != 0 {
+		return 0, Errno(e)
+	}
+	return int(n), nil
+}
+
+// Sendmsg is sendmsg(2) with a caller-built msghdr, whose iovec bases may be dma-buf offsets.
+func Sendmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
+	n, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(msg)), uintptr(flags))
+	if e != 0 {
+		return 0, Errno(e)
+	}
+	return int(n), nil
+}
+
+// Setsockopt is setsockopt(2) with a raw option value; it returns the syscall's non-negative result.
+func Setsockopt(fd, level, name int, val []byte) (int, error) {
+	var p unsafe.Pointer
+	if len(val) > 0 {
+		p = unsafe.Pointer(&val[0])
+	}
+	r, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(name),
+		uintptr(p), uintptr(len(val)), 0)
+	if e != 0 {
+		return 0, Errno(e)
+	}
+	return int(r), nil
+}
+
+// Errno returns e as an error, reusing preallocated values for the errnos a busy non-blocking
+// socket answers all the time, so the hot path does not box them again.
+func Errno(e unix.Errno) error {
+	switch e {
+	case unix.EAGAIN:
+		return errEAGAIN
+	case unix.EINTR:
+		return errEINTR
+	}
+	return e
+}
+
+var (
+	errEAGAIN error = unix.EAGAIN
+	errEINTR  error = unix.EINTR
+)

@@ -1,0 +1,44 @@
+package sockcall
+
+import (
+	"errors"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestRoundTripAndErrors(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	out, in := []byte("devmem"), make([]byte, 16)
+	var msg unix.Msghdr
+	var iov unix.Iovec
+	iov.Base, msg.Iov = &out[0], &iov
+	iov.SetLen(len(out))
+	msg.SetIovlen(1)
+	if n, err := Sendmsg(fds[0], &msg, 0); err != nil || n != len(out) {
+		t.Fatalf("Sendmsg = %d, %v", n, err)
+	}
+	iov.Base = &in[0]
+	iov.SetLen(len(in))
+	if n, err := Recvmsg(fds[1], &msg, 0); err != nil || string(in[:n]) != "devmem" {
+		t.Fatalf("Recvmsg = %q, %v", in[:n], err)
+	}
+	// Nothing left: EAGAIN, as the preallocated value, without allocating.
+	allocs := testing.AllocsPerRun(100, func() { Recvmsg(fds[1], &msg, 0) })
+	if _, err := Recvmsg(fds[1], &msg, 0); err != errEAGAIN || allocs != 0 {
+		t.Fatalf("empty socket: %v (%v allocs)", err, allocs)
+	}
+	// setsockopt returns the kernel's result; a bad level is the kernel's errno.
+	one := []byte{1, 0, 0, 0}
+	if r, err := Setsockopt(fds[0], unix.SOL_SOCKET, unix.SO_KEEPALIVE, one); err != nil || r != 0 {
+		t.Fatalf("Setsockopt = %d, %v", r, err)
+	}
+	if _, err := Setsockopt(fds[0], 9999, 1, one); !errors.Is(err, unix.ENOPROTOOPT) && !errors.Is(err, unix.EOPNOTSUPP) {
+		t.Fatalf("bad level: %v", err)
+	}
+}
