@@ -103,8 +103,8 @@ func TestGuestBindVirtio(t *testing.T) {
 	if !strings.Contains(e.Advice, "bnxt") {
 		t.Errorf("advice %q does not name the drivers that support devmem RX", e.Advice)
 	}
-	if rel.AtLeast(7, 0) && e.Attr != "ifindex" {
-		t.Errorf("7.x refuses at the device: attr %q, want ifindex", e.Attr)
+	if rel.AtLeast(7, 0) && (e.Attr != "ifindex" || e.Offset == 0) {
+		t.Errorf("7.x refuses at the device: attr %q at offset %d, want ifindex", e.Attr, e.Offset)
 	}
 
 	if _, err := unix.FcntlInt(unusedFD, unix.F_GETFD, 0); err == nil {
@@ -214,7 +214,7 @@ func TestGuestBindNetdevsim(t *testing.T) {
 	noDMA("bind-rx " + dev + " queues 0-1, tcp-data-split on, hds-thresh 0")
 
 	e := refusalRX(t, "bind-rx "+dev+" queue 7", idx, []uint32{7}, buf.FD())
-	if e.Errno != unix.EINVAL || e.Attr != "queues[0].id" {
+	if e.Errno != unix.EINVAL || e.Attr != "queues[0].id" || e.Offset == 0 {
 		t.Errorf("queue 7 of 4: %v at %q (offset %d), want EINVAL at queues[0].id", e.Errno, e.Attr, e.Offset)
 	}
 	if !strings.Contains(e.Advice, "queue 7 out of range") || !strings.Contains(e.Advice, "4 RX queues") {
