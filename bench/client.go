@@ -245,7 +245,7 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 			}
 			intervals = append(intervals, iv)
 			if cl.Progress != nil {
-				fmt.Fprintf(cl.Progress, "[SUM] %6.2f-%-6.2f sec  %10s  %8.3f Gbits/sec\n", iv.StartSec, iv.EndSec, humanBytes(iv.RxBytes), iv.Gbps)
+				report.WriteInterval(cl.Progress, iv)
 			}
 			lastSec, lastRx, lastTx = p.p.Elapsed, p.p.Bytes, curTx
 		case r := <-srcDone:
@@ -334,16 +334,6 @@ func sideError(e *endpoint, r *sideResult) error {
 		return fmt.Errorf("%s server %s: %s", e.role, e.addr, r.res.Error)
 	}
 	return nil
-}
-
-func humanBytes(b uint64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.2f GBytes", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.2f MBytes", float64(b)/(1<<20))
-	}
-	return fmt.Sprintf("%.2f KBytes", float64(b)/(1<<10))
 }
 
 // Config is the report's view of the spec (the client adds Src and Dst).

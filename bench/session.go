@@ -464,27 +464,6 @@ func appCPU(spec *TestSpec, role Role, i, netCPU, ncpu int) int {
 	return ((netCPU+spec.PinOff)%ncpu + ncpu) % ncpu
 }
 
-// cpuRoles maps every CPU a flow used to its role for the report.
-func cpuRoles(fs []*flowState) map[int]string {
-	roles := map[int]string{}
-	add := func(cpu int, role string) {
-		if cpu < 0 {
-			return
-		}
-		if r, ok := roles[cpu]; ok && r != role {
-			role = "net+app"
-		}
-		roles[cpu] = role
-	}
-	for _, f := range fs {
-		add(f.netCPU, "net")
-	}
-	for _, f := range fs {
-		add(f.appCPU, "app")
-	}
-	return roles
-}
-
 // pin moves the calling goroutine's locked OS thread to cpu.
 func pin(cpu int) error {
 	var set unix.CPUSet
@@ -710,7 +689,7 @@ window:
 		side.Flows = append(side.Flows, fl)
 	}
 	if cpu1 != nil {
-		side.CPUs = stats.CPUUsage(cpu0, cpu1, cpuRoles(fs))
+		side.CPUs = stats.CPUUsage(cpu0, cpu1, stats.Roles(side.Flows))
 	}
 
 	// Tail: the target drains until the source's EOF so the source never blocks on a full window.
