@@ -15,6 +15,8 @@
 #   NCDEVMEM_VM_RUN      -test.run pattern for the guest tests (default all)
 #   NCDEVMEM_VM_TIMEOUT  seconds one guest may run before it counts as not reporting (default 600)
 #   NCDEVMEM_VM_SMP, NCDEVMEM_VM_MEM   guest CPUs (default 2) and memory in MiB (default 2048)
+#   NCDEVMEM_VM_PKGS     packages whose tests run in the guests (default "guesttest udmabuf")
+#   NCDEVMEM_VM_ROOT_TESTS=1   also run those packages' host-kernel TestRoot* tests in the guests
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,7 +50,7 @@ MODS_7="virtio_net veth netdevsim"
 
 # Packages the host needs: QEMU, the guest's userland, and netdevsim's build dependencies.
 HOST_PKGS="qemu-system-x86 busybox-static cpio xz-utils kmod iproute2 ethtool gcc make flex bison bc
-libelf-dev libssl-dev dwarves"
+libelf-dev libssl-dev dwarves zstd"
 
 t_all=$(date +%s)
 t_step=$t_all
@@ -68,6 +70,12 @@ die() {
 }
 note() { echo "run-tests.sh: $*" >&2; }
 
+for k in $KERNELS; do
+	case "$k" in 6.12 | 7.x) ;; *) die "unknown kernel '$k' in NCDEVMEM_VM_KERNELS (choose from: 6.12 7.x)" ;; esac
+done
+for v in TIMEOUT SMP MEM; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "NCDEVMEM_VM_$v=${!v} is not a positive whole number"
+done
 [ "$(id -u)" = 0 ] || die "needs root (apt-get, and building netdevsim into $CACHE): run it with sudo"
 mkdir -p "$CACHE"/{debs,kernels,nsim,work}
 
