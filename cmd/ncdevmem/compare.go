@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -153,31 +152,23 @@ func shortNames(paths []string) []string {
 	return out
 }
 
-// writePlot writes the SVG through a temporary file in the same directory and renames it into
-// place, so a failure never leaves a truncated plot where an older one was.
+// writePlot writes the SVG to path (see outputFile: a failure never leaves a truncated plot where an
+// older one was, and /dev/null stays a device).
 func writePlot(path string, in []*compare.Input) error {
 	var buf bytes.Buffer
 	if err := compare.WritePlot(&buf, in); err != nil {
 		return fmt.Errorf("compare: plot %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".ncdevmem-plot-*.svg")
+	out, err := createOutput(path)
 	if err != nil {
 		return fmt.Errorf("compare: plot %s: %w", path, err)
 	}
-	_, werr := tmp.Write(buf.Bytes())
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
+	defer out.Abort()
+	if _, err := out.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("compare: plot %s: %w", path, err)
 	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("compare: plot %s: %w", path, werr)
+	if err := out.Commit(); err != nil {
+		return fmt.Errorf("compare: plot %s: %w", path, err)
 	}
 	return nil
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"net"
 	"os"
@@ -307,23 +305,16 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 	// Create the JSON file's temporary twin before the run, so a bad path fails in a second, not
 	// after the test, and an existing file is replaced only by a complete result.
 	var jsonW io.Writer
-	var jsonF *os.File
+	var jsonF *outputFile
 	switch o.jsonOut {
 	case "":
 	case "-":
 		jsonW = stdout
 	default:
-		if jsonF, err = os.CreateTemp(filepath.Dir(o.jsonOut), "."+filepath.Base(o.jsonOut)+".*.tmp"); err != nil {
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
+		if jsonF, err = createOutput(o.jsonOut); err != nil {
 			return usageErrorf("--json %s: cannot create a file in %s: %v", o.jsonOut, filepath.Dir(o.jsonOut), err)
 		}
-		defer func() {
-			jsonF.Close()
-			os.Remove(jsonF.Name()) // fails harmlessly once renamed
-		}()
+		defer jsonF.Abort() // harmless once committed
 		jsonW = jsonF
 	}
 
@@ -356,13 +347,7 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 			return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
 		}
 		if jsonF != nil {
-			if err := jsonF.Chmod(0o644); err != nil {
-				return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
-			}
-			if err := jsonF.Close(); err != nil {
-				return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
-			}
-			if err := os.Rename(jsonF.Name(), o.jsonOut); err != nil {
+			if err := jsonF.Commit(); err != nil {
 				return fmt.Errorf("write --json %s: %w", o.jsonOut, err)
 			}
 		}
