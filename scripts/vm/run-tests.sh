@@ -15,7 +15,7 @@
 #   NCDEVMEM_VM_RUN      -test.run pattern for the guest tests (default all)
 #   NCDEVMEM_VM_TIMEOUT  seconds one guest may run before it counts as not reporting (default 600)
 #   NCDEVMEM_VM_SMP, NCDEVMEM_VM_MEM   guest CPUs (default 2) and memory in MiB (default 2048)
-#   NCDEVMEM_VM_PKGS     packages whose tests run in the guests (default "guesttest udmabuf")
+#   NCDEVMEM_VM_PKGS     packages whose tests run in the guests (default "guesttest udmabuf bind doctor nic")
 #   NCDEVMEM_VM_ROOT_TESTS=1   also run those packages' host-kernel TestRoot* tests in the guests
 set -euo pipefail
 
@@ -40,7 +40,7 @@ UDMABUF_LIMIT_7=256
 # real kernel surface when it is present (udmabuf's are told it must be: NCDEVMEM_REQUIRE_UDMABUF=1).
 # NCDEVMEM_VM_PKGS replaces the list (e.g. "bind nic cmd/ncdevmem") and NCDEVMEM_VM_ROOT_TESTS=1
 # turns on the packages' host-kernel TestRoot* tests, to run them against the guest kernels.
-GUEST_PKGS=${NCDEVMEM_VM_PKGS:-"guesttest udmabuf"}
+GUEST_PKGS=${NCDEVMEM_VM_PKGS:-"guesttest udmabuf bind doctor nic"}
 # Huge pages on every guest's cmdline so udmabuf's hugetlb backing is tested too (8 x 2 MiB).
 APPEND_ALL="hugepages=8"
 
