@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -102,27 +101,6 @@ func TestDevmemWindow(t *testing.T) {
 	}
 }
 
-// vethState is everything a devmem setup could change on the veth, as the tools print it.
-func vethState(t *testing.T, ns *testnet.NS) string {
-	t.Helper()
-	var b strings.Builder
-	for _, args := range [][]string{
-		{"ip", "-d", "link", "show", "veth0"},
-		{"ethtool", "-l", "veth0"},
-		{"ethtool", "-k", "veth0"},
-		{"ethtool", "-S", "veth0"},
-	} {
-		out, err := ns.Command(args[0], args[1:]...).CombinedOutput()
-		if err != nil {
-			if _, lerr := exec.LookPath(args[0]); lerr != nil {
-				continue
-			}
-		}
-		b.Write(out)
-	}
-	return b.String()
-}
-
 // TestRootDevmemRunOnVeth runs the devmem RX and TX setup on a veth, which supports none of it:
 // each attempt fails at the first unsupported step with advice and leaves the veth, the state
 // directory and the buffers as they were.
@@ -180,7 +158,7 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 				spec.Ifname = "veth0"
 			}
 			spec.StateDir, spec.Flows, spec.ReadSize = stateDir, max(spec.Flows, 1), 64<<10
-			before := vethState(t, b)
+			before := b.LinkState(t, "veth0")
 			err := b.Do(func() error {
 				fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: tc.role, Local: local,
 					Logf: func(f string, a ...any) { t.Logf("note: "+f, a...) }})
@@ -196,7 +174,7 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
 			}
-			if after := vethState(t, b); after != before {
+			if after := b.LinkState(t, "veth0"); after != before {
 				t.Errorf("veth changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
 			if ents, _ := os.ReadDir(stateDir); len(ents) != 0 {

@@ -3,27 +3,11 @@ package legacy
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 )
-
-// vethState is what a failed run must leave exactly as it was: links (with features and queues),
-// addresses, and the ethtool view of channels, rings and features.
-func vethState(t *testing.T, ns *testnet.NS) string {
-	t.Helper()
-	var b bytes.Buffer
-	for _, c := range [][]string{
-		{"ip", "-d", "link", "show", "veth0"}, {"ip", "addr", "show", "veth0"},
-		{"ethtool", "-l", "veth0"}, {"ethtool", "-g", "veth0"}, {"ethtool", "-k", "veth0"},
-	} {
-		out, _ := ns.Command(c[0], c[1:]...).CombinedOutput()
-		b.Write(out)
-	}
-	return b.String()
-}
 
 func runIn(t *testing.T, ns *testnet.NS, stdin string, args ...string) (int, string, string) {
 	t.Helper()
@@ -40,11 +24,8 @@ func runIn(t *testing.T, ns *testnet.NS, stdin string, args ...string) (int, str
 
 func TestRootProbeOnVeth(t *testing.T) {
 	testnet.Require(t)
-	if _, err := exec.LookPath("ethtool"); err != nil {
-		t.Fatal("ethtool(8) is needed to compare the veth before and after: apt-get install ethtool")
-	}
 	ns := testnet.Single(t)
-	before := vethState(t, ns)
+	before := ns.LinkState(t, "veth0")
 	// veth has one RX queue: the C tool stops at the queue count with exit 1.
 	code, stdout, stderr := runIn(t, ns, "", "-f", "veth0")
 	if code != ExitError || stdout != "" || !strings.Contains(stderr, "ncdevmem: number of device queues is too low") {
@@ -56,7 +37,7 @@ func TestRootProbeOnVeth(t *testing.T) {
 	if code != ExitProbeFails || !strings.Contains(stderr, "ncdevmem: ") {
 		t.Errorf("probe -t 0 -q 1: exit %d, stderr:\n%s", code, stderr)
 	}
-	if after := vethState(t, ns); after != before {
+	if after := ns.LinkState(t, "veth0"); after != before {
 		t.Errorf("veth changed by the probe:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
@@ -64,7 +45,7 @@ func TestRootProbeOnVeth(t *testing.T) {
 func TestRootRXOnVethFailsWithAdvice(t *testing.T) {
 	testnet.Require(t)
 	ns := testnet.Single(t)
-	before := vethState(t, ns)
+	before := ns.LinkState(t, "veth0")
 	code, stdout, stderr := runIn(t, ns, "", "-l", "-f", "veth0", "-s", ns.Addr.String(), "-p", "5201", "-t", "0", "-q", "1", "-v", "7")
 	if code != ExitError || stdout != "" {
 		t.Errorf("rx: exit %d stdout %q, stderr:\n%s", code, stdout, stderr)
@@ -74,7 +55,7 @@ func TestRootRXOnVethFailsWithAdvice(t *testing.T) {
 	if !strings.HasPrefix(last, "ncdevmem: ") || len(last) < 40 {
 		t.Errorf("last stderr line is not one clear error: %q", last)
 	}
-	if after := vethState(t, ns); after != before {
+	if after := ns.LinkState(t, "veth0"); after != before {
 		t.Errorf("veth changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	// The TX client on veth (no bind-tx support) fails the same way.

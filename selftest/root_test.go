@@ -17,26 +17,8 @@ import (
 	"github.com/devmemtcp/ncdevmem/proto"
 )
 
-// vethState is what the selftest must leave as it was: link (with features and queues),
-// addresses, and the ethtool view of channels, rings and features.
-func vethState(t *testing.T, ns *testnet.NS) string {
-	t.Helper()
-	var b bytes.Buffer
-	for _, c := range [][]string{
-		{"ip", "-d", "link", "show", "veth0"}, {"ip", "addr", "show", "veth0"},
-		{"ethtool", "-l", "veth0"}, {"ethtool", "-g", "veth0"}, {"ethtool", "-k", "veth0"},
-	} {
-		out, _ := ns.Command(c[0], c[1:]...).CombinedOutput()
-		b.Write(out)
-	}
-	return b.String()
-}
-
 func TestRootSelftestOnVeth(t *testing.T) {
 	testnet.Require(t)
-	if _, err := exec.LookPath("ethtool"); err != nil {
-		t.Fatal("ethtool(8) is needed to compare the veth before and after: apt-get install ethtool")
-	}
 	bin := testnet.Binary(t)
 	peer, dut := testnet.Pair(t)
 	keyFile := filepath.Join(t.TempDir(), "key")
@@ -82,7 +64,7 @@ func TestRootSelftestOnVeth(t *testing.T) {
 		t.Fatalf("peer role across the veth: %v", err)
 	}
 
-	before := vethState(t, dut)
+	before := dut.LinkState(t, "veth0")
 	var stdout, stderr bytes.Buffer
 	cmd := dut.Command(bin, "selftest", "-f", "veth0", "--peer", peer.Addr.String(), "--key-file", keyFile)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -106,7 +88,7 @@ func TestRootSelftestOnVeth(t *testing.T) {
 	if !strings.Contains(out, "# ncdevmem -f veth0: exit 1\n") || !strings.Contains(out, "number of device queues is too low") {
 		t.Errorf("KTAP lacks the probe's diagnosis:\n%s", out)
 	}
-	if after := vethState(t, dut); after != before {
+	if after := dut.LinkState(t, "veth0"); after != before {
 		t.Errorf("veth changed by the selftest:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }

@@ -159,3 +159,22 @@ func (s *Server) stop(sig syscall.Signal, grace time.Duration) {
 	}
 	<-s.done
 }
+
+// LinkState is everything a refused devmem setup must leave as it was on link, as the tools print
+// it: the link with its details, its addresses, and ethtool's channels, rings and features.
+// Compare the strings before and after. It fails t when ethtool(8) is missing.
+func (ns *NS) LinkState(t testing.TB, link string) string {
+	t.Helper()
+	if _, err := exec.LookPath("ethtool"); err != nil {
+		t.Fatal("ethtool(8) is needed to compare the link before and after: apt-get install ethtool")
+	}
+	var b bytes.Buffer
+	for _, c := range [][]string{
+		{"ip", "-d", "link", "show", link}, {"ip", "addr", "show", link},
+		{"ethtool", "-l", link}, {"ethtool", "-g", link}, {"ethtool", "-k", link},
+	} {
+		out, _ := ns.Command(c[0], c[1:]...).CombinedOutput()
+		b.Write(out)
+	}
+	return b.String()
+}
