@@ -284,9 +284,9 @@ func BenchmarkDevmemReceiveSim(b *testing.B) {
 	b.SetBytes(chunk)
 	b.ReportAllocs()
 	b.ResetTimer()
-	go dmSendPattern(c, total, -1)
+	go sendPattern(c, total, -1)
 	var st Stats
-	if err := e.Receive(dmRawConn(b, s), &st); err != nil {
+	if err := e.Receive(rawConn(b, s), &st); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

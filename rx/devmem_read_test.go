@@ -29,9 +29,9 @@ func TestDevmemReaderThenEngine(t *testing.T) {
 			if _, err := c.Write(hello); err != nil {
 				t.Fatal(err)
 			}
-			go dmSendPattern(c, 1<<20, -1)
+			go sendPattern(c, 1<<20, -1)
 			s.SetReadDeadline(time.Now().Add(10 * time.Second))
-			rc := dmRawConn(t, s)
+			rc := rawConn(t, s)
 			got := make([]byte, len(hello))
 			if _, err := io.ReadFull(NewDevmemReader(rc, sim.Buffer(), 1, sim), got); err != nil {
 				t.Fatal(err)
@@ -66,12 +66,12 @@ func TestDevmemReaderWrongID(t *testing.T) {
 	c, s := testnet.TCPPair(t)
 	c.Write([]byte("hi"))
 	s.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := NewDevmemReader(dmRawConn(t, s), sim.Buffer(), 1, sim).Read(make([]byte, 2))
+	_, err := NewDevmemReader(rawConn(t, s), sim.Buffer(), 1, sim).Read(make([]byte, 2))
 	if err == nil {
 		t.Fatal("a frag of another binding was accepted")
 	}
 	c.Close()
-	_, err = io.ReadAll(NewDevmemReader(dmRawConn(t, s), sim.Buffer(), 4, sim))
+	_, err = io.ReadAll(NewDevmemReader(rawConn(t, s), sim.Buffer(), 4, sim))
 	if err != nil {
 		t.Errorf("read to EOF: %v", err)
 	}

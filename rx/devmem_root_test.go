@@ -141,7 +141,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 func TestRootDevmemEnginePlainTCP(t *testing.T) {
 	testnet.Require(t)
 	c, s := nsPair(t)
-	go dmSendPattern(c, 1<<20, -1)
+	go sendPattern(c, 1<<20, -1)
 	h, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10})
 	defer h.Close()
 	e, err := NewDevmem(DevmemConfig{Buf: h.Buffer(), DmabufID: 1, ReadSize: 64 << 10, Verify: dmVerify, Ifname: "lo", Queues: []uint32{0}})
@@ -150,7 +150,7 @@ func TestRootDevmemEnginePlainTCP(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var st Stats
-	err = e.Receive(dmRawConn(t, s), &st)
+	err = e.Receive(rawConn(t, s), &st)
 	var se *SteeringError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "without a devmem cmsg") {
 		t.Fatalf("Receive on plain TCP: %v, want a steering error", err)
@@ -218,7 +218,7 @@ func TestRootDevmemSimOverVeth(t *testing.T) {
 	const d = 3 * time.Second
 	s.SetReadDeadline(time.Now().Add(d))
 	var st Stats
-	err = e.Receive(dmRawConn(t, s.(*net.TCPConn)), &st)
+	err = e.Receive(rawConn(t, s.(*net.TCPConn)), &st)
 	close(stop)
 	<-sent
 	if !errors.Is(err, os.ErrDeadlineExceeded) {

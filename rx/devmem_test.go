@@ -41,10 +41,10 @@ func dmRun(t *testing.T, n int, sc devmemsim.Config, tune func(*DevmemConfig, *d
 	}
 	c, s := testnet.TCPPair(t)
 	errc := make(chan error, 1)
-	go func() { errc <- dmSendPattern(c, n, -1) }()
+	go func() { errc <- sendPattern(c, n, -1) }()
 	s.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var st Stats
-	rerr := e.Receive(dmRawConn(t, s), &st)
+	rerr := e.Receive(rawConn(t, s), &st)
 	s.Close() // unblock the sender when the receiver stopped early
 	<-errc
 	return e, sim, &st, rerr
@@ -218,9 +218,9 @@ func TestDevmemReceiveGrowsControl(t *testing.T) {
 	}
 	e.oob = make([]byte, 16) // smaller than one cmsg: the kernel answers ETOOSMALL
 	c, s := testnet.TCPPair(t)
-	go dmSendPattern(c, 1<<20, -1)
+	go sendPattern(c, 1<<20, -1)
 	var st Stats
-	if err := e.Receive(dmRawConn(t, s), &st); err != nil {
+	if err := e.Receive(rawConn(t, s), &st); err != nil {
 		t.Fatal(err)
 	}
 	if e.Stats.ControlGrows.Load() == 0 || e.Offset() != 1<<20 {
@@ -246,7 +246,7 @@ func TestDevmemReceiveDeadline(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	var st Stats
-	err = e.Receive(dmRawConn(t, s), &st)
+	err = e.Receive(rawConn(t, s), &st)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || st.Bytes.Load() != 10000 {
 		t.Fatalf("err = %v after %d bytes, want the deadline after 10000", err, st.Bytes.Load())
 	}

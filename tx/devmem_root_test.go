@@ -45,7 +45,7 @@ func TestRootDevmemSendPlainTCP(t *testing.T) {
 	}
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	var st Stats
-	kerr := e.Send(dmRawConn(t, c.(*net.TCPConn)), &st)
+	kerr := e.Send(rawConn(t, c.(*net.TCPConn)), &st)
 	t.Logf("kernel: %v", kerr)
 	if !errors.Is(kerr, unix.EINVAL) || !strings.Contains(kerr.Error(), "not a TX binding") {
 		t.Fatalf("Send on plain TCP: %v, want EINVAL with advice", kerr)

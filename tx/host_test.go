@@ -17,7 +17,8 @@ import (
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
 
-func rawConn(t testing.TB, c *net.TCPConn) syscall.RawConn {
+func rawConn(t testing.TB, c syscall.Conn) syscall.RawConn {
+	t.Helper()
 	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
