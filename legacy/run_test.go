@@ -19,24 +19,8 @@ import (
 	"github.com/devmemtcp/ncdevmem/bind"
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
-	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/nic/nictest"
 )
-
-// fakeBinding is a binding in the fake kernel below.
-type fakeBinding struct {
-	id     uint32
-	unbind func()
-}
-
-func (b *fakeBinding) ID() uint32 { return b.id }
-func (b *fakeBinding) Close() error {
-	if b.unbind != nil {
-		b.unbind()
-		b.unbind = nil
-	}
-	return nil
-}
 
 // devmemKernel is a devmem-capable NIC: the in-memory ethtool model plus bind rules as the kernel
 // applies them (empty queue nests are a missing attribute; header split must be configured on;
@@ -64,24 +48,14 @@ func (k *devmemKernel) system(t *testing.T, mem dmabuf.Buffer) *System {
 			}
 			return nopClose{mem}, nil
 		},
-		BindRX: func(req bind.RXRequest) (Binding, error) {
-			r, err := k.model.Rings("eth1")
-			if err != nil {
-				return nil, err
-			}
-			if r.TCPDataSplit != nic.TCPDataSplitEnabled {
-				return nil, errors.New("bind-rx: tcp-data-split is disabled")
-			}
-			k.nic.Bound, k.nic.BoundQueues = true, req.Queues
-			return &fakeBinding{id: k.id, unbind: func() { k.nic.Bound, k.nic.BoundQueues = false, nil }}, nil
-		},
+		BindRX: func(req bind.RXRequest) (Binding, error) { return k.model.BindRX("eth1", req.Queues, k.id) },
 		BindRXEmpty: func(ifindex, nests, fd int) (Binding, error) {
 			if k.acceptEmpty {
-				return &fakeBinding{id: k.id}, nil
+				return nictest.NewBinding(k.id), nil
 			}
 			return nil, errors.New("bind-rx: missing attribute queue-id")
 		},
-		BindTX: func(ifindex, fd int) (Binding, error) { return &fakeBinding{id: k.id}, nil },
+		BindTX: func(ifindex, fd int) (Binding, error) { return nictest.NewBinding(k.id), nil },
 	}
 }
 

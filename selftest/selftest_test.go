@@ -18,27 +18,11 @@ import (
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
 	"github.com/devmemtcp/ncdevmem/legacy"
-	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/nic/nictest"
 )
 
 // The C tool's dma-buf size (16000 pages).
 const simSize = 4096 * 16000
-
-// fakeBinding is a binding in the fake kernel below.
-type fakeBinding struct {
-	id     uint32
-	unbind func()
-}
-
-func (b *fakeBinding) ID() uint32 { return b.id }
-func (b *fakeBinding) Close() error {
-	if b.unbind != nil {
-		b.unbind()
-		b.unbind = nil
-	}
-	return nil
-}
 
 // devmemKernel is a devmem-capable NIC "eth1": the in-memory ethtool model plus the kernel's bind
 // rules (empty queue nests refused; header split must be on; a bind pins its queues), with the
@@ -84,20 +68,12 @@ func (k *devmemKernel) system() *legacy.System {
 			if k.noHugeBind && req.RxPageSize > 4096 {
 				return nil, errors.New("bind-rx: rx-page-size not supported")
 			}
-			r, err := k.model.Rings("eth1")
-			if err != nil {
-				return nil, err
-			}
-			if r.TCPDataSplit != nic.TCPDataSplitEnabled {
-				return nil, errors.New("bind-rx: tcp-data-split is disabled")
-			}
-			k.nic.Bound, k.nic.BoundQueues = true, req.Queues
-			return &fakeBinding{id: 4, unbind: func() { k.nic.Bound, k.nic.BoundQueues = false, nil }}, nil
+			return k.model.BindRX("eth1", req.Queues, 4)
 		},
 		BindRXEmpty: func(int, int, int) (legacy.Binding, error) {
 			return nil, errors.New("bind-rx: missing attribute queue-id")
 		},
-		BindTX: func(int, int) (legacy.Binding, error) { return &fakeBinding{id: 5}, nil },
+		BindTX: func(int, int) (legacy.Binding, error) { return nictest.NewBinding(5), nil },
 		RX:     sim,
 		TX:     sim,
 	}

@@ -1,0 +1,44 @@
+package nictest
+
+import (
+	"errors"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/nic"
+)
+
+func TestBindRXRules(t *testing.T) {
+	n := DevmemNIC(3)
+	m := New(map[string]*NIC{"eth1": n})
+	if _, err := m.BindRX("eth1", []uint32{7}, 1); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("bind with header split at the driver default: %v, want EINVAL", err)
+	}
+	on := nic.TCPDataSplitEnabled
+	if err := m.SetRings("eth1", nic.RingsUpdate{TCPDataSplit: &on}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.BindRX("eth1", []uint32{8}, 1); !errors.Is(err, unix.ERANGE) {
+		t.Fatalf("queue 8 of 8: %v, want ERANGE", err)
+	}
+	b, err := m.BindRX("eth1", []uint32{6, 7}, 9)
+	if err != nil || b.ID() != 9 || !n.Bound {
+		t.Fatalf("bind: %v, bound %v", err, n.Bound)
+	}
+	four := uint32(4)
+	if err := m.SetChannels("eth1", nic.ChannelsUpdate{Combined: &four}); err == nil {
+		t.Fatal("channels shrunk below bound queues 6-7")
+	}
+	b.Close()
+	b.Close()
+	if n.Bound {
+		t.Fatal("still bound after Close")
+	}
+	if err := m.SetChannels("eth1", nic.ChannelsUpdate{Combined: &four}); err != nil {
+		t.Fatalf("channels after unbind: %v", err)
+	}
+	if _, err := m.BindRX("nope", nil, 1); !errors.Is(err, unix.ENODEV) {
+		t.Fatalf("unknown device: %v", err)
+	}
+}
