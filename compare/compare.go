@@ -307,24 +307,11 @@ func constantEqual(a, b []float64) bool {
 
 // describe computes the distribution-free parts of a Stat.
 func describe(vals []float64) *Stat {
-	st := &Stat{N: len(vals), Values: vals, Min: vals[0], Max: vals[0]}
-	var sum float64
-	for _, v := range vals {
-		sum += v
-		st.Min = math.Min(st.Min, v)
-		st.Max = math.Max(st.Max, v)
-	}
-	st.Mean = sum / float64(len(vals))
-	if len(vals) > 1 {
-		var ss float64
-		for _, v := range vals {
-			ss += (v - st.Mean) * (v - st.Mean)
-		}
-		st.Stddev = math.Sqrt(ss / float64(len(vals)-1))
-		// Equal values summed in floating point leave a residue like 1.5e-17; it is no spread.
-		if st.Stddev <= 1e-9*math.Abs(st.Mean) {
-			st.Stddev = 0
-		}
+	s := report.Summarize(vals)
+	st := &Stat{N: s.N, Values: vals, Min: s.Min, Max: s.Max, Mean: s.Mean, Stddev: s.Stddev}
+	// Equal values summed in floating point leave a residue like 1.5e-17; it is no spread.
+	if st.Stddev <= 1e-9*math.Abs(st.Mean) {
+		st.Stddev = 0
 	}
 	return st
 }
