@@ -112,13 +112,7 @@ func cpuSide(m map[string]float64, side string, s *report.Side, secs float64) {
 	}
 	cost := report.CPUPerGB(*s, secs, report.GB(s.TotalBytes()))
 	for _, role := range roles {
-		var avg report.CPU
-		var ok bool
-		if role == "all" {
-			avg, ok = allAvg(s.CPUs)
-		} else {
-			avg, ok = s.RoleAvg(role)
-		}
+		avg, ok := s.RoleAvg(role)
 		if !ok {
 			continue
 		}
@@ -133,26 +127,6 @@ func cpuSide(m map[string]float64, side string, s *report.Side, secs float64) {
 			m[side+".cpu_s_per_gb."+name] = c
 		}
 	}
-}
-
-// allAvg is the mean over every listed CPU, each counted once.
-func allAvg(cpus []report.CPU) (report.CPU, bool) {
-	if len(cpus) == 0 {
-		return report.CPU{}, false
-	}
-	var a report.CPU
-	for _, c := range cpus {
-		a.Usr += c.Usr
-		a.Sys += c.Sys
-		a.Idle += c.Idle
-		a.Iow += c.Iow
-		a.Irq += c.Irq
-		a.Sirq += c.Sirq
-		a.Steal += c.Steal
-	}
-	f := 1 / float64(len(cpus))
-	return report.CPU{CPU: -1, Role: "all", Usr: a.Usr * f, Sys: a.Sys * f, Idle: a.Idle * f, Iow: a.Iow * f,
-		Irq: a.Irq * f, Sirq: a.Sirq * f, Steal: a.Steal * f}, true
 }
 
 func addDevmem(m map[string]float64, prefix string, d *report.Devmem) {

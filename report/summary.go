@@ -41,11 +41,11 @@ func HasRole(r, want string) bool {
 }
 
 // RoleAvg is the mean CPU split of the side's CPUs that serve role ("net" or "app"; "net+app" CPUs
-// count for both); ok is false when the side lists no such CPU.
+// count for both; "all" is every listed CPU, each once); ok is false when the side lists no such CPU.
 func (s Side) RoleAvg(role string) (avg CPU, ok bool) {
 	n := 0
 	for _, c := range s.CPUs {
-		if !HasRole(c.Role, role) {
+		if role != "all" && !HasRole(c.Role, role) {
 			continue
 		}
 		n++
