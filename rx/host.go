@@ -16,13 +16,14 @@ import (
 type Host struct {
 	flow  int
 	buf   []byte
-	trunc bool
 	every uint64 // validate read k when k%every == 0; 0 = never
 
 	off   uint64 // stream offset of the next byte
 	reads uint64
 
-	// readFn is built once so the per-read RawConn.Read call allocates nothing.
+	// recv is read(2) or recv(MSG_TRUNC); readFn is built once so the per-read RawConn.Read call
+	// allocates nothing.
+	recv   func(fd int, p []byte) (int, error)
 	readFn func(fd uintptr) bool
 	n      int
 	err    error
@@ -41,35 +42,18 @@ func NewHost(flow, readSize int, trunc bool, validateEvery int) (*Host, error) {
 	if validateEvery < 0 {
 		return nil, fmt.Errorf("host receiver: validate every %d reads", validateEvery)
 	}
-	h := &Host{flow: flow, trunc: trunc, every: uint64(validateEvery)}
+	h := &Host{flow: flow, every: uint64(validateEvery)}
 	h.buf = make([]byte, readSize)
-	h.readFn = h.read
+	h.recv, h.readFn = unix.Read, h.read
 	if trunc {
-		h.readFn = h.recvTrunc
+		h.recv = recvTrunc
 	}
 	return h, nil
 }
 
 func (h *Host) read(fd uintptr) bool {
 	for {
-		n, err := unix.Read(int(fd), h.buf)
-		switch err {
-		case nil:
-			h.n, h.err = n, nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		h.n, h.err = 0, err
-		return true
-	}
-}
-
-func (h *Host) recvTrunc(fd uintptr) bool {
-	for {
-		n, err := recvTrunc(int(fd), h.buf)
+		n, err := h.recv(int(fd), h.buf)
 		switch err {
 		case nil:
 			h.n, h.err = n, nil
