@@ -187,20 +187,13 @@ func (c *sockConn) receive(seq uint32, family uint16) ([]genetlink.Message, erro
 				continue // a late answer to an earlier request that gave up
 			}
 			switch nm.Header.Type {
-			case netlink.Error:
-				ae, err := parseAck(nm)
-				if err != nil {
-					return nil, fmt.Errorf("receive netlink reply: %w", err)
+			case netlink.Error, netlink.Done:
+				// The ack of a do request or the end of a dump: either may carry an error.
+				parse := parseAck
+				if nm.Header.Type == netlink.Done {
+					parse = parseDone
 				}
-				if ae != nil {
-					return nil, ae
-				}
-				if interrupted {
-					return nil, errDumpInterrupted
-				}
-				return out, nil
-			case netlink.Done:
-				ae, err := parseDone(nm)
+				ae, err := parse(nm)
 				if err != nil {
 					return nil, fmt.Errorf("receive netlink reply: %w", err)
 				}
