@@ -128,27 +128,23 @@ func (l *rxLoop) run() error {
 
 // frags walks the control messages of one recvmsg that returned n bytes.
 func (l *rxLoop) frags(n int) (devmem bool, err error) {
-	rem := l.ctrl[:l.msg.Controllen]
+	frags := rx.NewFrags(l.ctrl[:l.msg.Controllen])
 	linear := l.iov[:n] // LINEAR chunks sit in the iov in stream order
-	for len(rem) >= unix.SizeofCmsghdr {
-		h, data, next, err := unix.ParseOneSocketControlMessage(rem)
+	for {
+		f, ok, err := frags.Next()
 		if err != nil {
 			return devmem, fmt.Errorf("malformed control message from recvmsg: %w", err)
 		}
-		rem = next
-		if h.Level != uapi.SOL_SOCKET || (h.Type != uapi.SCM_DEVMEM_DMABUF && h.Type != uapi.SCM_DEVMEM_LINEAR) {
+		if !ok {
+			return devmem, nil
+		}
+		if f.Other {
 			fmt.Fprintln(l.stderr, "skipping non-devmem cmsg")
 			continue
 		}
-		if len(data) < uapi.SizeofDmabufCmsg {
-			return devmem, fmt.Errorf("malformed devmem control message: %d bytes, want %d (struct dmabuf_cmsg)", len(data), uapi.SizeofDmabufCmsg)
-		}
 		devmem = true
-		offset := binary.NativeEndian.Uint64(data[0:])
-		size := binary.NativeEndian.Uint32(data[8:])
-		token := binary.NativeEndian.Uint32(data[12:])
-		id := binary.NativeEndian.Uint32(data[16:])
-		if h.Type == uapi.SCM_DEVMEM_LINEAR {
+		offset, size, token, id := f.Offset, f.Size, f.Token, f.DmabufID
+		if f.Linear {
 			fmt.Fprintf(l.stderr, "SCM_DEVMEM_LINEAR. dmabuf_cmsg->frag_size=%d\n", size)
 			if l.failLinear {
 				return devmem, errors.New("received SCM_DEVMEM_LINEAR but --fail-on-linear (-L) set: header split did not split this flow (ethtool -g IF: tcp-data-split on, hds-thresh 0)")
@@ -192,7 +188,6 @@ func (l *rxLoop) frags(n int) (devmem bool, err error) {
 			return devmem, err
 		}
 	}
-	return devmem, nil
 }
 
 // consume validates (or prints) the next stream bytes.
