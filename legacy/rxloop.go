@@ -2,7 +2,6 @@ package legacy
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -47,30 +46,24 @@ type rxLoop struct {
 	dmabufID   uint32
 	seq        *pattern.Seq // nil: print the payload
 	failLinear bool
-	batchMax   int
 	stdout     *bufio.Writer
 	stderr     io.Writer
 
 	iov, ctrl, frag []byte
 	msg             unix.Msghdr
 	vec             unix.Iovec
-	tokens          []uapi.DmabufToken
-	pending         int    // frags covered by tokens
-	tokBuf          []byte // tokens encoded for setsockopt
+	tokens          rx.TokenBatch
 	off             uint64 // stream offset of the next payload byte
 	st              rxStats
 }
 
 func newRXLoop(sys rx.DevmemSys, fd int, mem dmabuf.Buffer, id uint32, o *Options, stdout, stderr io.Writer) *rxLoop {
 	l := &rxLoop{
-		sys: sys, fd: fd, mem: mem, dmabufID: id, failLinear: o.FailLinear, batchMax: o.DontneedBatch,
+		sys: sys, fd: fd, mem: mem, dmabufID: id, failLinear: o.FailLinear,
 		stdout: bufio.NewWriterSize(stdout, 64<<10), stderr: stderr,
 		iov: make([]byte, rxIovSize), ctrl: make([]byte, rxCtrlSize), frag: make([]byte, 0, 64<<10),
-		tokens: make([]uapi.DmabufToken, 0, uapi.MAX_DONTNEED_TOKENS),
-		tokBuf: make([]byte, uapi.MAX_DONTNEED_TOKENS*uapi.SizeofDmabufToken),
-	}
-	if l.batchMax < 1 {
-		l.batchMax = 1
+		// One token per call, as the C tool, unless --dontneed-batch asks for coalesced ranges.
+		tokens: rx.NewTokenBatch(o.DontneedBatch > 1, o.DontneedBatch),
 	}
 	if o.Validate != 0 {
 		n := o.Validate
@@ -213,37 +206,28 @@ func (l *rxLoop) consume(b []byte) error {
 	return err
 }
 
-// release queues a token, coalescing it with the previous range when consecutive, and returns the
-// batch once it holds batchMax ranges or the kernel's per-call limit of inspected frags.
+// release queues a token, returning the batch first when it is full.
 func (l *rxLoop) release(token uint32) error {
+	if l.tokens.Full() {
+		if err := l.flushTokens(); err != nil {
+			return err
+		}
+	}
+	l.tokens.Add(token)
 	l.st.Tokens++
-	l.pending++
-	if k := len(l.tokens); k > 0 && l.batchMax > 1 && l.tokens[k-1].TokenStart+l.tokens[k-1].TokenCount == token {
-		l.tokens[k-1].TokenCount++
-	} else {
-		l.tokens = append(l.tokens, uapi.DmabufToken{TokenStart: token, TokenCount: 1})
-	}
-	if len(l.tokens) >= l.batchMax || l.pending >= uapi.MAX_DONTNEED_FRAGS {
-		return l.flushTokens()
-	}
 	return nil
 }
 
 // flushTokens returns every queued token with SO_DEVMEM_DONTNEED, checking the count freed as the C
 // tool does (it must equal what was asked).
 func (l *rxLoop) flushTokens() error {
-	if len(l.tokens) == 0 {
+	if l.tokens.Count() == 0 {
 		return nil
 	}
-	want := l.pending
-	b := l.tokBuf[:len(l.tokens)*uapi.SizeofDmabufToken]
-	for i, t := range l.tokens {
-		binary.NativeEndian.PutUint32(b[i*8:], t.TokenStart)
-		binary.NativeEndian.PutUint32(b[i*8+4:], t.TokenCount)
-	}
-	freed, err := l.sys.Setsockopt(l.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, b)
+	want := l.tokens.Count()
+	freed, err := l.sys.Setsockopt(l.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, l.tokens.Option())
 	l.st.DontneedCalls++
-	l.tokens, l.pending = l.tokens[:0], 0
+	l.tokens.Reset()
 	if err != nil {
 		return fmt.Errorf("SO_DEVMEM_DONTNEED: %w", err)
 	}

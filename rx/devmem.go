@@ -78,7 +78,7 @@ type Devmem struct {
 	iovec unix.Iovec
 	chunk []byte // ReadAt staging for unmapped buffers
 
-	batch tokenBatch
+	batch TokenBatch
 	held  int64  // dma-buf bytes pinned by tokens in batch
 	off   uint64 // stream offset of the next payload byte
 	fragN uint64 // payload frags seen, for sampling
@@ -313,12 +313,12 @@ func (e *Devmem) process(n int) error {
 						return err
 					}
 				}
-				if e.batch.full() {
+				if e.batch.Full() {
 					if err := e.flush(); err != nil {
 						return err
 					}
 				}
-				e.batch.add(f.token)
+				e.batch.Add(f.token)
 				e.held += int64((uint64(f.size) + niovSize - 1) / niovSize * niovSize)
 				c.frags++
 				c.dmabufBytes += uint64(f.size)
@@ -425,7 +425,7 @@ func (e *Devmem) flush() error {
 	}
 	e.Stats.Freed.Add(uint64(got))
 	ranges := len(e.batch.ranges)
-	e.batch.reset()
+	e.batch.Reset()
 	e.held = 0
 	if err != nil {
 		return dontneedError(want, ranges, err)

@@ -221,12 +221,12 @@ func BenchmarkDontneedCalls(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				e := &Devmem{batch: newTokenBatch(coalesce), sys: &replaySys{}}
 				for tok := uint32(0); tok < 10000; tok++ {
-					if e.batch.full() {
+					if e.batch.Full() {
 						if err := e.flush(); err != nil {
 							b.Fatal(err)
 						}
 					}
-					e.batch.add(tok)
+					e.batch.Add(tok)
 				}
 				if err := e.flush(); err != nil {
 					b.Fatal(err)

@@ -27,7 +27,7 @@ type DevmemReader struct {
 	oob  []byte
 	msg  unix.Msghdr
 	vec  unix.Iovec
-	toks tokenBatch
+	toks TokenBatch
 	fd   int
 	n    int
 	err  error
@@ -123,12 +123,12 @@ func (r *DevmemReader) assemble(p []byte) (int, error) {
 			if _, err := r.buf.ReadAt(dst, int64(f.offset)); err != nil {
 				return 0, fmt.Errorf("devmem read: copy %d bytes at dma-buf offset %d: %w", f.size, f.offset, err)
 			}
-			if r.toks.full() {
+			if r.toks.Full() {
 				if err := r.release(); err != nil {
 					return 0, err
 				}
 			}
-			r.toks.add(f.token)
+			r.toks.Add(f.token)
 		}
 		k += int(f.size)
 	}
@@ -149,7 +149,7 @@ func (r *DevmemReader) release() error {
 	}
 	n, err := r.sys.Setsockopt(r.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokenBytes(r.toks.ranges))
 	want, ranges := r.toks.count, len(r.toks.ranges)
-	r.toks.reset()
+	r.toks.Reset()
 	if err != nil {
 		return dontneedError(want, ranges, err)
 	}

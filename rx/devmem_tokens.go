@@ -4,28 +4,34 @@ import (
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
-// tokenBatch collects frag tokens to hand back with SO_DEVMEM_DONTNEED. Consecutive tokens are
-// coalesced into one dmabuf_token range (the kernel allocates tokens lowest-free-first, so a flow
-// whose tokens come back promptly sees long runs). A batch is full at MAX_DONTNEED_TOKENS ranges
-// or MAX_DONTNEED_FRAGS tokens, the most one call will look at: a bigger call is refused
-// (EINVAL) or silently cut short.
-type tokenBatch struct {
-	ranges   []uapi.DmabufToken // cap MAX_DONTNEED_TOKENS, preallocated
-	count    int                // tokens in ranges
-	coalesce bool
+// TokenBatch collects frag tokens to hand back with SO_DEVMEM_DONTNEED. Consecutive tokens are
+// coalesced into one dmabuf_token range when asked (the kernel allocates tokens lowest-free-first,
+// so a flow whose tokens come back promptly sees long runs). A batch is full at its range limit
+// (at most MAX_DONTNEED_TOKENS) or at MAX_DONTNEED_FRAGS tokens, the most one call will look at: a
+// bigger call is refused (EINVAL) or silently cut short. Nothing is allocated after NewTokenBatch.
+type TokenBatch struct {
+	ranges    []uapi.DmabufToken // cap MAX_DONTNEED_TOKENS, preallocated
+	count     int                // tokens in ranges
+	coalesce  bool
+	maxRanges int
 }
 
-func newTokenBatch(coalesce bool) tokenBatch {
-	return tokenBatch{ranges: make([]uapi.DmabufToken, 0, uapi.MAX_DONTNEED_TOKENS), coalesce: coalesce}
+// NewTokenBatch returns an empty batch of at most maxRanges ranges (clamped to 1..128; 1 without
+// coalescing is the C ncdevmem's one token per call).
+func NewTokenBatch(coalesce bool, maxRanges int) TokenBatch {
+	return TokenBatch{ranges: make([]uapi.DmabufToken, 0, uapi.MAX_DONTNEED_TOKENS), coalesce: coalesce,
+		maxRanges: min(max(maxRanges, 1), uapi.MAX_DONTNEED_TOKENS)}
 }
 
-// full reports whether one more token might not fit.
-func (b *tokenBatch) full() bool {
-	return len(b.ranges) == uapi.MAX_DONTNEED_TOKENS || b.count == uapi.MAX_DONTNEED_FRAGS
+func newTokenBatch(coalesce bool) TokenBatch { return NewTokenBatch(coalesce, uapi.MAX_DONTNEED_TOKENS) }
+
+// Full reports whether one more token might not fit: flush before Add.
+func (b *TokenBatch) Full() bool {
+	return len(b.ranges) >= b.maxRanges || b.count == uapi.MAX_DONTNEED_FRAGS
 }
 
-// add appends token; the caller flushes first when full.
-func (b *tokenBatch) add(token uint32) {
+// Add appends token; the caller flushes first when Full.
+func (b *TokenBatch) Add(token uint32) {
 	b.count++
 	if n := len(b.ranges); b.coalesce && n > 0 {
 		last := &b.ranges[n-1]
@@ -37,7 +43,15 @@ func (b *tokenBatch) add(token uint32) {
 	b.ranges = append(b.ranges, uapi.DmabufToken{TokenStart: token, TokenCount: 1})
 }
 
-func (b *tokenBatch) reset() {
+// Count is the number of tokens in the batch; Ranges the number of dmabuf_token ranges.
+func (b *TokenBatch) Count() int  { return b.count }
+func (b *TokenBatch) Ranges() int { return len(b.ranges) }
+
+// Option is the batch as the SO_DEVMEM_DONTNEED option value, valid until the next Add or Reset.
+func (b *TokenBatch) Option() []byte { return tokenBytes(b.ranges) }
+
+// Reset empties the batch.
+func (b *TokenBatch) Reset() {
 	b.ranges = b.ranges[:0]
 	b.count = 0
 }

@@ -120,7 +120,7 @@ func TestDontneedError(t *testing.T) {
 func TestTokenBatch(t *testing.T) {
 	b := newTokenBatch(true)
 	for _, tok := range []uint32{5, 6, 7, 9, 10, 3} {
-		b.add(tok)
+		b.Add(tok)
 	}
 	want := []uapi.DmabufToken{{TokenStart: 5, TokenCount: 3}, {TokenStart: 9, TokenCount: 2}, {TokenStart: 3, TokenCount: 1}}
 	if len(b.ranges) != len(want) || b.count != 6 {
@@ -132,18 +132,35 @@ func TestTokenBatch(t *testing.T) {
 		}
 	}
 	// Full at 1024 tokens even in one range, and at 128 ranges.
-	b.reset()
-	for tok := uint32(0); !b.full(); tok++ {
-		b.add(tok)
+	b.Reset()
+	for tok := uint32(0); !b.Full(); tok++ {
+		b.Add(tok)
 	}
 	if b.count != uapi.MAX_DONTNEED_FRAGS || len(b.ranges) != 1 {
 		t.Errorf("consecutive: full at %d tokens in %d ranges", b.count, len(b.ranges))
 	}
 	b = newTokenBatch(false)
-	for tok := uint32(0); !b.full(); tok++ {
-		b.add(tok)
+	for tok := uint32(0); !b.Full(); tok++ {
+		b.Add(tok)
 	}
 	if len(b.ranges) != uapi.MAX_DONTNEED_TOKENS {
 		t.Errorf("uncoalesced: full at %d ranges", len(b.ranges))
+	}
+}
+
+func TestTokenBatchRangeLimitAndOption(t *testing.T) {
+	b := NewTokenBatch(false, 1)
+	b.Add(4)
+	if !b.Full() || b.Count() != 1 || b.Ranges() != 1 {
+		t.Fatalf("one-range batch: full %v, %d tokens in %d ranges", b.Full(), b.Count(), b.Ranges())
+	}
+	if got := b.Option(); len(got) != uapi.SizeofDmabufToken || got[0] != 4 || got[4] != 1 {
+		t.Fatalf("option bytes % x", got)
+	}
+	if c := NewTokenBatch(true, 0); c.maxRanges != 1 {
+		t.Errorf("limit 0 clamped to %d, want 1", c.maxRanges)
+	}
+	if c := NewTokenBatch(true, 1000); c.maxRanges != uapi.MAX_DONTNEED_TOKENS {
+		t.Errorf("limit 1000 clamped to %d", c.maxRanges)
 	}
 }
