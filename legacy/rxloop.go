@@ -66,11 +66,7 @@ func newRXLoop(sys rx.DevmemSys, fd int, mem dmabuf.Buffer, id uint32, o *Option
 		tokens: rx.NewTokenBatch(o.DontneedBatch > 1, o.DontneedBatch),
 	}
 	if o.Validate != 0 {
-		n := o.Validate
-		if n < 0 || n > 256 {
-			n = 256 // the C tool's u8 seed never equals such a period: same stream as 256
-		}
-		l.seq = pattern.NewSeq(int(n))
+		l.seq = pattern.NewSeq(int(o.Validate)) // any n, with the C tool's u8 arithmetic
 	}
 	return l
 }
