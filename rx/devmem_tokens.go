@@ -23,7 +23,9 @@ func NewTokenBatch(coalesce bool, maxRanges int) TokenBatch {
 		maxRanges: min(max(maxRanges, 1), uapi.MAX_DONTNEED_TOKENS)}
 }
 
-func newTokenBatch(coalesce bool) TokenBatch { return NewTokenBatch(coalesce, uapi.MAX_DONTNEED_TOKENS) }
+func newTokenBatch(coalesce bool) TokenBatch {
+	return NewTokenBatch(coalesce, uapi.MAX_DONTNEED_TOKENS)
+}
 
 // Full reports whether one more token might not fit: flush before Add.
 func (b *TokenBatch) Full() bool {
