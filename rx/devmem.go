@@ -20,9 +20,9 @@ const (
 	DefaultChunk = 1 << 20
 	// maxControl caps the control buffer when ETOOSMALL keeps asking for more.
 	maxControl = 4 << 20
-	// niovSize is the granule the kernel hands out dma-buf memory in (PAGE_SIZE unless bind-rx
-	// asked for a larger rx-page-size); a held token pins at least this much.
-	niovSize = 4096
+	// DefaultNiovSize is the granule the kernel hands out dma-buf memory in: PAGE_SIZE, unless
+	// bind-rx asked for a larger rx-page-size (7.3+), which DevmemConfig.NiovSize then carries.
+	DefaultNiovSize = 4096
 )
 
 // DevmemConfig describes one flow's devmem receive.
@@ -48,11 +48,19 @@ type DevmemConfig struct {
 	HoldBytes int64
 	// Chunk is the ReadAt size for buffers that are not Mapped (DefaultChunk when 0).
 	Chunk int
+	// NiovSize is the binding's buffer granule: the rx-page-size bind-rx was given, or
+	// DefaultNiovSize when 0. Several frags may share one niov; held-bytes accounting charges each
+	// niov once, and "page aligned" means aligned to it.
+	NiovSize int
 	// Sys is the kernel seam (Kernel{} when nil).
 	Sys DevmemSys
 
-	// For the flow-steering diagnosis: the device, its bound queues, the rule that should steer the
-	// flow there, and a mapping of NAPI ids to queue indexes (bind.QueueOfNapi).
+	// For telling linear payload from a steering error, and for the diagnosis: the device, its bound
+	// queues, the rule that should steer the flow there, and a mapping of NAPI ids to queue indexes
+	// (bind.QueueOfNapi). A recvmsg that returns bytes without any devmem cmsg came from an skb
+	// with no dma-buf frag: on a bound queue (SO_INCOMING_NAPI_ID maps into Queues) that is a
+	// packet the NIC did not split, its payload linear and legal; anywhere else it is a steering
+	// error. Without QueueOfNapi the engine cannot tell and reports a steering error.
 	Ifname      string
 	Queues      []uint32
 	Rule        string
@@ -79,9 +87,17 @@ type Devmem struct {
 	chunk []byte // ReadAt staging for unmapped buffers
 
 	batch TokenBatch
-	held  int64  // dma-buf bytes pinned by tokens in batch
-	off   uint64 // stream offset of the next payload byte
-	fragN uint64 // payload frags seen, for sampling
+	held  int64  // dma-buf bytes pinned by tokens in batch (each niov charged once)
+	niov  uint64 // the binding's niov size
+	// lastNiov is the niov the previous held frag sat in: consecutive frags of one niov (shared
+	// by several small frags) pin it once.
+	lastNiov uint64
+	// napiID and napiBound cache the last SO_INCOMING_NAPI_ID seen with plain bytes and whether
+	// it maps to a bound queue, so the queue lookup runs once per NAPI, not per recvmsg.
+	napiID    uint32
+	napiBound bool
+	off       uint64 // stream offset of the next payload byte
+	fragN     uint64 // payload frags seen, for sampling
 
 	// run is a stretch of dma-buf frags contiguous in both buffer and stream, validated with one
 	// ReadAt (unmapped buffers only).
@@ -116,6 +132,12 @@ func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
 	if cfg.Every < 1 {
 		cfg.Every = 1
 	}
+	if cfg.NiovSize == 0 {
+		cfg.NiovSize = DefaultNiovSize
+	}
+	if cfg.NiovSize < DefaultNiovSize || cfg.NiovSize&(cfg.NiovSize-1) != 0 {
+		return nil, fmt.Errorf("devmem rx: niov size %d: want a power of two of at least %d (the rx-page-size bind-rx was given)", cfg.NiovSize, DefaultNiovSize)
+	}
 	e := &Devmem{
 		cfg:     cfg,
 		sys:     cfg.Sys,
@@ -124,6 +146,7 @@ func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
 		iov:     make([]byte, cfg.ReadSize),
 		oob:     make([]byte, cfg.MaxFrags*cmsgSpace),
 		batch:   newTokenBatch(!cfg.NoCoalesce),
+		niov:    uint64(cfg.NiovSize),
 	}
 	if e.sys == nil {
 		e.sys = Kernel{}
@@ -247,7 +270,10 @@ func (e *Devmem) check() bool {
 func (e *Devmem) process(n int) error {
 	e.Stats.Recvmsgs.Add(1)
 	if e.msg.Flags&unix.MSG_CTRUNC != 0 {
-		return fmt.Errorf("devmem rx: recvmsg(MSG_SOCK_DEVMEM): control data truncated (MSG_CTRUNC) in a %d-byte buffer, so frag tokens were lost (a kernel before 6.15 without ETOOSMALL; lower --read-size)", len(e.oob))
+		// Devmem cmsgs never truncate (put_cmsg_notrunc since the first 6.12 series: a frag
+		// that does not fit ends the recvmsg short, or is ETOOSMALL when it is the first), so
+		// this flag comes from another cmsg and no token is lost. Counted, not fatal.
+		e.Stats.Ctrunc.Add(1)
 	}
 	it := newCmsgIter(e.oob[:e.msg.Controllen])
 	var pos, seen int // linear bytes placed in the iov; payload bytes the cmsgs account for
@@ -319,10 +345,10 @@ func (e *Devmem) process(n int) error {
 					}
 				}
 				e.batch.Add(f.token)
-				e.held += int64((uint64(f.size) + niovSize - 1) / niovSize * niovSize)
+				e.hold1(f.offset, f.size)
 				c.frags++
 				c.dmabufBytes += uint64(f.size)
-				if f.offset%niovSize == 0 {
+				if f.offset%e.niov == 0 {
 					c.aligned++
 				}
 				c.hist[histBucket(f.size)]++
@@ -331,6 +357,9 @@ func (e *Devmem) process(n int) error {
 			}
 		}
 	}()
+	if err == nil && !devmem {
+		err = e.plain(n, &c)
+	}
 	e.Stats.publish(&c)
 	if began {
 		if serr := e.mapped.EndCPU(false); serr != nil && err == nil {
@@ -343,10 +372,7 @@ func (e *Devmem) process(n int) error {
 	if err != nil {
 		return err
 	}
-	if !devmem {
-		return e.steering("data without a devmem cmsg", n)
-	}
-	if seen != n {
+	if devmem && seen != n {
 		return fmt.Errorf("devmem rx: recvmsg returned %d bytes but its devmem cmsgs account for %d", n, seen)
 	}
 	e.st.Bytes.Add(uint64(n))
@@ -354,6 +380,63 @@ func (e *Devmem) process(n int) error {
 		return e.flush()
 	}
 	return nil
+}
+
+// hold1 charges a held frag at dma-buf offset off to the hold budget: each niov it touches once,
+// except one the previous held frag already charged (small frags share a niov, and it returns to
+// the pool only when all of them are dropped).
+func (e *Devmem) hold1(off uint64, size uint32) {
+	first := off / e.niov
+	last := first
+	if size > 0 {
+		last = (off + uint64(size) - 1) / e.niov
+	}
+	n := last - first + 1
+	if e.held > 0 && first+1 == e.lastNiov {
+		n--
+	}
+	e.lastNiov = last + 1 // +1 so that niov 0 differs from "none"
+	e.held += int64(n * e.niov)
+}
+
+// plain handles a recvmsg whose n bytes came with no devmem cmsg: an skb without a dma-buf frag.
+// The kernel never mixes the two kinds in one call. On a bound queue that is a packet the NIC did
+// not split (small, or one it cannot split): linear payload, validated and counted. Anywhere else
+// the flow missed the binding: a steering error.
+func (e *Devmem) plain(n int, c *fragCounts) error {
+	id, err := e.sys.GetsockoptInt(e.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	if err != nil || id == 0 || e.cfg.QueueOfNapi == nil {
+		return e.steering("data without a devmem cmsg", n)
+	}
+	if uint32(id) != e.napiID {
+		q, qerr := e.cfg.QueueOfNapi(uint32(id))
+		e.napiID, e.napiBound = uint32(id), qerr == nil && q >= 0 && containsQueue(e.cfg.Queues, uint32(q))
+	}
+	if !e.napiBound {
+		return e.steering("data without a devmem cmsg", n)
+	}
+	if e.cfg.FailLinear {
+		return &LinearError{Size: uint32(n), Offset: e.off, Ifname: e.cfg.Ifname, Unsplit: true}
+	}
+	if e.check() {
+		c.validated++
+		if err := e.cfg.Verify(e.iov[:n], e.off); err != nil {
+			return fmt.Errorf("devmem rx: unsplit packet bytes on bound queue (napi %d): %w", id, err)
+		}
+	}
+	c.linearBytes += uint64(n)
+	c.unsplit++
+	e.off += uint64(n)
+	return nil
+}
+
+func containsQueue(qs []uint32, q uint32) bool {
+	for _, x := range qs {
+		if x == q {
+			return true
+		}
+	}
+	return false
 }
 
 // addRun queues a dma-buf frag for chunked validation, reading the run so far first when the frag
@@ -426,7 +509,7 @@ func (e *Devmem) flush() error {
 	e.Stats.Freed.Add(uint64(got))
 	ranges := len(e.batch.ranges)
 	e.batch.Reset()
-	e.held = 0
+	e.held, e.lastNiov = 0, 0
 	if err != nil {
 		return dontneedError(want, ranges, err)
 	}
@@ -449,7 +532,7 @@ func dontneedError(tokens, ranges int, err error) error {
 	var why string
 	switch err {
 	case unix.ENOPROTOOPT:
-		why = " (this kernel lacks devmem TCP: SO_DEVMEM_DONTNEED needs Linux 6.12 or later with CONFIG_NET_DEVMEM)"
+		why = " (this kernel lacks SO_DEVMEM_DONTNEED: it needs Linux 6.12 or later built with CONFIG_PAGE_POOL)"
 	case unix.EBADF:
 		why = " (the socket is not TCP)"
 	case unix.EINVAL:

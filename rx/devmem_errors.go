@@ -52,6 +52,9 @@ type LinearError struct {
 	Size   uint32
 	Offset uint64 // stream offset of the frag
 	Ifname string
+	// Unsplit: the bytes came as a whole packet without any devmem cmsg on a bound queue (no
+	// dma-buf frag at all), not as an SCM_DEVMEM_LINEAR frag.
+	Unsplit bool
 }
 
 // Error says where the linear bytes were and what to check on the NIC.
@@ -59,6 +62,10 @@ func (e *LinearError) Error() string {
 	dev := e.Ifname
 	if dev == "" {
 		dev = "IF"
+	}
+	if e.Unsplit {
+		return fmt.Sprintf("devmem rx: %d payload bytes at stream offset %d arrived on a bound queue as an unsplit packet (plain bytes, no dma-buf frag) and --fail-linear is set: header split did not split this packet (check: ethtool -g %s shows tcp-data-split on and hds-thresh 0)",
+			e.Size, e.Offset, dev)
 	}
 	return fmt.Sprintf("devmem rx: %d payload bytes at stream offset %d arrived as SCM_DEVMEM_LINEAR (copied to host memory) and --fail-linear is set: header split did not split this packet (check: ethtool -g %s shows tcp-data-split on and hds-thresh 0)",
 		e.Size, e.Offset, dev)

@@ -13,10 +13,12 @@ var FragHistLe = [...]uint64{256, 512, 1024, 2048, 4095, 4096, 8192, 16384, 6553
 // DevmemStats are a devmem flow's live counters (read concurrently by the bench's samplers).
 type DevmemStats struct {
 	DmabufBytes      atomic.Uint64 // payload bytes left in the dma-buf (SCM_DEVMEM_DMABUF)
-	LinearBytes      atomic.Uint64 // payload bytes copied into the iov (SCM_DEVMEM_LINEAR)
+	LinearBytes      atomic.Uint64 // payload bytes copied into the iov (SCM_DEVMEM_LINEAR and unsplit packets)
 	Frags            atomic.Uint64 // SCM_DEVMEM_DMABUF frags
 	LinearFrags      atomic.Uint64 // SCM_DEVMEM_LINEAR frags
-	PageAlignedFrags atomic.Uint64 // dma-buf frags starting on a 4 KiB boundary
+	Unsplit          atomic.Uint64 // recvmsgs of plain bytes on a bound queue (packets the NIC did not split)
+	Ctrunc           atomic.Uint64 // recvmsgs flagged MSG_CTRUNC (by a non-devmem cmsg; no token is lost)
+	PageAlignedFrags atomic.Uint64 // dma-buf frags starting on a niov boundary
 	Tokens           atomic.Uint64 // frag tokens received
 	DontneedCalls    atomic.Uint64 // SO_DEVMEM_DONTNEED calls
 	DontneedTokens   atomic.Uint64 // tokens handed to those calls
@@ -40,8 +42,8 @@ func histBucket(size uint32) int {
 
 // fragCounts are one recvmsg's counts, added to DevmemStats in one go.
 type fragCounts struct {
-	frags, dmabufBytes, aligned, linearFrags, linearBytes, validated uint64
-	hist                                                             [len(FragHistLe)]uint64
+	frags, dmabufBytes, aligned, linearFrags, linearBytes, validated, unsplit uint64
+	hist                                                                      [len(FragHistLe)]uint64
 }
 
 func (s *DevmemStats) publish(c *fragCounts) {
@@ -58,6 +60,11 @@ func (s *DevmemStats) publish(c *fragCounts) {
 	}
 	if c.linearFrags > 0 {
 		s.LinearFrags.Add(c.linearFrags)
+	}
+	if c.unsplit > 0 {
+		s.Unsplit.Add(c.unsplit)
+	}
+	if c.linearBytes > 0 {
 		s.LinearBytes.Add(c.linearBytes)
 	}
 	if c.validated > 0 {
