@@ -7,8 +7,13 @@ LDFLAGS  := -s -w -X github.com/devmemtcp/ncdevmem/internal/version.Version=$(VE
 BIN      := bin/ncdevmem
 # TAGS=cuda builds GPU memory support (loads libcuda at run time; the binary is then dynamically linked).
 TAGS     ?=
+# Every tier's go test -json stream goes through testcheck: counts, failures, and skips judged
+# against the tier's allow-list in .ci/skips/ (a skip nobody expected fails the tier).
+TESTCHECK := bin/testcheck
+SHELL    := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 
-.PHONY: build run test test-unit test-root test-vm bench lint fuzz clean
+.PHONY: build run test test-unit test-root test-vm bench lint fuzz clean $(TESTCHECK)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ncdevmem
@@ -20,16 +25,20 @@ run: build
 # Everything this machine can run: unit and fake-kernel tests, then (as root) the host-kernel tier.
 test: build lint test-unit test-root
 
-test-unit:
-	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -tags cuda ./gpu/ ./dmabuf/
+test-unit: $(TESTCHECK)
+	$(GO) test -count=1 -json ./... | ./$(TESTCHECK) -tier unit -allow .ci/skips/unit.txt
+	$(GO) test -count=1 -json -tags cuda ./gpu/ ./dmabuf/ | ./$(TESTCHECK) -tier unit-cuda -allow .ci/skips/unit.txt
 
 # Host-kernel tier: network namespaces, veth, real servers. Needs root; fails (not skips) without it.
-test-root: build
-	NCDEVMEM_ROOT_TESTS=1 NCDEVMEM_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -run 'Root' ./...
+test-root: build $(TESTCHECK)
+	NCDEVMEM_ROOT_TESTS=1 NCDEVMEM_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -p 1 -json -run 'Root' ./... | \
+	  ./$(TESTCHECK) -tier root -allow .ci/skips/root.txt
+
+$(TESTCHECK):
+	$(GO) build -o $@ ./internal/testcheck
 
 # Guest-kernel tier under QEMU (udmabuf, real binds, netdevsim).
-test-vm: build
+test-vm: build $(TESTCHECK)
 	./scripts/vm/run-tests.sh
 
 bench:
