@@ -6,6 +6,8 @@ package rx
 import (
 	"sync/atomic"
 	"syscall"
+
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 )
 
 // Engine receives one flow. Receive returns nil when the peer closed the stream, an error wrapping
@@ -14,6 +16,13 @@ import (
 // Receive allocates nothing per call to the kernel.
 type Engine interface {
 	Receive(rc syscall.RawConn, st *Stats) error
+}
+
+// Blocking is implemented by engines that can run on a blocking socket from a locked OS thread,
+// with sockcall.Stop as the stop signal instead of a read deadline (see rx.Host.ReceiveBlocking).
+// The bench prefers it: a read that sleeps in the kernel costs no netpoller round trip.
+type Blocking interface {
+	ReceiveBlocking(fd int, st *Stats, stop *sockcall.Stop) error
 }
 
 // Stats are a flow's live counters, read concurrently by the bench's samplers.

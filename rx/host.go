@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/pattern"
 	"golang.org/x/sys/unix"
 )
@@ -94,4 +95,42 @@ func (h *Host) Receive(rc syscall.RawConn, st *Stats) error {
 		h.off += uint64(n)
 		st.Bytes.Add(uint64(n))
 	}
+}
+
+// ReceiveBlocking is Receive on a blocking socket (sockcall.SetBlocking) from a locked OS thread:
+// read(2) sleeps in the kernel instead of parking on Go's netpoller. It returns nil at EOF,
+// sockcall.ErrStopped once stop is set (checked before every read and whenever SO_RCVTIMEO ends an
+// empty wait), a socket error, or a validation mismatch. Nothing is allocated per read.
+func (h *Host) ReceiveBlocking(fd int, st *Stats, stop *sockcall.Stop) error {
+	for {
+		if end, err := h.step(fd, st, stop); end {
+			return err
+		}
+	}
+}
+
+// step is one read of ReceiveBlocking; end says the flow is over, with err (nil at EOF).
+func (h *Host) step(fd int, st *Stats, stop *sockcall.Stop) (end bool, err error) {
+	if stop.Done() {
+		return true, fmt.Errorf("flow %d: receive: %w", h.flow, sockcall.ErrStopped)
+	}
+	n, err := h.recv(fd, h.buf)
+	if err != nil {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return false, nil
+		}
+		return true, fmt.Errorf("flow %d: receive: %w", h.flow, os.NewSyscallError("read", err))
+	}
+	if n == 0 {
+		return true, nil
+	}
+	if h.every != 0 && h.reads%h.every == 0 {
+		if err := pattern.Check(h.flow, h.buf[:n], h.off); err != nil {
+			return true, err
+		}
+	}
+	h.reads++
+	h.off += uint64(n)
+	st.Bytes.Add(uint64(n))
+	return false, nil
 }

@@ -6,6 +6,8 @@ package tx
 import (
 	"sync/atomic"
 	"syscall"
+
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 )
 
 // Engine sends one flow. Send returns an error wrapping os.ErrDeadlineExceeded when the connection's
@@ -13,6 +15,13 @@ import (
 // Send allocates nothing per call to the kernel.
 type Engine interface {
 	Send(rc syscall.RawConn, st *Stats) error
+}
+
+// Blocking is implemented by engines that can run on a blocking socket from a locked OS thread,
+// with sockcall.Stop as the stop signal instead of a write deadline (see tx.Host.SendBlocking).
+// The bench prefers it: a write that sleeps in the kernel costs no netpoller round trip.
+type Blocking interface {
+	SendBlocking(fd int, st *Stats, stop *sockcall.Stop) error
 }
 
 // Stats are a flow's live counters, read concurrently by the bench's samplers.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/pattern"
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +29,8 @@ type Host struct {
 	off   uint64
 	sends uint64
 	zc    zcReaper
+	// zcDone and zcCopied are the completions already added to the caller's Stats.
+	zcDone, zcCopied uint64
 
 	writeFn func(fd uintptr) bool
 	p       []byte
@@ -107,22 +110,64 @@ func (h *Host) write(fd uintptr) bool {
 	}
 }
 
+// next points h.p and h.flags at the next write of the stream.
+func (h *Host) next() {
+	ph := h.off % pattern.Period
+	h.p = h.block[ph : ph+uint64(h.size)]
+	h.flags = 0
+	if h.zerocopy {
+		h.flags = unix.MSG_ZEROCOPY
+	}
+	if h.corruptAt != 0 && h.corruptAt-1 >= h.off && h.corruptAt-1 < h.off+uint64(h.size) {
+		// A plain copy for this write, so the shared block and in-flight zerocopy pages stay intact.
+		copy(h.scratch, h.p)
+		h.scratch[h.corruptAt-1-h.off] ^= 0xff
+		h.p, h.flags = h.scratch, 0
+	}
+}
+
+// SendBlocking is Send on a blocking socket (sockcall.SetBlocking) from a locked OS thread:
+// write(2) sleeps in the kernel instead of parking on Go's netpoller. It returns
+// sockcall.ErrStopped once stop is set (checked before every write and whenever SO_SNDTIMEO ends a
+// wait that moved nothing) or a socket error; never nil. Zerocopy completions are reaped as in
+// Send. Nothing is allocated per write.
+func (h *Host) SendBlocking(fd int, st *Stats, stop *sockcall.Stop) error {
+	for {
+		if err := h.step(fd, st, stop); err != nil {
+			return err
+		}
+	}
+}
+
+// step is one write of SendBlocking; a non-nil error ends the flow.
+func (h *Host) step(fd int, st *Stats, stop *sockcall.Stop) error {
+	if stop.Done() {
+		return fmt.Errorf("flow %d: send: %w", h.flow, sockcall.ErrStopped)
+	}
+	h.next()
+	if !h.write(uintptr(fd)) {
+		return nil // SO_SNDTIMEO passed with no room: look at stop again
+	}
+	if h.err != nil {
+		return fmt.Errorf("flow %d: send: %w", h.flow, os.NewSyscallError("write", h.err))
+	}
+	h.off += uint64(h.n)
+	st.Bytes.Add(uint64(h.n))
+	if h.flags != 0 {
+		h.sends++
+		st.ZCSends.Add(1)
+		if h.sends%reapEvery == 0 {
+			return h.reapFd(fd, st)
+		}
+	}
+	return nil
+}
+
 // Send writes the pattern stream until the write deadline (an error wrapping
 // os.ErrDeadlineExceeded) or a socket error; it never returns nil on its own.
 func (h *Host) Send(rc syscall.RawConn, st *Stats) error {
 	for {
-		ph := h.off % pattern.Period
-		h.p = h.block[ph : ph+uint64(h.size)]
-		h.flags = 0
-		if h.zerocopy {
-			h.flags = unix.MSG_ZEROCOPY
-		}
-		if h.corruptAt != 0 && h.corruptAt-1 >= h.off && h.corruptAt-1 < h.off+uint64(h.size) {
-			// A plain copy for this write, so the shared block and in-flight zerocopy pages stay intact.
-			copy(h.scratch, h.p)
-			h.scratch[h.corruptAt-1-h.off] ^= 0xff
-			h.p, h.flags = h.scratch, 0
-		}
+		h.next()
 		if err := rc.Write(h.writeFn); err != nil {
 			return fmt.Errorf("flow %d: send: %w", h.flow, err)
 		}
@@ -148,16 +193,35 @@ func (h *Host) Reap(rc syscall.RawConn, st *Stats) error {
 	if !h.zerocopy {
 		return nil
 	}
-	c0, cp0 := h.zc.completed, h.zc.copied
 	if err := rc.Control(h.zc.reapFn); err != nil {
 		return fmt.Errorf("flow %d: read zerocopy completions: %w", h.flow, err)
 	}
-	st.ZCCompleted.Add(h.zc.completed - c0)
-	st.ZCCopied.Add(h.zc.copied - cp0)
+	h.account(st)
 	if h.zc.err != nil {
 		return fmt.Errorf("flow %d: read zerocopy completions: %w", h.flow, h.zc.err)
 	}
 	return nil
+}
+
+// reapFd is Reap on the descriptor itself, for SendBlocking (already inside the socket's Control).
+func (h *Host) reapFd(fd int, st *Stats) error {
+	if !h.zerocopy {
+		return nil
+	}
+	h.zc.reap(fd)
+	h.account(st)
+	if h.zc.err != nil {
+		return fmt.Errorf("flow %d: read zerocopy completions: %w", h.flow, h.zc.err)
+	}
+	return nil
+}
+
+// account adds the completions reaped since the last call to st, including those write reaped to
+// get past ENOBUFS.
+func (h *Host) account(st *Stats) {
+	st.ZCCompleted.Add(h.zc.completed - h.zcDone)
+	st.ZCCopied.Add(h.zc.copied - h.zcCopied)
+	h.zcDone, h.zcCopied = h.zc.completed, h.zc.copied
 }
 
 // Pending is the number of zerocopy sends whose completion has not been reaped yet.
