@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Thin wrapper: every target is one or two go commands. See README.md.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package bench runs one test's lifecycle on one host and orchestrates tests between hosts:
 //
 //   - Server (behind `ncdevmem server` and the embedded default) accepts control connections,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package bind is ncdevmem's client for the kernel's netdev generic netlink family
 // (Documentation/netlink/specs/netdev.yaml, Documentation/networking/devmem.rst): typed dumps of
 // devices, queues, NAPI instances, queue statistics and page pools, and the two devmem commands,

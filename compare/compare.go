@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package compare summarises repeated runs of several ncdevmem results and compares them: for every
 // figure of package metrics the median, spread and 95% confidence interval of each input, and the
 // change against the first input with a Mann–Whitney U-test p-value (golang.org/x/perf/benchmath,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package dmabuf defines the memory that devmem RX fills and devmem TX sends from, as the engines see
 // it. Implementations: udmabuf (host pages behind a real dma-buf), gpu (CUDA device memory, behind the
 // cuda build tag) and Host (plain memory, no dma-buf: the baseline and the simulator's backing).

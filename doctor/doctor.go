@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package doctor decides whether a NIC is ready for devmem TCP, receive and send, and says exactly
 // what to change: a checklist over the kernel's netdev ops, the driver, channels, header split,
 // ntuple steering, RSS, each RX queue (NAPI, IRQ, CPUs, memory provider), XDP, udmabuf, CUDA and

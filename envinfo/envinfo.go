@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package envinfo records the environment a run measured in (kernel, CPU, frequency governor, tool
 // version and, for a named interface, driver, firmware, queues, rings, header split, RSS and IRQ
 // affinity) and lists what differs between two such records: a changed driver or ring size is the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package gpu exports CUDA device memory as a dma-buf, for devmem RX into and TX from GPU memory.
 // It loads libcuda.so.1 at run time through purego (no cgo), and only in binaries built with
 // -tags cuda: loading it makes the binary dynamically linked, and the default ncdevmem stays static.

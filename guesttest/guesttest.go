@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package guesttest holds the guest-kernel test tier: ordinary Go tests that run inside a QEMU guest
 // booted by scripts/vm/run-tests.sh with one of Debian's 6.12 or 7.x kernels, real udmabuf and (on
 // 7.x) netdevsim. They are selected by NCDEVMEM_GUEST=1 so they always compile and, anywhere else,

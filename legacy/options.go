@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package legacy is the kernel selftest's C ncdevmem, reimplemented: the same flags
 // (getopt string "Lls:c:p:v:q:t:f:z:nb:"), the same defaults, stdout and exit codes, so that
 // tools/testing/selftests/drivers/net/hw/devmem.py passes with this binary in the C tool's place.

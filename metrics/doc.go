@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package metrics flattens one measured run (report.Run) into named figures, the vocabulary shared
 // by `ncdevmem run --expect`, `ncdevmem compare` and the Go benchmark format output.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package nic prepares a NIC for devmem TCP and puts it back: header split (tcp-data-split on,
 // hds-thresh 0), RSS kept off the devmem queues (an RSS context over them when the driver has
 // contexts, else the main indirection table over the other queues), and one ntuple rule per flow.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package pattern is the payload stream of a flow: a byte sequence whose value at stream offset k is
 // a function of k alone, so it survives any segmentation, coalescing or frag split on the way. It
 // generates and verifies that stream at memory speed and reports the first bad offset.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package pattern
 
 // Seq is the payload stream of the kernel selftest's `ncdevmem -v N` (tools/testing/selftests/

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package proto is the control protocol between `ncdevmem run` and `ncdevmem server`: a versioned
 // handshake with optional HMAC-SHA256 challenge-response on a pre-shared key, then length-prefixed
 // JSON messages with a hard size bound and per-message deadlines. Data connections open with one

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package rx holds the receive engines: host (read/recvmsg into process memory, optional MSG_TRUNC)
 // and devmem (recvmsg with MSG_SOCK_DEVMEM, cmsg parsing, token batching, validation through the
 // dma-buf). Each engine drains one flow; the bench package runs one per connection.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package rx
 
 // Frag is one control message of a recvmsg(MSG_SOCK_DEVMEM), as the devmem engine decodes it.

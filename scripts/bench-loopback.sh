@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Side-by-side single-flow loopback throughput: iperf3 against ncdevmem run (validation off, then
 # on), same duration, same machine, one after the other. Prints one line per tool.
 #

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package selftest runs the kernel's devmem TCP selftest (tools/testing/selftests/drivers/net/hw/
 // devmem.py) natively and prints its KTAP: the same probe, the same ncdevmem invocations on this
 // host (run in-process through package legacy) and the same pass conditions. The remote side,

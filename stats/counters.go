@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package stats
 
 // CounterDelta returns after-before for every counter in after (netdev qstats, page-pool stats:

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package stats measures what a run costs and does: per-CPU time from /proc/stat over the test
 // window (kperf's maths), and the per-socket figures the report shows (TCP_INFO, SO_INCOMING_CPU).
 package stats

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package tx holds the send engines: host (write, optional MSG_ZEROCOPY with completions reaped from
 // the error queue) and devmem (sendmsg of dma-buf offsets with SCM_DEVMEM_DMABUF and MSG_ZEROCOPY).
 // Each engine feeds one flow; the bench package runs one per connection.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package udmabuf allocates host memory as a real dma-buf through /dev/udmabuf: a sealed memfd is
 // turned into a dma-buf (UDMABUF_CREATE), mapped shared, and every CPU access is bracketed with
 // DMA_BUF_IOCTL_SYNC. It is the memory devmem RX fills and devmem TX sends from on hosts without a

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Command ncdevmem measures Linux devmem TCP: throughput and CPU cost of TCP flows whose payload the
 // NIC places in (or sends from) a dma-buf, against a host-memory baseline. See README.md.
 package main

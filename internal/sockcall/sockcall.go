@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package sockcall issues the socket syscalls of the devmem data path raw: x/sys's wrappers either
 // drop the result (setsockopt's SO_DEVMEM_DONTNEED returns the number of frags freed) or take
 // iovec bases as pointers, which devmem TX's dma-buf offsets are not. Nothing here allocates on

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package testnet builds throwaway network namespaces joined by veth pairs for host-kernel tests.
 //
 // Tests that use it are named TestRoot... and run only when NCDEVMEM_ROOT_TESTS=1 (make test-root);

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package uapi
 
 // udmabuf: include/uapi/linux/udmabuf.h (UDMABUF_CREATE since v4.20, UDMABUF_CREATE_LIST since v5.0).

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package uapi is the only home of kernel constants and structs that golang.org/x/sys/unix does not
 // export. Each file mirrors one kernel surface and cites its header and the kernel version that added
 // it; each struct has a size and offset test beside it. Files by owner: socket.go (devmem socket

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 package uapi
 
 // The netdev generic netlink family: include/uapi/linux/netdev.h. Names keep the kernel's spelling so

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package version holds the build's version and commit, set by the linker:
 //
 //	go build -ldflags "-X github.com/devmemtcp/ncdevmem/internal/version.Version=v0.1.0 -X ...Commit=abc123"

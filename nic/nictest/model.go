@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package nictest is an in-memory NIC that implements nic.Kernel with the kernel's rules: ntuple
 // slots, RSS table sizes and queue bounds, RSS contexts (lowest free ID, busy while a rule uses
 // them), header split refused off while a memory provider is bound, channel counts refused below

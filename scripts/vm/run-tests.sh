@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Guest-kernel test tier: boots Debian's 6.12 and 7.x kernels under QEMU (software emulation; KVM does
 # not work for stock kernels on this kind of host) and runs the guesttest package inside each, with
 # real udmabuf, real bind-rx/bind-tx calls and, on 7.x, an out-of-tree netdevsim.
