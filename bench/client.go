@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,8 +31,78 @@ type Client struct {
 	// datapaths' notes and warnings (nil: none).
 	Progress io.Writer
 	Notes    io.Writer
+	// Live, when non-nil, receives one progress line rewritten in place ("\r...") during each
+	// window: run k/N, elapsed and remaining time, current Gbps, current app-CPU idle. Give it a
+	// terminal only.
+	Live io.Writer
 
 	id []byte // this client's id on every connection (proto.Hello.Client)
+
+	phase    atomic.Value // Phase the client is in, for Interrupted
+	runIndex atomic.Int64 // the run in progress, warm-up included (0-based)
+	live     liveLine
+}
+
+// Phase names where a run was when it failed or was interrupted; the strings are the JSON's.
+type Phase string
+
+const (
+	PhaseConnect   Phase = "connect"   // resolving and connecting to the servers
+	PhaseHandshake Phase = "handshake" // the control protocol's handshake
+	PhaseSetup     Phase = "setup"     // the servers prepare the test (NIC and dma-buf for devmem)
+	PhaseWindow    Phase = "window"    // the measurement window
+	PhaseDrain     Phase = "drain"     // after the window: draining and collecting the results
+	PhaseBetween   Phase = "between"   // between two runs of --runs/--warmup
+)
+
+// Describe is the phase in words, for the one line the command prints.
+func (p Phase) Describe() string {
+	switch p {
+	case PhaseConnect:
+		return "resolving and connecting to the servers"
+	case PhaseHandshake:
+		return "the handshake with the servers"
+	case PhaseSetup:
+		return "the servers' preparation (NIC and dma-buf setup)"
+	case PhaseWindow:
+		return "the measurement window"
+	case PhaseDrain:
+		return "draining after the window"
+	case PhaseBetween:
+		return "the pause between runs"
+	}
+	return string(p)
+}
+
+// RunError is a Run that failed or was interrupted: the run (0-based, warm-up included), the
+// phase it was in, and the cause. Interrupted is true when ctx ended (a signal), not a failure.
+type RunError struct {
+	Run         int
+	Phase       Phase
+	Interrupted bool
+	Err         error
+}
+
+func (e *RunError) Error() string { return e.Err.Error() }
+func (e *RunError) Unwrap() error { return e.Err }
+
+func (cl *Client) setPhase(p Phase) { cl.phase.Store(p) }
+
+// Phase is the phase the client is in now.
+func (cl *Client) Phase() Phase {
+	p, _ := cl.phase.Load().(Phase)
+	return p
+}
+
+// interrupted wraps the context's cause with the phase the client was in.
+func (cl *Client) interrupted(ctx context.Context) error {
+	p := cl.Phase()
+	runs := ""
+	if p != PhaseConnect && p != PhaseHandshake {
+		runs = fmt.Sprintf(" (run %d)", cl.runIndex.Load()+1)
+	}
+	return &RunError{Run: int(cl.runIndex.Load()), Phase: p, Interrupted: true,
+		Err: fmt.Errorf("interrupted during %s%s: %w", p.Describe(), runs, context.Cause(ctx))}
 }
 
 // endpoint is one server's control connection.
@@ -61,13 +132,29 @@ func (e *endpoint) wrap(err error) error {
 
 func (cl *Client) dial(ctx context.Context, role Role, addr string) (*endpoint, error) {
 	e := &endpoint{role: role, addr: addr}
+	cl.setPhase(PhaseConnect)
+	if err := testHold(ctx, PhaseConnect); err != nil {
+		return nil, cl.interrupted(ctx)
+	}
 	d := net.Dialer{Timeout: 10 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, cl.interrupted(ctx)
+		}
 		return nil, e.errorf("%w (is `ncdevmem server` running there and port %s open?)", err, portOf(addr))
 	}
 	e.c = proto.NewConn(nc)
-	if _, err := proto.ClientHandshakeAs(e.c, cl.Key, cl.Software, cl.id); err != nil {
+	cl.setPhase(PhaseHandshake)
+	// The handshake reads and writes with deadlines but no context: closing the connection is
+	// what ends it when the run is interrupted.
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
+	_, err = proto.ClientHandshakeAs(e.c, cl.Key, cl.Software, cl.id)
+	if !stop() || ctx.Err() != nil {
+		nc.Close()
+		return nil, cl.interrupted(ctx)
+	}
+	if err != nil {
 		nc.Close()
 		return nil, e.wrap(err)
 	}
@@ -102,27 +189,51 @@ func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Ou
 	if cl.id == nil {
 		cl.id = proto.NewNonce()[:16]
 	}
+	cl.runIndex.Store(0)
+	if cl.Live != nil {
+		spec.Live = livePeriod
+		cl.live.w, cl.live.runs, cl.live.window = cl.Live, warmup+runs, spec.Duration
+		defer cl.live.clear()
+	}
+	out := &Outcome{Env: map[string]*report.Env{}}
 	dst, err := cl.dial(ctx, RoleTarget, cl.Dst)
 	if err != nil {
-		return nil, err
+		return out, cl.runError(err)
 	}
 	defer dst.c.Close()
 	src, err := cl.dial(ctx, RoleSource, cl.Src)
 	if err != nil {
-		return nil, err
+		return out, cl.runError(err)
 	}
 	defer src.c.Close()
+	// Every wait on the control connections has a deadline but no context: closing them is what
+	// wakes the client when it is interrupted. The servers see the connection close and end the
+	// test at once (a server in this process is stopped through ctx as well).
+	stop := context.AfterFunc(ctx, func() {
+		src.c.Close()
+		dst.c.Close()
+	})
+	defer stop()
 	dstIP, err := netip.ParseAddrPort(dst.c.NetConn().RemoteAddr().String())
 	if err != nil {
-		return nil, dst.errorf("%w", err)
+		return out, cl.runError(dst.errorf("%w", err))
 	}
 
-	out := &Outcome{Env: map[string]*report.Env{}}
 	for i := 0; i < warmup+runs; i++ {
+		cl.runIndex.Store(int64(i))
+		if i > 0 {
+			cl.setPhase(PhaseBetween)
+			if testHold(ctx, PhaseBetween) != nil || ctx.Err() != nil {
+				return out, cl.interrupted(ctx)
+			}
+		}
 		measured := i >= warmup
 		run, err := cl.once(ctx, spec, src, dst, dstIP.Addr().Unmap(), measured && i == warmup, out)
 		if err != nil {
-			return out, err
+			if ctx.Err() != nil {
+				return out, cl.interrupted(ctx)
+			}
+			return out, cl.runError(err)
 		}
 		if spec.DryRun {
 			return out, nil
@@ -151,8 +262,18 @@ type sideResult struct {
 	err error
 }
 
+// runError gives err the run and phase it happened in (an error that has them already is kept).
+func (cl *Client) runError(err error) error {
+	var re *RunError
+	if errors.As(err, &re) {
+		return err
+	}
+	return &RunError{Run: int(cl.runIndex.Load()), Phase: cl.Phase(), Err: err}
+}
+
 func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, dstIP netip.Addr, env bool, out *Outcome) (*report.Run, error) {
 	var tr, sr readyMsg
+	cl.setPhase(PhaseSetup)
 	if err := dst.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: spec, Env: env}); err != nil {
 		return nil, dst.wrap(err)
 	}
@@ -161,7 +282,7 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 	}
 	cl.note(out, RoleTarget, tr.Notes)
 	target := netip.AddrPortFrom(dstIP, uint16(tr.DataPort))
-	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU}); err != nil {
+	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU, TargetBoot: tr.BootID}); err != nil {
 		dst.c.Send(typeAbort, nil)
 		return nil, src.wrap(err)
 	}
@@ -173,7 +294,10 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 	if spec.DryRun {
 		return nil, nil
 	}
-	if err := dst.c.Send(typeStart, nil); err != nil {
+	shared := tr.BootID != "" && tr.BootID == sr.BootID
+	start := &startMsg{SharedHost: shared}
+	cl.setPhase(PhaseWindow)
+	if err := dst.c.Send(typeStart, start); err != nil {
 		src.c.Send(typeAbort, nil)
 		return nil, dst.wrap(err)
 	}
@@ -181,10 +305,14 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 		src.c.Send(typeAbort, nil)
 		return nil, dst.wrap(err)
 	}
-	if err := src.c.Send(typeStart, nil); err != nil {
+	if err := src.c.Send(typeStart, start); err != nil {
 		dst.c.Send(typeAbort, nil)
 		return nil, src.wrap(err)
 	}
+	windowStart := time.Now()
+	drainAt := time.NewTimer(spec.Duration)
+	defer drainAt.Stop()
+	defer cl.live.clear()
 
 	type prog struct {
 		role Role
@@ -236,7 +364,13 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 	aborted := false
 	for srcRes == nil || dstRes == nil {
 		select {
+		case <-drainAt.C:
+			cl.setPhase(PhaseDrain)
 		case p := <-progress:
+			if p.p.Live {
+				cl.live.sample(p.role, p.p, int(cl.runIndex.Load()), time.Since(windowStart))
+				continue
+			}
 			if p.role == RoleSource {
 				curTx = p.p.Bytes
 				continue
@@ -247,6 +381,7 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 			}
 			intervals = append(intervals, iv)
 			if cl.Progress != nil {
+				cl.live.clear()
 				report.WriteInterval(cl.Progress, iv)
 			}
 			lastSec, lastRx, lastTx = p.p.Elapsed, p.p.Bytes, curTx
@@ -278,7 +413,7 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 				aborted = true
 			}
 			// Servers answer an abort by closing the test without a result; give up on both.
-			return nil, fmt.Errorf("interrupted: %w", ctx.Err())
+			return nil, cl.interrupted(ctx)
 		}
 	}
 	if err := firstCause(src, srcRes, dst, dstRes); err != nil {
@@ -294,13 +429,19 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 			out.Env["target"] = dstRes.res.Env
 		}
 	}
-	return &report.Run{
-		Start:     srcRes.res.Start,
-		Duration:  float64(srcRes.res.USec) / 1e6,
-		Source:    srcRes.res.Side,
-		Target:    dstRes.res.Side,
-		Intervals: intervals,
-	}, nil
+	run := &report.Run{
+		Start:      srcRes.res.Start,
+		Duration:   float64(srcRes.res.USec) / 1e6,
+		Source:     srcRes.res.Side,
+		Target:     dstRes.res.Side,
+		Intervals:  intervals,
+		SharedHost: shared,
+	}
+	run.Warnings = report.PlacementWarnings(run)
+	for _, w := range run.Warnings {
+		cl.note(out, Role("warning"), []string{w})
+	}
+	return run, nil
 }
 
 // firstCause picks the error that explains the failed test, not its consequences: a payload

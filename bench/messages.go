@@ -38,6 +38,16 @@ type prepareMsg struct {
 	TargetCPUs int `json:"target_cpus,omitempty"`
 	// Env asks the server to capture its environment into the result (first measured run).
 	Env bool `json:"env,omitempty"`
+	// TargetBoot is the target's kernel boot id (source only): equal to the source's own, both
+	// roles share a host and there are no separate net CPUs to spread flows over.
+	TargetBoot string `json:"target_boot,omitempty"`
+}
+
+// startMsg is the body of start (older clients send none).
+type startMsg struct {
+	// SharedHost: both servers run on one kernel (same boot id), so placement keeps the source's
+	// and the target's workers apart instead of following kperf's net-CPU rule.
+	SharedHost bool `json:"shared_host,omitempty"`
 }
 
 type readyMsg struct {
@@ -45,12 +55,18 @@ type readyMsg struct {
 	DataPort int      `json:"data_port,omitempty"` // target: where the source connects
 	Host     string   `json:"host"`
 	NumCPU   int      `json:"num_cpu"`
-	Notes    []string `json:"notes,omitempty"` // datapath Logf lines, for the user
+	BootID   string   `json:"boot_id,omitempty"` // /proc/sys/kernel/random/boot_id: equal ids share a host
+	Notes    []string `json:"notes,omitempty"`   // datapath Logf lines, for the user
 }
 
 type progressMsg struct {
 	Elapsed float64 `json:"elapsed_sec"` // since the window started
 	Bytes   uint64  `json:"bytes"`       // all flows, since the window started
+	// Live marks a sample for the client's live progress line (every spec.Live), not an
+	// --interval sample; AppIdle is then the idle percentage of the role's app CPUs since the
+	// previous live sample (-1 unknown).
+	Live    bool    `json:"live,omitempty"`
+	AppIdle float64 `json:"app_idle,omitempty"`
 }
 
 type resultMsg struct {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/proto"
@@ -45,8 +46,13 @@ type Server struct {
 	busyRefs int    // the holder's connections (2 when this server is both source and target)
 	wg       sync.WaitGroup
 	closing  bool
-	conns    map[net.Conn]struct{}
+	// conns maps each open control connection to whether it is inside a measurement window.
+	conns map[net.Conn]*atomic.Bool
 }
+
+// shutdownGrace is how long a stopping server lets a test in its window end on its own (stop the
+// flows, send the result with kind shutdown) before closing its connection.
+const shutdownGrace = 600 * time.Millisecond
 
 func (s *Server) logf(format string, args ...any) {
 	if s.Logf != nil {
@@ -86,9 +92,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			continue
 		}
 		if s.conns == nil {
-			s.conns = map[net.Conn]struct{}{}
+			s.conns = map[net.Conn]*atomic.Bool{}
 		}
-		s.conns[c] = struct{}{}
+		inWindow := new(atomic.Bool)
+		s.conns[c] = inWindow
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go func() {
@@ -99,23 +106,47 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				s.mu.Unlock()
 				c.Close()
 			}()
-			s.handle(ctx, c)
+			s.handle(ctx, c, inWindow)
 		}()
 	}
 }
 
+// shutdown ends every session: idle ones and ones still setting up at once (closing their
+// connection), tests in their window after they stopped their flows and reported (they see ctx
+// end), or after shutdownGrace at the latest. Each session's datapath is closed (the NIC restored)
+// before shutdown returns.
 func (s *Server) shutdown() {
 	s.mu.Lock()
 	s.closing = true
+	for c, inWindow := range s.conns {
+		if !inWindow.Load() {
+			c.Close()
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(shutdownGrace):
+	}
+	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
 	}
 	s.mu.Unlock()
-	s.wg.Wait()
+	<-done
 }
 
-func (s *Server) handle(ctx context.Context, nc net.Conn) {
+func (s *Server) handle(ctx context.Context, nc net.Conn, inWindow *atomic.Bool) {
 	peer := nc.RemoteAddr().String()
+	if testHold(ctx, PhaseHandshake) != nil {
+		return
+	}
 	c := proto.NewConn(nc)
 	c.Timeout = handshakeTimeout
 	// The busy decision is made before the welcome, so of two clients racing in, the first to
@@ -167,7 +198,7 @@ func (s *Server) handle(ctx context.Context, nc net.Conn) {
 			c.SendError(err.Error())
 			return
 		}
-		sess := &session{srv: s, c: c, peer: peer, p: p}
+		sess := &session{srv: s, c: c, peer: peer, p: p, inWindow: inWindow}
 		if err := sess.run(ctx); err != nil {
 			s.logf("%s: %s: %v", peer, p.Role, err)
 			if sess.fatal.Load() {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/envinfo"
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/pattern"
 	"github.com/devmemtcp/ncdevmem/proto"
 	"github.com/devmemtcp/ncdevmem/report"
@@ -43,6 +44,10 @@ type session struct {
 	p    prepareMsg
 	// fatal is set when the control connection can no longer be used.
 	fatal atomic.Bool
+	// shared is true when the client saw both roles on one host (start message).
+	shared bool
+	// inWindow is set while measure runs, so a stopping server lets the test end cleanly.
+	inWindow *atomic.Bool
 
 	notesMu sync.Mutex
 	notes   []string
@@ -85,6 +90,9 @@ func (s *session) run(ctx context.Context) error {
 	if err != nil {
 		return s.fail(err)
 	}
+	if testHold(ctx, PhaseSetup) != nil {
+		return s.fail(errShutdown)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if s.p.Role == RoleTarget {
@@ -106,6 +114,24 @@ type flowState struct {
 	tst    tx.Stats
 	err    error // the engine's return, valid after done is closed
 	done   chan struct{}
+
+	// blocking engines run on a blocking socket and end when stop is set (see stopFlows).
+	brx  rx.Blocking
+	btx  tx.Blocking
+	stop sockcall.Stop
+	// tid is the worker's thread; threadCPUs and softirqCPUs collect where it and the flow's
+	// receive softirq (SO_INCOMING_CPU) were seen during the window.
+	tid         int
+	threadCPUs  cpuSet
+	softirqCPUs cpuSet
+}
+
+// sample records where the flow's thread and softirq are now.
+func (f *flowState) sample() {
+	if f.tid > 0 {
+		f.threadCPUs.add(threadCPU(f.tid))
+	}
+	f.softirqCPUs.add(stats.IncomingCPU(f.rc))
 }
 
 func (f *flowState) bytes() uint64 {
@@ -146,7 +172,7 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	}
 	defer flows.Close()
 	session := proto.NewNonce()
-	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
+	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
 		s.fatal.Store(true)
 		return err
 	}
@@ -317,7 +343,7 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	}
 	defer flows.Close()
 	if spec.DryRun {
-		if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
+		if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
 			s.fatal.Store(true)
 			return err
 		}
@@ -329,9 +355,11 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	// kperf's collision avoidance: with pinning on and CPUs enough on both hosts, a flow whose
 	// softirq CPU on either side is taken by an earlier flow is reconnected (RSS hashes the new
 	// port elsewhere), so each flow gets its own net CPUs.
-	// Over loopback the softirq runs on the sending thread's CPU, so there is nothing to spread.
+	// Over loopback, or between namespaces of one host (veth), the softirq runs on the sending
+	// thread's CPU, so there is nothing to spread.
+	sameHost := s.p.TargetBoot != "" && s.p.TargetBoot == bootID()
 	spread := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
-		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback()
+		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost
 	usedSrc, usedDst := map[int]bool{}, map[int]bool{}
 	shared := 0
 	for i := range fs {
@@ -389,7 +417,7 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	if shared > 0 {
 		s.note("%d of %d flows share a net CPU with another flow after %d connection attempts each (RSS keeps hashing them to the same queues, or a virtual device such as veth runs the softirq on the sender's CPU); pin explicitly with --cpu-src/--cpu-dst if that matters", shared, spec.Flows, spreadAttempts)
 	}
-	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), Notes: s.takeNotes()}); err != nil {
+	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
 		s.fatal.Store(true)
 		return err
 	}
@@ -415,6 +443,14 @@ func (s *session) waitStart() error {
 	}
 	switch m.Type {
 	case typeStart:
+		var st startMsg
+		if len(m.Body) > 0 && string(m.Body) != "null" {
+			if err := m.Decode(&st); err != nil {
+				s.fatal.Store(true)
+				return fmt.Errorf("start message: %w", err)
+			}
+		}
+		s.shared = st.SharedHost
 		return nil
 	case typeAbort:
 		return errAborted
@@ -445,25 +481,6 @@ func setPacing(rc syscall.RawConn, rate uint64) error {
 	return nil
 }
 
-// appCPU chooses the CPU flow i's worker is pinned to (-1: unpinned), kperf's way: the flow's net
-// CPU plus --pin-off, or the role's explicit list.
-func appCPU(spec *TestSpec, role Role, i, netCPU, ncpu int) int {
-	if spec.NoPin {
-		return -1
-	}
-	list := spec.CPUsDst
-	if role == RoleSource {
-		list = spec.CPUsSrc
-	}
-	if len(list) > 0 {
-		return list[i%len(list)]
-	}
-	if netCPU < 0 || ncpu < 1 {
-		return -1
-	}
-	return ((netCPU+spec.PinOff)%ncpu + ncpu) % ncpu
-}
-
 // pin moves the calling goroutine's locked OS thread to cpu.
 func pin(cpu int) error {
 	var set unix.CPUSet
@@ -479,13 +496,23 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 	spec := &s.p.Spec
 	role := s.p.Role
 	ncpu := numCPU()
+	allowed := allowedCPUs()
+	if s.inWindow != nil {
+		s.inWindow.Store(true)
+		defer s.inWindow.Store(false)
+	}
 	for i, f := range fs {
 		f.netCPU = stats.IncomingCPU(f.rc)
-		f.appCPU = appCPU(spec, role, i, f.netCPU, ncpu)
+		f.appCPU = appCPU(spec, role, i, f.netCPU, ncpu, s.shared, allowed)
 		if f.appCPU >= ncpu {
 			return s.fail(fmt.Errorf("--cpu-src/--cpu-dst: CPU %d does not exist on %s (it has %d)", f.appCPU, hostname(), ncpu))
 		}
 		f.done = make(chan struct{})
+		if f.rxe != nil {
+			f.brx, _ = f.rxe.(rx.Blocking)
+		} else {
+			f.btx, _ = f.txe.(tx.Blocking)
+		}
 	}
 
 	startCh := make(chan struct{})
@@ -497,6 +524,7 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 			// The thread stays locked until the goroutine ends, so Go retires it with its affinity
 			// rather than handing a pinned thread to other goroutines.
 			runtime.LockOSThread()
+			f.tid = unix.Gettid()
 			if f.appCPU >= 0 {
 				if err := pin(f.appCPU); err != nil {
 					readyCh <- err
@@ -504,12 +532,34 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 					return
 				}
 			}
+			if f.brx != nil || f.btx != nil {
+				// A blocking socket: read(2)/write(2) sleep in the kernel on this thread, and
+				// SO_RCVTIMEO/SO_SNDTIMEO bring them back to look at f.stop.
+				var serr error
+				if err := f.rc.Control(func(fd uintptr) { serr = sockcall.SetBlocking(int(fd), sockcall.StopPoll) }); err != nil || serr != nil {
+					err = fmt.Errorf("flow %d: blocking socket: %w", f.id, errors.Join(err, serr))
+					readyCh <- err
+					f.err = err
+					return
+				}
+			}
 			readyCh <- nil
 			<-startCh
-			if f.rxe != nil {
+			switch {
+			case f.brx != nil:
+				if err := f.rc.Control(func(fd uintptr) { f.err = f.brx.ReceiveBlocking(int(fd), &f.rst, &f.stop) }); err != nil {
+					f.err = err
+				}
+			case f.rxe != nil:
 				f.err = f.rxe.Receive(f.rc, &f.rst)
-			} else {
-				f.err = f.txe.Send(f.rc, &f.tst)
+			default:
+				if f.btx != nil {
+					if err := f.rc.Control(func(fd uintptr) { f.err = f.btx.SendBlocking(int(fd), &f.tst, &f.stop) }); err != nil {
+						f.err = err
+					}
+				} else {
+					f.err = f.txe.Send(f.rc, &f.tst)
+				}
 				if r, ok := f.txe.(interface {
 					Reap(syscall.RawConn, *tx.Stats) error
 				}); ok {
@@ -579,9 +629,16 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 	}
 	start := time.Now()
 	if role == RoleSource {
+		// The window's end: the write deadline for netpoller engines, the stop flag for blocking ones.
 		for _, f := range fs {
 			f.conn.SetWriteDeadline(start.Add(spec.Duration))
 		}
+		windowEnd := time.AfterFunc(spec.Duration, func() {
+			for _, f := range fs {
+				f.stop.Set()
+			}
+		})
+		defer windowEnd.Stop()
 	}
 	close(startCh)
 	if role == RoleTarget {
@@ -596,12 +653,21 @@ func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env
 	var failure error
 	end := time.NewTimer(spec.Duration)
 	defer end.Stop()
-	var tick <-chan time.Time
+	var tick, live <-chan time.Time
 	if spec.Interval > 0 {
 		t := time.NewTicker(spec.Interval)
 		defer t.Stop()
 		tick = t.C
 	}
+	liveCPU := cpu0
+	if spec.Live > 0 {
+		t := time.NewTicker(spec.Live)
+		defer t.Stop()
+		live = t.C
+	}
+	// Where the workers and the softirqs run, sampled through the window.
+	sampler := time.NewTicker(placementSample)
+	defer sampler.Stop()
 	var cpu1 []stats.CPUTimes
 	var lastTick time.Duration
 	ended := 0
@@ -610,13 +676,24 @@ window:
 		select {
 		case <-end.C:
 			break window
-		case <-tick:
-			var b uint64
+		case <-sampler.C:
 			for _, f := range fs {
-				b += f.bytes()
+				f.sample()
 			}
+		case <-tick:
 			lastTick = time.Since(start)
-			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: lastTick.Seconds(), Bytes: b}); err != nil {
+			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: lastTick.Seconds(), Bytes: flowBytes(fs)}); err != nil {
+				s.fatal.Store(true)
+				cancelCause(errAborted)
+			}
+		case <-live:
+			now, err := stats.ReadCPUTimes()
+			idle := -1.0
+			if err == nil {
+				idle = appIdle(liveCPU, now, fs, allowed)
+				liveCPU = now
+			}
+			if err := s.c.Send(typeProgress, &progressMsg{Live: true, Elapsed: time.Since(start).Seconds(), Bytes: flowBytes(fs), AppIdle: idle}); err != nil {
 				s.fatal.Store(true)
 				cancelCause(errAborted)
 			}
@@ -629,7 +706,8 @@ window:
 		case f := <-finished:
 			ended++
 			if role == RoleSource && errors.Is(f.err, os.ErrDeadlineExceeded) {
-				// The window's own end (the write deadline), seen a hair before the timer.
+				// The window's own end (the write deadline or the stop flag), seen a hair before
+				// the timer.
 				if ended == len(fs) {
 					break window
 				}
@@ -648,6 +726,9 @@ window:
 		failure = err
 	}
 	usec := uint64(time.Since(start).Microseconds())
+	for _, f := range fs {
+		f.sample()
+	}
 	if role == RoleSource {
 		// Sources stop at their deadline; wait so the byte counts are final.
 		if failure != nil {
@@ -676,7 +757,14 @@ window:
 	}
 	side := report.Side{Host: hostname(), Devmem: flows.Report()}
 	for i, f := range fs {
-		fl := report.Flow{ID: f.id, Dir: "rx", Bytes: bytes[i], USec: usec, Gbps: report.Gbps(bytes[i], usec), NetCPU: f.netCPU, AppCPU: f.appCPU}
+		// The net CPU the report shows is where the softirq ran at the window's end; the one at
+		// its start (from the connection's handshake) placed the worker.
+		net := stats.IncomingCPU(f.rc)
+		if net < 0 {
+			net = f.netCPU
+		}
+		fl := report.Flow{ID: f.id, Dir: "rx", Bytes: bytes[i], USec: usec, Gbps: report.Gbps(bytes[i], usec), NetCPU: net, AppCPU: f.appCPU,
+			ThreadCPUs: f.threadCPUs, SoftirqCPUs: f.softirqCPUs}
 		if role == RoleSource {
 			fl.Dir = "tx"
 			if spec.MsgZerocopy || spec.DevmemTX {
@@ -694,10 +782,16 @@ window:
 
 	// Tail: the target drains until the source's EOF so the source never blocks on a full window.
 	if role == RoleTarget && failure == nil {
+		testHold(ctx, PhaseDrain)
 		deadline := time.Now().Add(drainTimeout)
 		for _, f := range fs {
 			f.conn.SetReadDeadline(deadline)
 		}
+		drainEnd := time.AfterFunc(drainTimeout, func() {
+			for _, f := range fs {
+				f.stop.Set()
+			}
+		})
 		for ; ended < len(fs); ended++ {
 			var f *flowState
 			select {
@@ -715,6 +809,7 @@ window:
 				failure = flowFailure(role, f, time.Since(start), spec.Duration)
 			}
 		}
+		drainEnd.Stop()
 	}
 	stopFlows(fs)
 	if role == RoleSource && failure == nil {
@@ -752,10 +847,48 @@ window:
 	return failure
 }
 
-// stopFlows ends every worker now (deadline in the past) and waits for them.
+// placementSample is how often the window records where workers and softirqs run.
+const placementSample = 200 * time.Millisecond
+
+func flowBytes(fs []*flowState) uint64 {
+	var b uint64
+	for _, f := range fs {
+		b += f.bytes()
+	}
+	return b
+}
+
+// appIdle is the idle percentage, between two /proc/stat samples, of the CPUs the role's workers
+// are pinned to (of every allowed CPU when they are not pinned), or -1.
+func appIdle(before, after []stats.CPUTimes, fs []*flowState, allowed []int) float64 {
+	roles := map[int]string{}
+	for _, f := range fs {
+		if f.appCPU >= 0 {
+			roles[f.appCPU] = "app"
+		}
+	}
+	if len(roles) == 0 {
+		for _, c := range allowed {
+			roles[c] = "app"
+		}
+	}
+	cpus := stats.CPUUsage(before, after, roles)
+	if len(cpus) == 0 {
+		return -1
+	}
+	var idle float64
+	for _, c := range cpus {
+		idle += c.Idle
+	}
+	return idle / float64(len(cpus))
+}
+
+// stopFlows ends every worker now and waits for them: the stop flag for blocking engines, a
+// deadline in the past for netpoller ones. Either way a worker returns within sockcall.StopPoll.
 func stopFlows(fs []*flowState) {
 	now := time.Now()
 	for _, f := range fs {
+		f.stop.Set()
 		f.conn.SetDeadline(now)
 	}
 	for _, f := range fs {

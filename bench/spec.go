@@ -91,6 +91,9 @@ type TestSpec struct {
 	PaceBytes uint64 `json:"pace_bytes,omitempty"`
 	// Interval, when non-zero, makes each server stream progress samples on the control connection.
 	Interval time.Duration `json:"interval_ns,omitempty"`
+	// Live, when non-zero, makes each server send a live sample (bytes, app-CPU idle) this often,
+	// for the client's progress line; it records nothing in the result.
+	Live time.Duration `json:"live_ns,omitempty"`
 
 	// Placement. NoPin leaves worker threads unpinned. Otherwise each flow's worker is pinned to its
 	// net CPU (SO_INCOMING_CPU) + PinOff, unless the role's explicit list (CPUsSrc/CPUsDst, used
@@ -159,6 +162,9 @@ func (s *TestSpec) Check() error {
 	}
 	if s.Interval < 0 {
 		bad("--interval %v: must not be negative", s.Interval)
+	}
+	if s.Live < 0 {
+		bad("live progress period %v: must not be negative", s.Live)
 	}
 	if s.MsgTrunc && s.Validate.On() {
 		bad("--msg-trunc discards the payload, so it cannot be validated (add --validate off)")

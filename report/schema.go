@@ -20,6 +20,19 @@ type Result struct {
 	Env    map[string]*Env `json:"env,omitempty"`
 	Warmup int             `json:"warmup"` // runs done and discarded before Runs
 	Runs   []Run           `json:"runs"`
+	// Failure is why the invocation stopped before all its runs finished (absent on success):
+	// Runs then holds the runs that did finish.
+	Failure *Failure `json:"failure,omitempty"`
+}
+
+// Failure is the run that failed or was interrupted, in which phase, and why.
+type Failure struct {
+	Run   int    `json:"run"`   // 0-based index among all runs, warm-up included
+	Phase string `json:"phase"` // see SCHEMA.md: connect, handshake, setup, window, drain, between
+	// Message is the error as the command printed it.
+	Message string `json:"message"`
+	// Signal names the signal that interrupted the run ("SIGINT", "SIGTERM"); absent for a failure.
+	Signal string `json:"signal,omitempty"`
 }
 
 // Tool identifies the binary and how it was invoked.
@@ -59,6 +72,11 @@ type Run struct {
 	Target   Side      `json:"target"`
 	// Intervals holds per-interval samples when --interval was given.
 	Intervals []Interval `json:"intervals,omitempty"`
+	// SharedHost is true when source and target ran on one kernel (loopback, or namespaces of one
+	// machine): their CPU numbers then name the same CPUs, and Warnings can compare them.
+	SharedHost bool `json:"shared_host,omitempty"`
+	// Warnings are placement problems the figures suffer from (see PlacementWarnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Side is what one host measured.
@@ -75,12 +93,17 @@ type Flow struct {
 	ID     int     `json:"id"`
 	Dir    string  `json:"dir"` // "tx" or "rx"
 	Bytes  uint64  `json:"bytes"`
-	USec   uint64  `json:"usec"`          // the window the bytes were counted in, microseconds
-	Gbps   float64 `json:"gbps"`          // Bytes*8/USec/1000
-	NetCPU int     `json:"net_cpu"`       // SO_INCOMING_CPU, -1 unknown
-	AppCPU int     `json:"app_cpu"`       // CPU the worker was pinned to, -1 unpinned
-	TCP    *TCP    `json:"tcp,omitempty"` // TCP_INFO at the end of the window
-	ZC     *ZC     `json:"zerocopy,omitempty"`
+	USec   uint64  `json:"usec"`    // the window the bytes were counted in, microseconds
+	Gbps   float64 `json:"gbps"`    // Bytes*8/USec/1000
+	NetCPU int     `json:"net_cpu"` // SO_INCOMING_CPU when the window opened, -1 unknown
+	AppCPU int     `json:"app_cpu"` // CPU the worker was pinned to, -1 unpinned
+	// ThreadCPUs are the CPUs the flow's worker thread was seen on, and SoftirqCPUs those its
+	// receive softirq was seen on (SO_INCOMING_CPU), sampled every 200 ms through the window;
+	// ascending, absent when unknown.
+	ThreadCPUs  []int `json:"thread_cpus,omitempty"`
+	SoftirqCPUs []int `json:"softirq_cpus,omitempty"`
+	TCP         *TCP  `json:"tcp,omitempty"` // TCP_INFO at the end of the window
+	ZC          *ZC   `json:"zerocopy,omitempty"`
 }
 
 // TCP is the part of TCP_INFO the report shows.

@@ -46,6 +46,7 @@ func WriteText(w io.Writer, r *Result) error {
 func writeRunText(b *bytes.Buffer, run *Run) {
 	writeSideText(b, "Source", &run.Source)
 	writeSideText(b, "Target", &run.Target)
+	writePlacementText(b, run)
 }
 
 // dirLabel is kperf's "Tx"/"Rx".
