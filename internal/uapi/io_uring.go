@@ -26,6 +26,7 @@ const (
 	IORING_OFF_CQ_RING           = 0x8000000
 	IORING_OFF_SQES              = 0x10000000
 	IORING_OP_NOP                = 0      //nolint:revive
+	IORING_OP_ASYNC_CANCEL       = 14     //nolint:revive // sqe.addr: user_data of the request to cancel
 	IORING_OP_RECV_ZC            = 58     //nolint:revive // v6.15
 	IORING_RECV_MULTISHOT        = 1 << 1 //nolint:revive // sqe.ioprio; RECV_ZC requires it
 	IORING_CQE_F_MORE            = 1 << 1 //nolint:revive // the multishot request is still armed
