@@ -73,8 +73,9 @@ type Check struct {
 	Status Status   `json:"status"` // ok, info, skip, warn, fail
 	Detail string   `json:"detail"` // what was found
 	Fix    []string `json:"fix,omitempty"`
-	RX     bool     `json:"rx"` // a fail here blocks devmem RX
-	TX     bool     `json:"tx"` // a fail here blocks devmem TX
+	RX     bool     `json:"rx"`             // a fail here blocks devmem RX
+	TX     bool     `json:"tx"`             // a fail here blocks devmem TX
+	ZC     bool     `json:"zcrx,omitempty"` // a fail here blocks io_uring zcrx (doctor/zcrx.go)
 }
 
 // Queue is one RX queue as the doctor sees it.
@@ -106,9 +107,11 @@ type Report struct {
 	Kernel  string  `json:"kernel"`
 	RX      Verdict `json:"rx"`
 	TX      Verdict `json:"tx"`
-	Checks  []Check `json:"checks"`
-	Queues  []Queue `json:"queues"`
-	Facts   Facts   `json:"facts"`
+	// ZCRX is the io_uring zero-copy receive verdict (doctor/zcrx.go); nil when not examined.
+	ZCRX   *Verdict `json:"zcrx,omitempty"`
+	Checks []Check  `json:"checks"`
+	Queues []Queue  `json:"queues"`
+	Facts  Facts    `json:"facts"`
 }
 
 // Facts are the raw findings behind the checklist, for machines; a nil pointer means the fact
@@ -219,6 +222,7 @@ func Run(sys System, ifname string) (*Report, error) {
 	d.probeRX()
 	d.probeTX()
 	d.memory()
+	d.zcrx()
 	d.verdicts()
 	return d.rep, nil
 }
@@ -772,8 +776,8 @@ func (d *run) verdicts() {
 		for _, v := range []struct {
 			gate bool
 			vd   *Verdict
-		}{{c.RX, &d.rep.RX}, {c.TX, &d.rep.TX}} {
-			if !v.gate {
+		}{{c.RX, &d.rep.RX}, {c.TX, &d.rep.TX}, {c.ZC, d.rep.ZCRX}} {
+			if !v.gate || v.vd == nil {
 				continue
 			}
 			switch c.Status {
@@ -786,4 +790,7 @@ func (d *run) verdicts() {
 	}
 	d.rep.RX.Ready = len(d.rep.RX.Reasons) == 0
 	d.rep.TX.Ready = len(d.rep.TX.Reasons) == 0
+	if d.rep.ZCRX != nil {
+		d.rep.ZCRX.Ready = len(d.rep.ZCRX.Reasons) == 0
+	}
 }

@@ -44,6 +44,9 @@ func WriteText(w io.Writer, r *Report) error {
 	b.WriteString("\n")
 	verdict(&b, "RX", r.RX)
 	verdict(&b, "TX", r.TX)
+	if r.ZCRX != nil {
+		verdict(&b, "ZCRX", *r.ZCRX)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -56,6 +59,8 @@ func gates(c Check) string {
 		return "rx"
 	case c.TX:
 		return "tx"
+	case c.ZC:
+		return "zcrx"
 	}
 	return "-"
 }

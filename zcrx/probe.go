@@ -20,17 +20,23 @@ type Support struct {
 	// incomplete request was refused with EINVAL), else why it cannot: ErrNoZcrx (a kernel before
 	// 6.15, or one built without CONFIG_IO_URING_ZCRX), or the errno (EPERM: no CAP_NET_ADMIN).
 	Register error
-	// Query is the kernel's IO_URING_QUERY_ZCRX answer, nil before 6.18 (no IORING_REGISTER_QUERY).
+	// Query is the kernel's IO_URING_QUERY_ZCRX answer; nil on kernels that do not answer it
+	// (6.18 has IORING_REGISTER_QUERY but answers IO_URING_QUERY_ZCRX with EOPNOTSUPP).
 	Query *uapi.IoUringQueryZcrx
+	// Major and Minor are the running kernel's version (uname), for what the query cannot tell.
+	Major, Minor int
 }
 
 // ErrNoZcrx: the kernel has no io_uring zero-copy receive.
 var ErrNoZcrx = errors.New("this kernel has no io_uring zero-copy receive (it needs Linux 6.15 or later built with CONFIG_IO_URING_ZCRX=y)")
 
-// DmabufAreas reports whether the kernel takes a dma-buf as the area (IORING_ZCRX_AREA_DMABUF).
-// Without the query interface (before 6.18) the answer is not known and is false.
+// DmabufAreas reports whether the kernel takes a dma-buf as the area (IORING_ZCRX_AREA_DMABUF):
+// the query's answer, else the version that added it (6.16).
 func (s Support) DmabufAreas() bool {
-	return s.Query != nil && s.Query.AreaFlags&uapi.IORING_ZCRX_AREA_DMABUF != 0
+	if s.Query != nil {
+		return s.Query.AreaFlags&uapi.IORING_ZCRX_AREA_DMABUF != 0
+	}
+	return s.Major > 6 || s.Major == 6 && s.Minor >= 16
 }
 
 // CopyStats reports whether the kernel counts copy fallbacks for us (zcrx_stats, Linux 7.x).
@@ -52,6 +58,10 @@ func (s Support) Usable() error {
 // EOPNOTSUPP or EINVAL before it looks. The error is for io_uring itself being unusable.
 func Probe() (Support, error) {
 	var s Support
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &s.Major, &s.Minor)
+	}
 	var p uapi.IoUringParams
 	fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 2, uintptr(unsafe.Pointer(&p)), 0)
 	if e != 0 {
