@@ -153,6 +153,29 @@ type Devmem struct {
 	// Qstats and PagePool are deltas over the window for the bound queues, by counter name.
 	Qstats   map[string]uint64 `json:"qstats,omitempty"`
 	PagePool map[string]uint64 `json:"page_pool,omitempty"`
+	// Zcrx holds the io_uring zero-copy receive counters when the target received with --zcrx
+	// (the dma-buf fields above are then zero; Qstats and PagePool cover the zcrx queue).
+	Zcrx *Zcrx `json:"zcrx,omitempty"`
+}
+
+// Zcrx are the io_uring zero-copy receive (zcrx) counters of the target over the window.
+type Zcrx struct {
+	Queue         uint32  `json:"queue"`          // the RX queue the ifq is registered on
+	Area          string  `json:"area"`           // "host" or "udmabuf"
+	AreaBytes     uint64  `json:"area_bytes"`     // size of the registered area
+	BufLen        uint32  `json:"buf_len"`        // the kernel's buffer size in the area
+	Bytes         uint64  `json:"bytes"`          // payload completed by RECV_ZC
+	Completions   uint64  `json:"completions"`    // RECV_ZC data completions
+	AvgCompletion float64 `json:"avg_completion"` // bytes per completion
+	RefillBatches uint64  `json:"refill_batches"` // refill ring tail publications
+	RefillEntries uint64  `json:"refill_entries"` // buffers handed back
+	RefillStalls  uint64  `json:"refill_stalls"`  // returns that waited for refill ring space
+	Rearms        uint64  `json:"rearms"`         // multishot RECV_ZC re-armed after ENOSPC/ENOMEM
+	// CopyCounted is false when the kernel keeps no copy-fallback counters (zcrx_stats, Linux
+	// 7.x); CopyCompletions and CopyBytes are then 0 and mean "unknown".
+	CopyCounted     bool   `json:"copy_counted"`
+	CopyCompletions uint64 `json:"copy_completions"` // completions the kernel copied into the area
+	CopyBytes       uint64 `json:"copy_bytes"`       // bytes the kernel copied instead of handing over
 }
 
 // HistBucket counts frags whose size is at most Le bytes (and above the previous bucket's Le).

@@ -163,6 +163,12 @@ func pct(part, whole uint64) float64 {
 }
 
 func writeDevmemText(b *bytes.Buffer, d *Devmem) {
+	if z := d.Zcrx; z != nil {
+		writeZcrxText(b, z)
+		writeCounters(b, "qstats", d.Qstats)
+		writeCounters(b, "page-pool", d.PagePool)
+		return
+	}
 	fmt.Fprintf(b, "  devmem: %d bytes dmabuf, %d bytes linear (%.2f%%), %d frags, %d page-aligned (%.2f%%)\n",
 		d.DmabufBytes, d.LinearBytes, pct(d.LinearBytes, d.DmabufBytes+d.LinearBytes), d.Frags, d.PageAlignedFrags,
 		pct(d.PageAlignedFrags, d.Frags))
@@ -185,6 +191,21 @@ func writeDevmemText(b *bytes.Buffer, d *Devmem) {
 	}
 	writeCounters(b, "qstats", d.Qstats)
 	writeCounters(b, "page-pool", d.PagePool)
+}
+
+func writeZcrxText(b *bytes.Buffer, z *Zcrx) {
+	fmt.Fprintf(b, "  zcrx: queue %d, %s area of %d bytes, %d-byte buffers\n", z.Queue, z.Area, z.AreaBytes, z.BufLen)
+	avg := 0.0
+	if z.RefillBatches > 0 {
+		avg = float64(z.RefillEntries) / float64(z.RefillBatches)
+	}
+	fmt.Fprintf(b, "  zcrx: %d bytes in %d completions (avg %.0f bytes), %d refill batches (avg %.1f buffers), %d refill stalls, %d re-arms\n",
+		z.Bytes, z.Completions, z.AvgCompletion, z.RefillBatches, avg, z.RefillStalls, z.Rearms)
+	if z.CopyCounted {
+		fmt.Fprintf(b, "  zcrx: copy fallbacks: %d completions, %d bytes (%.2f%%)\n", z.CopyCompletions, z.CopyBytes, pct(z.CopyBytes, z.Bytes))
+	} else {
+		b.WriteString("  zcrx: copy fallbacks: not counted by this kernel (zcrx_stats needs Linux 7.x)\n")
+	}
 }
 
 // writeCounters prints a counter map on one line, sorted by name so the output is stable.
