@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/devmemtcp/ncdevmem/zcrx"
 )
 
 // Limits on what a TestSpec may ask for. They bound the memory a server commits to a client it may not
@@ -122,6 +124,12 @@ type TestSpec struct {
 	DryRun     bool   `json:"dry_run,omitempty"`
 	StateDir   string `json:"state_dir,omitempty"`
 	FailLinear bool   `json:"fail_linear,omitempty"`
+
+	// Zcrx makes the target receive with io_uring zero-copy receive (bench/zcrx.go) on a queue of
+	// Ifname chosen and prepared as for devmem RX; RxMem is the area ("host", the default, or
+	// "udmabuf"), ZcrxAreaSize its size in bytes (0 = default).
+	Zcrx         bool  `json:"zcrx,omitempty"`
+	ZcrxAreaSize int64 `json:"zcrx_area_size,omitempty"`
 }
 
 // DefaultSpec is the embedded default: one flow, 5 s, 64 KiB reads and writes, validation on.
@@ -178,7 +186,30 @@ func (s *TestSpec) Check() error {
 	if (s.DevmemRX || s.DevmemTX) && s.Ifname == "" {
 		bad("--devmem-rx/--devmem-tx need the interface: add -f IFNAME")
 	}
-	if !s.DevmemRX && !s.DevmemTX {
+	if s.Zcrx {
+		switch {
+		case s.DevmemRX:
+			bad("--zcrx and --devmem-rx are two zero-copy receive paths for the same queue; pick one (run them one after the other to compare)")
+		case s.Ifname == "":
+			bad("--zcrx needs the interface whose queue it registers: add -f IFNAME")
+		case s.MsgTrunc:
+			bad("--msg-trunc and --zcrx are different receive paths; pick one")
+		}
+		if s.RxMem != "" && s.RxMem != "host" && s.RxMem != "udmabuf" {
+			bad("--rx-mem %s: a zcrx area is host memory or a udmabuf dma-buf (--rx-mem host|udmabuf)", s.RxMem)
+		}
+		if s.DmabufSize != 0 {
+			bad("--dmabuf-size sizes devmem's dma-buf; the zcrx area is --zcrx-area-size")
+		}
+		if s.ZcrxAreaSize != 0 {
+			if err := zcrx.CheckArea(s.ZcrxAreaSize); err != nil {
+				bad("--zcrx-area-size: %v", err)
+			}
+		}
+	} else if s.ZcrxAreaSize != 0 {
+		bad("--zcrx-area-size only applies to --zcrx runs")
+	}
+	if !s.DevmemRX && !s.DevmemTX && !s.Zcrx {
 		for name, set := range map[string]bool{
 			"-f": s.Ifname != "", "--rx-mem": s.RxMem != "", "--tx-mem": s.TxMem != "",
 			"--queues": len(s.Queues) > 0, "--num-rx-queues": s.NumRXQueues != 0,
