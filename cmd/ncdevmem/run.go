@@ -54,6 +54,8 @@ type runOptions struct {
 	dryRun        bool
 	stateDir      string
 	failLinear    bool
+	zcrx          bool
+	zcrxAreaSize  string
 	validateGiven bool
 	args          []string
 }
@@ -110,6 +112,8 @@ on loopback: host memory, 5 s, one flow, validation on.
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the NIC changes the setup would make, run nothing")
 	f.StringVar(&o.stateDir, "state-dir", "", "`DIR` for the NIC restore journal (see 'ncdevmem cleanup')")
 	f.BoolVar(&o.failLinear, "fail-linear", false, "fail on any SCM_DEVMEM_LINEAR frag (header split did not split)")
+	f.BoolVar(&o.zcrx, "zcrx", false, "target receives with io_uring zero-copy receive on one queue of -f, prepared as for devmem RX (--rx-mem host or udmabuf)")
+	f.StringVar(&o.zcrxAreaSize, "zcrx-area-size", "", "zcrx area `SIZE` (default 62.5M, at most 128M)")
 	return cmd
 }
 
@@ -242,7 +246,13 @@ func (o *runOptions) spec() (bench.TestSpec, error) {
 		}
 	}
 	s.NoSetup, s.DryRun, s.StateDir, s.FailLinear = o.noSetup, o.dryRun, o.stateDir, o.failLinear
-	if o.stateDir != "" && !o.devmemRX && !o.devmemTX {
+	s.Zcrx = o.zcrx
+	if o.zcrxAreaSize != "" {
+		if s.ZcrxAreaSize, err = parseSize("--zcrx-area-size", o.zcrxAreaSize); err != nil {
+			return s, err
+		}
+	}
+	if o.stateDir != "" && !o.devmemRX && !o.devmemTX && !o.zcrx {
 		return s, usageErrorf("--state-dir only applies to devmem runs: add --devmem-rx or --devmem-tx")
 	}
 	if err := s.Check(); err != nil {
