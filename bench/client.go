@@ -40,6 +40,7 @@ type Client struct {
 
 	phase    atomic.Value // Phase the client is in, for Interrupted
 	runIndex atomic.Int64 // the run in progress, warm-up included (0-based)
+	total    int          // runs in this Run, warm-up included
 	live     liveLine
 }
 
@@ -59,19 +60,19 @@ const (
 func (p Phase) Describe() string {
 	switch p {
 	case PhaseConnect:
-		return "resolving and connecting to the servers"
+		return "while resolving and connecting to the servers"
 	case PhaseHandshake:
-		return "the handshake with the servers"
+		return "during the handshake with the servers"
 	case PhaseSetup:
-		return "the servers' preparation (NIC and dma-buf setup)"
+		return "while the servers prepared the test (NIC and dma-buf setup)"
 	case PhaseWindow:
-		return "the measurement window"
+		return "during the measurement window"
 	case PhaseDrain:
-		return "draining after the window"
+		return "while draining after the window"
 	case PhaseBetween:
-		return "the pause between runs"
+		return "between runs"
 	}
-	return string(p)
+	return "in phase " + string(p)
 }
 
 // RunError is a Run that failed or was interrupted: the run (0-based, warm-up included), the
@@ -97,12 +98,16 @@ func (cl *Client) Phase() Phase {
 // interrupted wraps the context's cause with the phase the client was in.
 func (cl *Client) interrupted(ctx context.Context) error {
 	p := cl.Phase()
+	i := int(cl.runIndex.Load())
 	runs := ""
-	if p != PhaseConnect && p != PhaseHandshake {
-		runs = fmt.Sprintf(" (run %d)", cl.runIndex.Load()+1)
+	switch {
+	case p == PhaseBetween:
+		runs = fmt.Sprintf(" %d and %d of %d; %d finished", i, i+1, cl.total, i)
+	case p != PhaseConnect && p != PhaseHandshake:
+		runs = fmt.Sprintf(" of run %d of %d", i+1, cl.total)
 	}
-	return &RunError{Run: int(cl.runIndex.Load()), Phase: p, Interrupted: true,
-		Err: fmt.Errorf("interrupted during %s%s: %w", p.Describe(), runs, context.Cause(ctx))}
+	return &RunError{Run: i, Phase: p, Interrupted: true,
+		Err: fmt.Errorf("%w %s%s", context.Cause(ctx), p.Describe(), runs)}
 }
 
 // endpoint is one server's control connection.
@@ -133,9 +138,6 @@ func (e *endpoint) wrap(err error) error {
 func (cl *Client) dial(ctx context.Context, role Role, addr string) (*endpoint, error) {
 	e := &endpoint{role: role, addr: addr}
 	cl.setPhase(PhaseConnect)
-	if err := testHold(ctx, PhaseConnect); err != nil {
-		return nil, cl.interrupted(ctx)
-	}
 	d := net.Dialer{Timeout: 10 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -190,6 +192,7 @@ func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Ou
 		cl.id = proto.NewNonce()[:16]
 	}
 	cl.runIndex.Store(0)
+	cl.total = warmup + runs
 	if cl.Live != nil {
 		spec.Live = livePeriod
 		cl.live.w, cl.live.runs, cl.live.window = cl.Live, warmup+runs, spec.Duration

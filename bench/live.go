@@ -70,9 +70,9 @@ func (l *liveLine) clear() {
 	}
 }
 
-// TestHoldEnv is a test hook: NCDEVMEM_TEST_HOLD=PHASE[,PHASE] makes the client or the server
-// wait in that phase (connect, handshake, setup, drain, between) until it is stopped or a minute
-// passes, so tests can deliver a signal in a phase that is normally too short to hit.
+// TestHoldEnv is a test hook: NCDEVMEM_TEST_HOLD=PHASE[,PHASE] makes the server (setup, drain) or
+// the client (between) wait in that phase until it is stopped or a minute passes, saying so on
+// stderr, so tests can deliver a signal in a phase that is normally too short to hit.
 const TestHoldEnv = "NCDEVMEM_TEST_HOLD"
 
 // testHold waits in phase p while the hook names it; it returns ctx's error if ctx ended.
@@ -81,6 +81,7 @@ func testHold(ctx context.Context, p Phase) error {
 	if v == "" || !slices.Contains(strings.Split(v, ","), string(p)) {
 		return nil
 	}
+	fmt.Fprintf(os.Stderr, "ncdevmem: test hook %s: holding in phase %s\n", TestHoldEnv, p)
 	t := time.NewTimer(time.Minute)
 	defer t.Stop()
 	select {

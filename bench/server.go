@@ -144,9 +144,6 @@ func (s *Server) shutdown() {
 
 func (s *Server) handle(ctx context.Context, nc net.Conn, inWindow *atomic.Bool) {
 	peer := nc.RemoteAddr().String()
-	if testHold(ctx, PhaseHandshake) != nil {
-		return
-	}
 	c := proto.NewConn(nc)
 	c.Timeout = handshakeTimeout
 	// The busy decision is made before the welcome, so of two clients racing in, the first to

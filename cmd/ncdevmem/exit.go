@@ -14,6 +14,7 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the run failed or missed an --expect gate
 	exitUsage   = 2 // bad flags or arguments
+	// 128+N: interrupted by signal N (130 SIGINT, 143 SIGTERM), after stopping cleanly.
 )
 
 // exitError carries an exit code through cobra. Silent suppresses the final "ncdevmem: ..." line
@@ -43,6 +44,11 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	}
 	code := exitFailure
+	var se *signalError
+	if errors.As(err, &se) {
+		// Interrupted: 130 for SIGINT, 143 for SIGTERM, as shells report them.
+		code = 128 + int(se.sig)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code = ee.Code

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -21,6 +22,7 @@ import (
 	"github.com/devmemtcp/ncdevmem/proto"
 	"github.com/devmemtcp/ncdevmem/report"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // runOptions are the flags of `ncdevmem run`, as typed.
@@ -297,6 +299,11 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 	if o.interval > 0 {
 		cl.Progress = stderr
 	}
+	// The live progress line only on a terminal: piped or redirected output stays line by line, as
+	// iperf3's and kperf's users expect.
+	if isTerminal(stderr) {
+		cl.Live = stderr
+	}
 	if o.src == "" {
 		local, err := bench.StartLocal(ctx, func() *bench.Server {
 			return &bench.Server{Key: key, Software: version.String()}
@@ -315,7 +322,8 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 		}
 	}
 	// Create the JSON file's temporary twin before the run, so a bad path fails in a second, not
-	// after the test, and an existing file is replaced only by a complete result.
+	// after the test, and an existing file is replaced only by a complete document: the result, or
+	// the runs that finished and the failure (report.Failure).
 	var jsonW io.Writer
 	var jsonF *outputFile
 	switch o.jsonOut {
@@ -330,9 +338,9 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 		jsonW = jsonF
 	}
 
-	out, err := cl.Run(ctx, spec, o.runs, o.warmup)
-	if err != nil {
-		return err
+	out, runErr := cl.Run(ctx, spec, o.runs, o.warmup)
+	if runErr != nil && (out == nil || spec.DryRun) {
+		return runErr
 	}
 	if spec.DryRun {
 		fmt.Fprintln(stderr, "dry run: nothing was changed and no traffic was sent")
@@ -350,6 +358,10 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 	textW := stdout
 	if o.jsonOut == "-" {
 		textW = stderr
+	}
+	if runErr != nil {
+		// A failed or interrupted run still writes its JSON: the finished runs and the failure.
+		return writeFailed(res, runErr, textW, jsonW, jsonF, o.jsonOut)
 	}
 	if err := report.WriteText(textW, res); err != nil {
 		return err
@@ -371,4 +383,47 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 		return &exitError{Code: exitFailure, Err: fmt.Errorf("%d --expect gate(s) failed", len(fails)), Silent: true}
 	}
 	return nil
+}
+
+// writeFailed reports the runs that finished before runErr and writes the JSON with the failure
+// (its run, phase and message), then returns runErr for the exit code and the one-line message.
+func writeFailed(res *report.Result, runErr error, textW, jsonW io.Writer, jsonF *outputFile, jsonOut string) error {
+	f := &report.Failure{Message: runErr.Error()}
+	var re *bench.RunError
+	if errors.As(runErr, &re) {
+		f.Run, f.Phase = re.Run, string(re.Phase)
+	}
+	var se *signalError
+	if errors.As(runErr, &se) {
+		f.Signal = signalName(se.sig)
+	}
+	res.Failure = f
+	if res.Runs == nil {
+		res.Runs = []report.Run{}
+	}
+	if len(res.Runs) > 0 {
+		report.WriteText(textW, res)
+	}
+	if jsonW == nil {
+		return runErr
+	}
+	if err := report.WriteJSON(jsonW, res); err != nil {
+		return errors.Join(runErr, fmt.Errorf("write --json %s: %w", jsonOut, err))
+	}
+	if jsonF != nil {
+		if err := jsonF.Commit(); err != nil {
+			return errors.Join(runErr, fmt.Errorf("write --json %s: %w", jsonOut, err))
+		}
+	}
+	return runErr
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,11 +133,11 @@ func TestRunEmbedded(t *testing.T) {
 }
 
 func TestRunInterrupted(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(300*time.Millisecond, cancel)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(300*time.Millisecond, func() { cancel(&signalError{sig: syscall.SIGINT}) })
 	start := time.Now()
 	code, _, stderr := runMain(t, ctx, "run", "--time", "20s", "--no-pin")
-	if code != exitFailure || !strings.Contains(stderr, "interrupted") {
+	if code != 130 || stderr != "ncdevmem: interrupted by SIGINT during the measurement window of run 1 of 1\n" {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
 	if time.Since(start) > 5*time.Second {
@@ -173,15 +174,23 @@ func TestServerCommand(t *testing.T) {
 	}
 }
 
-func TestRunFailureKeepsJSON(t *testing.T) {
+func TestRunFailureWritesJSON(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "old.json")
 	os.WriteFile(out, []byte("previous result"), 0o644)
 	code, _, stderr := runMain(t, context.Background(), "run", "--src", "127.0.0.1:1", "--dst", "127.0.0.1:1", "--json", out)
 	if code != exitFailure || !strings.Contains(stderr, "target server 127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused (is `ncdevmem server` running there and port 1 open?)") {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
-	if b, _ := os.ReadFile(out); string(b) != "previous result" {
-		t.Errorf("--json file changed by a failed run: %q", b)
+	// The failed run still writes its JSON, whole: no runs, and the failure with its phase.
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := report.ReadJSON(f)
+	if err != nil || len(r.Runs) != 0 || r.Failure == nil || r.Failure.Phase != "connect" ||
+		!strings.Contains(r.Failure.Message, "connection refused") || r.Failure.Signal != "" {
+		t.Errorf("--json after a failed run: %v, %+v", err, r)
 	}
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*tmp")); len(m) != 0 {
 		t.Errorf("temporary files left: %v", m)

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -112,5 +114,10 @@ func runServer(cmd *cobra.Command, o *serverOptions) error {
 		return err
 	}
 	lg.Printf("stopped")
+	// Stopped by a signal: every test it served has ended and reported; exit 128+N with one line.
+	var se *signalError
+	if errors.As(context.Cause(cmd.Context()), &se) {
+		return fmt.Errorf("server stopped: %w", se)
+	}
 	return nil
 }
