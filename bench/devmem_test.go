@@ -276,7 +276,9 @@ func TestDevmemRunSimulated(t *testing.T) {
 		rxBytes += f.Bytes
 	}
 	t.Logf("devmem counters: %+v", *d)
-	if d.Frags == 0 || d.Tokens != d.Frags || d.DontneedCalls == 0 || d.PageAlignedFrags != d.Frags || d.DmabufBytes == 0 {
+	// A frag the iov cuts in two comes back as two, the second not aligned (the kernel does the
+	// same): nearly all, not all, are page aligned.
+	if d.Frags == 0 || d.Tokens != d.Frags || d.DontneedCalls == 0 || d.PageAlignedFrags < d.Frags*99/100 || d.DmabufBytes == 0 {
 		t.Errorf("devmem counters %+v", *d)
 	}
 	// The counters cover the same window as the flows' bytes (give or take one recvmsg per flow).

@@ -56,6 +56,28 @@ type System struct {
 	// RX and TX are the socket calls of the data path; nil is the running kernel.
 	RX rx.DevmemSys
 	TX tx.DevmemSys
+	// QueueOfNapi maps a NAPI id of the device to its RX queue; nil asks the netdev family.
+	QueueOfNapi func(ifindex int, napi uint32) (int, error)
+}
+
+func (s *System) queueOfNapi(ifindex int, napi uint32) (int, error) {
+	if s.QueueOfNapi != nil {
+		return s.QueueOfNapi(ifindex, napi)
+	}
+	c, err := bind.Dial()
+	if err != nil {
+		return -1, err
+	}
+	defer c.Close()
+	qs, err := c.Queues(ifindex)
+	if err != nil {
+		return -1, err
+	}
+	q, ok := bind.QueueOfNapi(qs, napi)
+	if !ok {
+		return -1, fmt.Errorf("no RX queue has napi %d", napi)
+	}
+	return int(q), nil
 }
 
 func (s *System) nic() nic.Kernel {

@@ -190,6 +190,13 @@ func dialRetry(t *testing.T, addr string) net.Conn {
 // peer, and returns the exit code and both streams.
 func rxRun(t *testing.T, cfg devmemsim.Config, payload []byte, extra ...string) (int, string, string, *devmemKernel) {
 	t.Helper()
+	return rxRunNapi(t, cfg, payload, nil, extra...)
+}
+
+// rxRunNapi is rxRun with a NAPI-to-queue map; onBound, when set, sees the bound queues and
+// returns it.
+func rxRunNapi(t *testing.T, cfg devmemsim.Config, payload []byte, napi func(bound []uint32, id uint32) (int, error), extra ...string) (int, string, string, *devmemKernel) {
+	t.Helper()
 	cfg.Size = dmabufSize
 	cfg.RXID = 4
 	sim, err := devmemsim.New(cfg)
@@ -200,6 +207,12 @@ func rxRun(t *testing.T, cfg devmemsim.Config, payload []byte, extra ...string) 
 	k := newDevmemKernel()
 	sys := k.system(t, sim.Buffer())
 	sys.RX = sim
+	if napi != nil {
+		var bound []uint32
+		bindRX := sys.BindRX
+		sys.BindRX = func(req bind.RXRequest) (Binding, error) { bound = req.Queues; return bindRX(req) }
+		sys.QueueOfNapi = func(_ int, id uint32) (int, error) { return napi(bound, id) }
+	}
 	port := strconv.Itoa(freePort(t))
 	args := append([]string{"-l", "-f", "eth1", "-s", "::1", "-p", port}, extra...)
 	var o, e bytes.Buffer
@@ -227,6 +240,22 @@ func yes7(n int) []byte {
 		out = append(out, line...)
 	}
 	return out[:n]
+}
+
+// TestRXUnsplitPacketsOnBoundQueue: packets the NIC did not split arrive on the bound queue as
+// plain bytes with no cmsg; the tool validates them as linear payload instead of calling it a
+// steering error (fidelity row 1). On an unbound queue they still are one.
+func TestRXUnsplitPacketsOnBoundQueue(t *testing.T) {
+	onBound := func(bound []uint32, id uint32) (int, error) { return int(bound[0]), nil }
+	code, _, stderr, _ := rxRunNapi(t, devmemsim.Config{FragSize: 1000, UnsplitEvery: 3, NapiID: 9}, yes7(64<<10), onBound, "-v", "7", "--json", "-")
+	if code != ExitOK || !strings.Contains(stderr, "unsplit packet: ") || strings.Contains(stderr, "Failed validation") {
+		t.Fatalf("exit %d, stderr:\n%s", code, tail(stderr))
+	}
+	elsewhere := func(bound []uint32, id uint32) (int, error) { return int(bound[0]) + 100, nil }
+	code, _, stderr, _ = rxRunNapi(t, devmemsim.Config{FragSize: 1000, UnsplitEvery: 3, NapiID: 9}, yes7(64<<10), elsewhere, "-v", "7")
+	if code != ExitError || !strings.Contains(stderr, "flow steering error") || !strings.Contains(stderr, "not a bound one") {
+		t.Fatalf("unbound queue: exit %d, stderr:\n%s", code, tail(stderr))
+	}
 }
 
 func TestRXValidatesLikeCheckRX(t *testing.T) {

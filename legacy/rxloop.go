@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"golang.org/x/sys/unix"
 
@@ -28,6 +29,7 @@ const (
 type rxStats struct {
 	Received         uint64 `json:"dmabuf_bytes"`
 	Linear           uint64 `json:"linear_bytes"`
+	Unsplit          uint64 `json:"unsplit_bytes"` // of Linear, bytes of packets that came whole (no devmem cmsg) on a bound queue
 	Frags            uint64 `json:"frags"`
 	PageAligned      uint64 `json:"page_aligned_frags"`
 	NonPageAligned   uint64 `json:"non_page_aligned_frags"`
@@ -57,6 +59,11 @@ type rxLoop struct {
 	tokens          rx.TokenBatch
 	off             uint64 // stream offset of the next payload byte
 	st              rxStats
+	// queueOfNapi maps SO_INCOMING_NAPI_ID to the RX queue it serves; queues are the bound ones.
+	// Plain bytes (no devmem cmsg) on a bound queue are a packet the NIC did not split: linear
+	// payload, not a steering error. Nil: every plain byte is a steering error.
+	queueOfNapi func(napi uint32) (int, error)
+	queues      []uint32
 }
 
 func newRXLoop(sys rx.DevmemSys, fd int, mem dmabuf.Buffer, id uint32, o *Options, stdout, stderr io.Writer) *rxLoop {
@@ -111,7 +118,9 @@ func (l *rxLoop) run() error {
 			return err
 		}
 		if !devmem {
-			return errors.New("flow steering error: data arrived without devmem control messages, so it landed on a queue without the dma-buf binding (check the flow rule and RSS: ethtool -n IF, ethtool -x IF)")
+			if err := l.plain(n); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(l.stderr, "total_received=%d\n", l.st.Received)
 	}
@@ -179,6 +188,34 @@ func (l *rxLoop) frags(n int) (devmem bool, err error) {
 			return devmem, err
 		}
 	}
+}
+
+// plain handles n bytes that came without any devmem cmsg (an skb with no dma-buf frag). On a bound
+// queue (by SO_INCOMING_NAPI_ID) that is a packet the NIC did not split: linear payload, validated
+// and counted like an SCM_DEVMEM_LINEAR frag. Elsewhere the flow missed the binding.
+func (l *rxLoop) plain(n int) error {
+	const steering = "flow steering error: data arrived without devmem control messages on %s, so it landed on a queue without the dma-buf binding (check the flow rule and RSS: ethtool -n IF, ethtool -x IF)"
+	id, err := l.sys.GetsockoptInt(l.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	if err != nil || id == 0 || l.queueOfNapi == nil {
+		return fmt.Errorf(steering, "a queue the kernel did not name (SO_INCOMING_NAPI_ID 0)")
+	}
+	q, err := l.queueOfNapi(uint32(id))
+	if err != nil {
+		return fmt.Errorf(steering, fmt.Sprintf("napi %d (%v)", id, err))
+	}
+	if !slices.Contains(l.queues, uint32(q)) {
+		return fmt.Errorf(steering, fmt.Sprintf("rx queue %d (napi %d), not a bound one (%s)", q, id, rx.QueueList(l.queues)))
+	}
+	fmt.Fprintf(l.stderr, "unsplit packet: %d linear bytes on bound queue %d\n", n, q)
+	if l.failLinear {
+		return errors.New("received an unsplit packet (linear bytes, no devmem cmsg) on a bound queue but --fail-on-linear (-L) set: header split did not split this packet (ethtool -g IF: tcp-data-split on, hds-thresh 0)")
+	}
+	if err := l.consume(l.iov[:n]); err != nil {
+		return err
+	}
+	l.st.Linear += uint64(n)
+	l.st.Unsplit += uint64(n)
+	return nil
 }
 
 // consume validates (or prints) the next stream bytes.

@@ -158,6 +158,8 @@ func (t *tool) server(ctx context.Context, mem dmabuf.Buffer) error {
 	fmt.Fprintf(t.stderr, "Got connection from %s:%d\n", peer.Addr(), peer.Port())
 
 	l := newRXLoop(t.sys.rxSys(), cfd, mem, b.ID(), t.o, t.stdout, t.stderr)
+	l.queues = t.queues()
+	l.queueOfNapi = func(napi uint32) (int, error) { return t.sys.queueOfNapi(t.ifindex, napi) }
 	err = l.run()
 	t.summary.RX = &l.st
 	fmt.Fprintf(t.stderr, "page_aligned_frags=%d, non_page_aligned_frags=%d\n", l.st.PageAligned, l.st.NonPageAligned)

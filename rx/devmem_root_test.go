@@ -104,6 +104,8 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 		}{
 			{"one unknown token", tokenBytes([]uapi.DmabufToken{{TokenStart: 1, TokenCount: 1}})},
 			{"optlen 7", make([]byte, 7)},
+			{"optlen 0", []byte{}},
+			{"optlen 4", make([]byte, 4)},
 			{"129 ranges", make([]byte, 129*uapi.SizeofDmabufToken)},
 			{"128 ranges of 1024", tokenBytes(func() []uapi.DmabufToken {
 				r := make([]uapi.DmabufToken, 128)

@@ -63,7 +63,9 @@ func TestDevmemReceiveValidates(t *testing.T) {
 	if st.Bytes.Load() != n || e.Offset() != n || s.DmabufBytes.Load() != n {
 		t.Errorf("bytes = %d, offset %d, dmabuf bytes %d; want %d", st.Bytes.Load(), e.Offset(), s.DmabufBytes.Load(), n)
 	}
-	if s.Frags.Load() != uint64(c.Frags) || s.Validated.Load() != s.Frags.Load() || s.PageAlignedFrags.Load() != s.Frags.Load() {
+	// A frag the iov cut in two comes back as two frags, the second not aligned: at most one
+	// per recvmsg.
+	if s.Frags.Load() != uint64(c.Frags) || s.Validated.Load() != s.Frags.Load() || s.PageAlignedFrags.Load()+s.Recvmsgs.Load() < s.Frags.Load() {
 		t.Errorf("frags %d (sim %d), validated %d, page aligned %d", s.Frags.Load(), c.Frags, s.Validated.Load(), s.PageAlignedFrags.Load())
 	}
 	if c.Held != 0 || c.FreeNiovs != 64 || s.Freed.Load() != s.Tokens.Load() {
@@ -195,12 +197,12 @@ func TestDevmemReceiveSampleAndShort(t *testing.T) {
 // stalls, and the engine, seeing no data, hands its tokens back and continues.
 func TestDevmemReceiveStallRecovers(t *testing.T) {
 	const n = 2 << 20
-	e, sim, _, err := dmRun(t, n, devmemsim.Config{Size: 64 << 10}, func(c *DevmemConfig, _ *devmemsim.Sim) { c.HoldBytes = 1 << 40 })
+	e, sim, _, err := dmRun(t, n, devmemsim.Config{Size: 64 << 10, RTO: 5 * time.Millisecond}, func(c *DevmemConfig, _ *devmemsim.Sim) { c.HoldBytes = 1 << 40 })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := sim.Counters(); c.Stalls == 0 || e.Offset() != n {
-		t.Errorf("stalls %d, offset %d: want stalls and the whole stream", c.Stalls, e.Offset())
+	if c := sim.Counters(); c.Stalls == 0 || c.Drops == 0 || e.Offset() != n {
+		t.Errorf("stalls %d, drops %d, offset %d: want drops, stalls and the whole stream", c.Stalls, c.Drops, e.Offset())
 	}
 }
 

@@ -58,3 +58,25 @@ func TestRootDevmemSendPlainTCP(t *testing.T) {
 		t.Errorf("simulator without a matching TX binding: %v, want EINVAL like the kernel", r.err)
 	}
 }
+
+// TestRootZerocopyOptionValues: SO_ZEROCOPY takes 0 or 1 and nothing else; the simulator answers
+// as the host kernel does (fidelity row 12).
+func TestRootZerocopyOptionValues(t *testing.T) {
+	testnet.Require(t)
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	sim, _ := devmemsim.New(devmemsim.Config{Size: 4096})
+	defer sim.Close()
+	for _, v := range []int32{0, 1, 2, -1} {
+		b := []byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+		kerr := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, int(v))
+		_, serr := sim.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, b)
+		t.Logf("kernel: SO_ZEROCOPY %d = %v (simulator %v)", v, kerr, serr)
+		if !errors.Is(serr, kerr) && !(kerr == nil && serr == nil) {
+			t.Errorf("SO_ZEROCOPY %d: kernel %v, simulator %v", v, kerr, serr)
+		}
+	}
+}

@@ -14,7 +14,7 @@ type DevmemStats struct {
 	Sends       atomic.Uint64 // sendmsg calls that sent something
 	ShortSends  atomic.Uint64 // of which sent less than asked
 	Completions atomic.Uint64 // sends reported complete on the error queue
-	Copied      atomic.Uint64 // of which the kernel copied (SO_EE_CODE_ZEROCOPY_COPIED)
+	Copied      atomic.Uint64 // of which in ranges flagged SO_EE_CODE_ZEROCOPY_COPIED (an estimate: see parseZCCompletions)
 	Waits       atomic.Uint64 // times the flow waited for completions (all regions in flight, or ENOBUFS)
 	Nobufs      atomic.Uint64 // sendmsg calls refused with ENOBUFS while completions were pending
 }

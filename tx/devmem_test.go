@@ -181,7 +181,7 @@ func TestDevmemSendErrors(t *testing.T) {
 	}{
 		"no bind-tx":      {sc: devmemsim.Config{TXID: 9}, ifname: "eth1", errno: unix.EINVAL, want: "not a TX binding"},
 		"no SO_ZEROCOPY":  {errno: unix.EINVAL, want: "SO_ZEROCOPY is off"},
-		"route elsewhere": {sc: devmemsim.Config{RouteDev: "eth0"}, ifname: "eth1", errno: unix.ENODEV, want: "another device than eth1"},
+		"route elsewhere": {sc: devmemsim.Config{RouteDev: "eth0", BindDev: "eth1"}, ifname: "eth1", errno: unix.ENODEV, want: "another device than eth1"},
 		"offset past end": {ifname: "eth1", tune: func(c *DevmemConfig, _ *devmemsim.Sim) { c.Buf, c.Base, c.Length = big, 2<<20, 0 }, errno: unix.EFAULT, want: "outside the 4194304-byte dma-buf"},
 	} {
 		t.Run(name, func(t *testing.T) {

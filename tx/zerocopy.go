@@ -17,8 +17,13 @@ import (
 var errNotZerocopy = errors.New("error queue holds a socket error, not a zerocopy completion")
 
 // parseZCCompletions parses the control messages of one MSG_ERRQUEUE recvmsg and returns how many
-// sends the zerocopy notifications in it complete, and how many of those the kernel copied
-// (SO_EE_CODE_ZEROCOPY_COPIED: the device could not send from user pages). It allocates nothing.
+// sends the zerocopy notifications in it complete, and how many of those lie in ranges flagged
+// SO_EE_CODE_ZEROCOPY_COPIED (the device could not send from user pages). That second figure is
+// an estimate, not an exact count: the kernel extends the last queued notification without
+// comparing codes (skb_zerocopy_notify_extend), so a range carries its first send's code. It is
+// exact when every send is treated alike (loopback copies all: TestHostSend checks it on the real
+// kernel); counting only flagged ranges would be a strict lower bound but useless there. It
+// allocates nothing.
 func parseZCCompletions(oob []byte) (n, copied uint64, err error) {
 	it := zcIter{rem: oob}
 	for {

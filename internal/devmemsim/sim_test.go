@@ -3,7 +3,9 @@ package devmemsim
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -93,7 +95,7 @@ func (c *rxCall) frags(t *testing.T) []fr {
 }
 
 func TestSimRecvAndDontneed(t *testing.T) {
-	s, err := New(Config{Size: 16 * NiovSize, RXID: 3})
+	s, err := New(Config{Size: 16 * NiovSize, RXID: 3, RTO: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,47 +104,55 @@ func TestSimRecvAndDontneed(t *testing.T) {
 	c := newCall(8*NiovSize, 8*cmsgSpace)
 	var got []fr
 	for len(got) < 16 { // fill the whole buffer without returning a token
+		c.msg.SetControllen(len(c.oob))
 		n, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM)
 		if err != nil || n == 0 {
 			t.Fatalf("recvmsg: %d, %v", n, err)
 		}
-		c.msg.SetControllen(len(c.oob))
 		got = append(got, c.frags(t)...)
 	}
 	for i, f := range got {
-		if f.typ != uapi.SCM_DEVMEM_DMABUF || f.id != 3 || f.token != uint32(i) || f.off != uint64(i)*NiovSize || f.size == 0 || f.size > NiovSize {
+		// Tokens start at 1 (XA_FLAGS_ALLOC1), the lowest free first.
+		if f.typ != uapi.SCM_DEVMEM_DMABUF || f.id != 3 || f.token != uint32(i+1) || f.off != uint64(i)*NiovSize || f.size == 0 || f.size > NiovSize {
 			t.Fatalf("frag %d = %+v", i, f)
 		}
 	}
-	// The freelist is empty: the NIC has nowhere to put data.
-	if _, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM); !errors.Is(err, unix.EAGAIN) || s.Counters().Stalls != 1 {
-		t.Fatalf("drained freelist: %v, stalls %d", err, s.Counters().Stalls)
+	// The freelist is empty and nothing is queued: the NIC drops what arrives, recvmsg has
+	// nothing to give.
+	c.msg.SetControllen(len(c.oob))
+	if _, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM); !errors.Is(err, unix.EAGAIN) || s.Counters().Drops != 1 || s.Counters().Stalls != 1 {
+		t.Fatalf("drained freelist: %v, %+v", err, s.Counters())
 	}
 	// DONTNEED: the kernel's length rules, unknown tokens skipped, the count of freed frags.
-	for _, bad := range [][]byte{make([]byte, 7), make([]byte, 129*8)} {
+	for _, bad := range [][]byte{nil, make([]byte, 4), make([]byte, 7), make([]byte, 129*8)} {
 		if _, err := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, bad); !errors.Is(err, unix.EINVAL) {
 			t.Errorf("optlen %d: %v, want EINVAL", len(bad), err)
 		}
 	}
-	if n, err := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(2, 3, 1000, 5)); n != 3 || err != nil {
-		t.Errorf("free 2..4 and unknown 1000..1004: %d, %v; want 3", n, err)
+	if n, err := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(3, 3, 1000, 5, 0, 1)); n != 3 || err != nil {
+		t.Errorf("free 3..5, unknown 1000..1004 and never-used 0: %d, %v; want 3", n, err)
 	}
-	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(2, 3)); n != 0 {
+	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(3, 3)); n != 0 {
 		t.Errorf("double free returned %d", n)
 	}
-	// The lowest free token is handed out first, as the kernel's xarray does.
+	// Buffers are free again, but the dropped packets come back only with the retransmit: the
+	// next read waits out the RTO.
 	c.msg.SetControllen(len(c.oob))
-	if _, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM); err != nil {
+	t0 := time.Now()
+	if _, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); err != nil {
 		t.Fatal(err)
 	}
-	if f := c.frags(t); len(f) != 3 || f[0].token != 2 || f[2].token != 4 {
-		t.Errorf("after freeing 2..4 got %+v", f)
+	if d := time.Since(t0); d < 40*time.Millisecond {
+		t.Errorf("data came back %v after the drop, before the 50 ms RTO", d)
+	}
+	if f := c.frags(t); len(f) != 3 || f[0].token != 3 || f[2].token != 5 {
+		t.Errorf("after freeing 3..5 got %+v", f)
 	}
 	// One call inspects at most 1024 frags, however the ranges are split.
-	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(100, 1024, 0, 16)); n != 0 {
+	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(100, 1024, 1, 16)); n != 0 {
 		t.Errorf("the 1025th inspected frag was freed (%d)", n)
 	}
-	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(0, 16)); n != 16 {
+	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(1, 16)); n != 16 {
 		t.Errorf("freed %d, want 16", n)
 	}
 	if c := s.Counters(); c.Held != 0 || c.FreeNiovs != 16 {
@@ -150,10 +160,101 @@ func TestSimRecvAndDontneed(t *testing.T) {
 	}
 }
 
+// TestSimQueuedDataReadable: data the NIC took in before its buffers ran out stays readable; only
+// new packets are dropped (fidelity row 6).
+func TestSimQueuedDataReadable(t *testing.T) {
+	s, _ := New(Config{Size: 8 * NiovSize, RTO: time.Hour, Window: 8 * NiovSize})
+	defer s.Close()
+	fd := socket(t, 64*NiovSize)
+	time.Sleep(100 * time.Millisecond)
+	one := newCall(8*NiovSize, cmsgSpace) // room for one frag per call: the rest stays queued
+	if _, err := s.Recvmsg(fd, &one.msg, uapi.MSG_SOCK_DEVMEM); err != nil {
+		t.Fatal(err)
+	}
+	if c := s.Counters(); c.FreeNiovs != 0 || c.Queued != 7*NiovSize {
+		t.Fatalf("after one read: %+v; want all 8 niovs taken, 7 frags queued", c)
+	}
+	for i := 2; i <= 8; i++ {
+		one.msg.SetControllen(len(one.oob))
+		if n, err := s.Recvmsg(fd, &one.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); n != NiovSize || err != nil {
+			t.Fatalf("queued frag %d with an empty freelist: %d, %v", i, n, err)
+		}
+	}
+	one.msg.SetControllen(len(one.oob))
+	if _, err := s.Recvmsg(fd, &one.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) || s.Counters().Drops != 1 {
+		t.Fatalf("queue drained, no buffers: %v, %+v; want EAGAIN and a drop", err, s.Counters())
+	}
+}
+
+// TestSimUnsplitPackets: a packet the NIC did not split comes as plain bytes with no cmsg, and one
+// recvmsg never mixes it with devmem frags (fidelity row 1).
+func TestSimUnsplitPackets(t *testing.T) {
+	s, _ := New(Config{Size: 16 * NiovSize, FragSize: 1000, UnsplitEvery: 3})
+	defer s.Close()
+	fd := socket(t, 6000)
+	time.Sleep(100 * time.Millisecond)
+	c := newCall(8*NiovSize, 8*cmsgSpace)
+	var kinds []string
+	total := 0
+	for total < 6000 {
+		c.msg.SetControllen(len(c.oob))
+		n, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM)
+		if err != nil || n == 0 {
+			t.Fatalf("recvmsg after %d bytes: %d, %v", total, n, err)
+		}
+		if c.msg.Controllen == 0 {
+			kinds = append(kinds, fmt.Sprintf("plain %d", n))
+		} else {
+			kinds = append(kinds, fmt.Sprintf("%d frags %d", len(c.frags(t)), n))
+		}
+		total += n
+	}
+	want := "2 frags 2000,plain 1000,2 frags 2000,plain 1000"
+	if got := strings.Join(kinds, ","); got != want {
+		t.Errorf("calls %s, want %s", got, want)
+	}
+}
+
+// TestSimSharedNiovs: with frags packed into a larger niov (rx-page-size), each frag has its own
+// token and the niov returns to the pool only when every frag in it is returned (fidelity rows 5, 15).
+func TestSimSharedNiovs(t *testing.T) {
+	s, err := New(Config{Size: 4 * 16384, Niov: 16384, FragSize: 4096, PackFrags: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fd := socket(t, 8*4096)
+	time.Sleep(100 * time.Millisecond)
+	c := newCall(64<<10, 16*cmsgSpace)
+	if n, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM); n != 8*4096 || err != nil {
+		t.Fatalf("recvmsg %d, %v", n, err)
+	}
+	f := c.frags(t)
+	if len(f) != 8 || f[1].off != 4096 || f[4].off != 16384 || f[7].token != 8 {
+		t.Fatalf("frags %+v", f)
+	}
+	if fr := s.Counters().FreeNiovs; fr != 2 {
+		t.Fatalf("free niovs %d, want 2 of 4", fr)
+	}
+	// Three of the first niov's four frags back: the niov stays out.
+	s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(1, 3))
+	if fr := s.Counters().FreeNiovs; fr != 2 {
+		t.Errorf("after 3 of 4 frags: %d free niovs, want 2", fr)
+	}
+	s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(4, 1))
+	if fr := s.Counters().FreeNiovs; fr != 3 {
+		t.Errorf("after all 4 frags: %d free niovs, want 3", fr)
+	}
+	if _, err := New(Config{Size: 6000 * 4, Niov: 6000}); err == nil {
+		t.Error("niov 6000 accepted")
+	}
+}
+
 func TestSimRecvErrors(t *testing.T) {
 	s, _ := New(Config{Size: 4 * NiovSize})
 	defer s.Close()
 	fd := socket(t, 10)
+	time.Sleep(50 * time.Millisecond)
 	for _, tc := range []struct {
 		oob, flags int
 		want       unix.Errno
@@ -170,6 +271,21 @@ func TestSimRecvErrors(t *testing.T) {
 	if _, err := s.Setsockopt(fd, unix.SOL_TCP, 1, nil); !errors.Is(err, unix.ENOPROTOOPT) {
 		t.Errorf("unknown option: %v", err)
 	}
+	// No data at all: EAGAIN, not ETOOSMALL, whatever the control buffer (fidelity row 9).
+	empty, _ := New(Config{Size: 4 * NiovSize})
+	defer empty.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	cl, _ := net.Dial("tcp", ln.Addr().String())
+	defer cl.Close()
+	sv, _ := ln.Accept()
+	defer sv.Close()
+	f, _ := sv.(*net.TCPConn).File()
+	defer f.Close()
+	c := newCall(100, 0)
+	if _, err := empty.Recvmsg(int(f.Fd()), &c.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("no data, no control buffer: %v, want EAGAIN", err)
+	}
 }
 
 func TestSimFaults(t *testing.T) {
@@ -183,7 +299,7 @@ func TestSimFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := c.frags(t)
-	if len(f) != (n+999)/1000 || f[1].typ != uapi.SCM_DEVMEM_LINEAR || f[2].id != 2 || f[0].off != 96 || f[0].size != 1000 {
+	if len(f) != (n+999)/1000 || f[1].typ != uapi.SCM_DEVMEM_LINEAR || f[2].id != 2 || f[0].off != 96 || f[0].size != 1000 || f[0].token != 1 {
 		t.Fatalf("n %d frags %+v", n, f)
 	}
 	if s.Buffer().Bytes()[96+1] != 0xff {
@@ -244,7 +360,8 @@ func TestSimSendAndCompletions(t *testing.T) {
 	if got[20] != 100 || got[24] != 104 {
 		t.Fatalf("second iovec: %v", got[20:25])
 	}
-	// Completions: sends 0-1 plain, 2 copied, 3 plain, merged where they agree.
+	// Completions: sends 0-1 plain, 2 copied, 3 plain. The kernel extends the last notification
+	// without comparing codes, so all four merge and the COPIED flag is lost (fidelity row 3).
 	var ranges [][3]uint32
 	for {
 		oob := make([]byte, 64)
@@ -261,12 +378,95 @@ func TestSimSendAndCompletions(t *testing.T) {
 		}
 		ranges = append(ranges, [3]uint32{ee.Info, ee.Data, uint32(ee.Code)})
 	}
-	if len(ranges) != 3 || ranges[0] != [3]uint32{0, 1, 0} || ranges[1] != [3]uint32{2, 2, 1} || ranges[2] != [3]uint32{3, 3, 0} {
-		t.Errorf("completions %v", ranges)
+	if len(ranges) != 1 || ranges[0] != [3]uint32{0, 3, 0} {
+		t.Errorf("completions %v, want one range 0..3", ranges)
 	}
+	// An iovec past the end: the bytes before it go (a short count); EFAULT only with none.
 	iov[1] = rawIovec{Base: 4*NiovSize - 2, Len: 5}
+	if n, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); n != 20 || err != nil {
+		t.Errorf("second iovec past the end: %d, %v; want 20", n, err)
+	}
+	iov[0] = rawIovec{Base: 4 * NiovSize, Len: 1}
 	if _, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); !errors.Is(err, unix.EFAULT) {
-		t.Errorf("past the end: %v, want EFAULT", err)
+		t.Errorf("first iovec past the end: %v, want EFAULT", err)
+	}
+	iov[0] = rawIovec{Base: 10, Len: 20}
+	// SO_ZEROCOPY takes 0 or 1; an SCM_DEVMEM_DMABUF cmsg must be exactly CMSG_LEN(4) (row 12).
+	if _, err := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, []byte{2, 0, 0, 0}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("SO_ZEROCOPY 2: %v, want EINVAL", err)
+	}
+	long := make([]byte, unix.CmsgSpace(8))
+	lh := (*unix.Cmsghdr)(unsafe.Pointer(&long[0]))
+	lh.Level, lh.Type = uapi.SOL_SOCKET, uapi.SCM_DEVMEM_DMABUF
+	lh.SetLen(unix.CmsgLen(8))
+	binary.NativeEndian.PutUint32(long[unix.CmsgLen(0):], 4)
+	msg.Control = &long[0]
+	msg.SetControllen(len(long))
+	if _, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("8-byte dma-buf id cmsg: %v, want EINVAL", err)
+	}
+}
+
+// TestSimSendRouteAndErrqueue: the route's device is compared with the binding's device (not
+// SO_BINDTODEVICE); AF_INET6 completions come as SOL_IPV6; a truncated error-queue read loses
+// the entry, which the kernel dequeued first (rows 10, 13).
+func TestSimSendRouteAndErrqueue(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	conn, _ := net.Dial("tcp", ln.Addr().String())
+	defer conn.Close()
+	peer, _ := ln.Accept()
+	defer peer.Close()
+	f, _ := conn.(*net.TCPConn).File()
+	defer f.Close()
+	fd := int(f.Fd())
+	ctl := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	h.Level, h.Type = uapi.SOL_SOCKET, uapi.SCM_DEVMEM_DMABUF
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(ctl[unix.CmsgLen(0):], 4)
+	iov := []rawIovec{{Base: 0, Len: 10}}
+	var msg unix.Msghdr
+	msg.Iov = (*unix.Iovec)(unsafe.Pointer(&iov[0]))
+	msg.SetIovlen(1)
+	msg.Control = &ctl[0]
+	msg.SetControllen(len(ctl))
+
+	other, _ := New(Config{Size: NiovSize, TXID: 4, RouteDev: "eth0", BindDev: "eth1"})
+	defer other.Close()
+	other.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, []byte{1, 0, 0, 0})
+	other.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_BINDTODEVICE, []byte("eth1"))
+	if _, err := other.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); !errors.Is(err, unix.ENODEV) {
+		t.Errorf("route via eth0, binding on eth1 (SO_BINDTODEVICE eth1): %v, want ENODEV", err)
+	}
+	same, _ := New(Config{Size: NiovSize, TXID: 4, RouteDev: "eth1", BindDev: "eth1", IPv6: true})
+	defer same.Close()
+	same.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, []byte{1, 0, 0, 0})
+	for range 2 {
+		if _, err := same.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); err != nil {
+			t.Fatalf("route and binding on eth1, no SO_BINDTODEVICE: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	small := make([]byte, 8)
+	em := unix.Msghdr{Control: &small[0]}
+	em.SetControllen(len(small))
+	if _, err := same.Recvmsg(fd, &em, uapi.MSG_ERRQUEUE); err != nil || em.Flags&unix.MSG_CTRUNC == 0 {
+		t.Fatalf("truncated errqueue read: %v, flags %#x", err, em.Flags)
+	}
+	oob := make([]byte, 64)
+	em = unix.Msghdr{Control: &oob[0]}
+	em.SetControllen(len(oob))
+	if _, err := same.Recvmsg(fd, &em, uapi.MSG_ERRQUEUE); !errors.Is(err, unix.EAGAIN) {
+		t.Errorf("after a truncated read: %v, want EAGAIN (the entry was dequeued)", err)
+	}
+	same.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY)
+	em.SetControllen(len(oob))
+	if _, err := same.Recvmsg(fd, &em, uapi.MSG_ERRQUEUE); err != nil {
+		t.Fatal(err)
+	}
+	if ch := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0])); ch.Level != uapi.SOL_IPV6 || ch.Type != uapi.IPV6_RECVERR {
+		t.Errorf("AF_INET6 completion: level %d type %d, want SOL_IPV6/IPV6_RECVERR", ch.Level, ch.Type)
 	}
 }
 
