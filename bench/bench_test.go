@@ -438,3 +438,98 @@ func TestSilentDataConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestAppCPURules: kperf's rule between two hosts (net CPU + --pin-off), explicit lists first, and
+// on a shared host the two ends of a flow kept on different CPUs.
+func TestAppCPURules(t *testing.T) {
+	spec := DefaultSpec()
+	// Two hosts: net CPU + offset, modulo the CPU count.
+	for _, tc := range []struct{ net, off, ncpu, want int }{{3, 0, 8, 3}, {3, 2, 8, 5}, {7, 2, 8, 1}, {1, -2, 8, 7}, {-1, 0, 8, -1}} {
+		spec.PinOff = tc.off
+		if got := appCPU(&spec, RoleTarget, 0, tc.net, tc.ncpu, false, []int{0, 1, 2, 3, 4, 5, 6, 7}); got != tc.want {
+			t.Errorf("two hosts, net %d off %d: got %d, want %d", tc.net, tc.off, got, tc.want)
+		}
+	}
+	spec.PinOff = 0
+	// Shared host: whatever the net CPU says, flow i's source and target never share a CPU.
+	for _, allowed := range [][]int{{0, 1}, {0, 1, 2, 3}, {2, 5, 7}, {0, 1, 2, 3, 4, 5, 6, 7}} {
+		for i := range 8 {
+			s := appCPU(&spec, RoleSource, i, 0, 8, true, allowed)
+			d := appCPU(&spec, RoleTarget, i, 0, 8, true, allowed)
+			if s == d || !contains(allowed, s) || !contains(allowed, d) {
+				t.Errorf("shared host, CPUs %v, flow %d: source %d, target %d", allowed, i, s, d)
+			}
+		}
+	}
+	// Explicit lists and --no-pin win everywhere.
+	spec.CPUsSrc, spec.CPUsDst = []int{4}, []int{4}
+	if s, d := appCPU(&spec, RoleSource, 0, 1, 8, true, []int{0, 1}), appCPU(&spec, RoleTarget, 0, 1, 8, true, []int{0, 1}); s != 4 || d != 4 {
+		t.Errorf("explicit lists on a shared host: %d/%d", s, d)
+	}
+	spec.CPUsSrc, spec.CPUsDst, spec.NoPin = nil, nil, true
+	if got := appCPU(&spec, RoleSource, 0, 1, 8, true, []int{0, 1}); got != -1 {
+		t.Errorf("--no-pin: pinned to %d", got)
+	}
+}
+
+func contains(l []int, v int) bool {
+	for _, x := range l {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRunSharedHostPlacement: the default placement on loopback (both servers on this kernel)
+// pins each flow's source and target workers to different CPUs, reports where the threads and
+// the softirqs ran, and warns about nothing; pinning both ends to one CPU by hand is warned
+// about, because the loopback softirq runs on the sender's CPU too.
+func TestRunSharedHostPlacement(t *testing.T) {
+	if len(allowedCPUs()) < 2 {
+		t.Skipf("this process may run on %d CPU(s); keeping two ends apart needs two", len(allowedCPUs()))
+	}
+	src, _ := startServer(t, &Server{Software: "test"})
+	dst, _ := startServer(t, &Server{Software: "test"})
+	for _, flows := range []int{1, 2} {
+		spec := DefaultSpec()
+		spec.Flows, spec.Duration = flows, 500*time.Millisecond
+		out, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run := &out.Runs[0]
+		checkRun(t, run, flows)
+		if !run.SharedHost || len(run.Warnings) != 0 {
+			t.Errorf("%d flows: shared host %v, warnings %q", flows, run.SharedHost, run.Warnings)
+		}
+		for i := range flows {
+			s, d := run.Source.Flows[i], run.Target.Flows[i]
+			if s.AppCPU < 0 || d.AppCPU < 0 || s.AppCPU == d.AppCPU {
+				t.Errorf("%d flows, flow %d: source pinned to %d, target to %d", flows, i, s.AppCPU, d.AppCPU)
+			}
+			// A pinned thread is seen on its CPU only; the target's data softirq was seen somewhere.
+			if fmt.Sprint(s.ThreadCPUs) != fmt.Sprint([]int{s.AppCPU}) || fmt.Sprint(d.ThreadCPUs) != fmt.Sprint([]int{d.AppCPU}) || len(d.SoftirqCPUs) == 0 {
+				t.Errorf("%d flows, flow %d: source thread on %v, target thread on %v, data softirq on %v", flows, i, s.ThreadCPUs, d.ThreadCPUs, d.SoftirqCPUs)
+			}
+		}
+	}
+	spec := DefaultSpec()
+	spec.Duration, spec.CPUsSrc, spec.CPUsDst = 500*time.Millisecond, []int{0}, []int{0}
+	out, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := &out.Runs[0]
+	if len(run.Warnings) != 1 || !strings.Contains(run.Warnings[0], "all ran on CPU 0") {
+		t.Errorf("both ends on CPU 0: warnings %q (data softirq on %v)", run.Warnings, run.Target.Flows[0].SoftirqCPUs)
+	}
+	if !strings.Contains(strings.Join(out.Notes, "\n"), "warning: flow 0: the source app, the target app and the data softirq all ran on CPU 0") {
+		t.Errorf("the warning was not printed: %q", out.Notes)
+	}
+	var b strings.Builder
+	report.WriteText(&b, &report.Result{Runs: []report.Run{*run}})
+	if !strings.Contains(b.String(), "== Placement (source and target share one host)\n  flow 0: source thread CPU 0 (pinned to 0)") || !strings.Contains(b.String(), "  warning: flow 0:") {
+		t.Errorf("text report:\n%s", b.String())
+	}
+}

@@ -40,8 +40,12 @@ func (l *liveLine) sample(role Role, p progressMsg, run int, elapsed time.Durati
 	if l.last == nil || run != l.lastRun {
 		l.last, l.idle, l.gbps, l.lastRun = map[Role]progressMsg{}, map[Role]float64{}, 0, run
 	}
-	if prev, ok := l.last[role]; ok && role == RoleTarget && p.Elapsed > prev.Elapsed && p.Bytes >= prev.Bytes {
-		l.gbps = float64(p.Bytes-prev.Bytes) * 8 / (p.Elapsed - prev.Elapsed) / 1e9
+	if role == RoleTarget {
+		// Received Gbps since the previous sample (since the window opened, for the first).
+		prev := l.last[role]
+		if p.Elapsed > prev.Elapsed && p.Bytes >= prev.Bytes {
+			l.gbps = float64(p.Bytes-prev.Bytes) * 8 / (p.Elapsed - prev.Elapsed) / 1e9
+		}
 	}
 	l.last[role] = p
 	l.idle[role] = p.AppIdle
