@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -220,6 +221,31 @@ func (s *Setup) apply(st Step) error {
 			return err
 		}
 		loc, err := k.InsertRule(ifname, r)
+		if err != nil && hasSource(r) && (errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP)) {
+			// Some NICs steer on the destination only. As the C ncdevmem does, retry with
+			// dst-ip and dst-port; the journal holds the rule actually applied.
+			three := r
+			three.Src = netip.AddrPort{}
+			s.logf("nic %s: rule %s refused (%v); retrying as the 3-tuple %s", ifname, r, errnoOf(err), three)
+			if dup, ok := s.sameRule(three); ok {
+				// An earlier flow's fallback already steers this destination.
+				s.logf("nic %s: rule %d already steers %s", ifname, dup.Location, three.matchString())
+				st.New = fmt.Sprintf("%d: %s (3-tuple, shared)", dup.Location, dup)
+				s.logf("%s", st)
+				return s.point()
+			}
+			if err := s.point(); err != nil {
+				return err
+			}
+			if err := s.write(record{Kind: recRulePending, Loc: three.Location, Existing: locs, Rule: three}); err != nil {
+				return err
+			}
+			r = three
+			loc, err = k.InsertRule(ifname, r)
+			if err == nil {
+				st.What = "rule (3-tuple fallback)"
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -235,6 +261,28 @@ func (s *Setup) apply(st Step) error {
 	}
 	s.logf("%s", st)
 	return s.point()
+}
+
+// hasSource reports whether r matches a source address or port (a 5-tuple rule).
+func hasSource(r Rule) bool { return r.Src.Addr().IsValid() || r.Src.Port() != 0 }
+
+// sameRule returns a rule this setup applied with the same match as r.
+func (s *Setup) sameRule(r Rule) (Rule, bool) {
+	for _, got := range s.rules {
+		if got.sameMatch(r) {
+			return got, true
+		}
+	}
+	return Rule{}, false
+}
+
+// errnoOf is err's errno for a log line, or err itself.
+func errnoOf(err error) error {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return err
 }
 
 // Restore undoes every change in reverse order, verifies each by reading it back, and deletes the

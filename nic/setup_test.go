@@ -137,6 +137,35 @@ func TestPrepareWithoutContext(t *testing.T) {
 	f.checkRestored(t)
 }
 
+// TestPrepare3TupleFallback: a NIC that refuses rules with a source gets the 3-tuple dst-ip +
+// dst-port, as the C ncdevmem retries; the flows that share the destination share the rule, and
+// the journal holds what was applied, so Restore and a crash's cleanup remove exactly it
+// (fidelity row 2).
+func TestPrepare3TupleFallback(t *testing.T) {
+	for _, ctx := range []bool{true, false} {
+		f := newFixture(t, func(n *nictest.NIC) { n.No5Tuple, n.Contexts, n.LocAny = true, ctx, ctx })
+		s, err := nic.Prepare(context.Background(), f.req(6, 7))
+		if err != nil {
+			t.Fatalf("context %v: %v\nlog:\n%s", ctx, err, f.log)
+		}
+		rules := s.Rules()
+		n := f.nic()
+		if len(rules) != 1 || rules[0].Src.IsValid() || rules[0].Dst != flows()[0].Dst || len(n.Rules) != 1 {
+			t.Fatalf("context %v: rules %+v (NIC %+v), want one 3-tuple rule for %v", ctx, rules, n.Rules, flows()[0].Dst)
+		}
+		for _, w := range []string{"refused (operation not supported); retrying as the 3-tuple flow-type tcp4 dst-ip 192.0.2.1 dst-port 5201",
+			"rule (3-tuple fallback) none -> ", "already steers flow-type tcp4 dst-ip 192.0.2.1 dst-port 5201"} {
+			if !strings.Contains(f.log.String(), w) {
+				t.Errorf("context %v: log lacks %q:\n%s", ctx, w, f.log)
+			}
+		}
+		if err := s.Restore(); err != nil {
+			t.Fatal(err)
+		}
+		f.checkRestored(t)
+	}
+}
+
 func TestPrepareRaisesChannels(t *testing.T) {
 	f := newFixture(t, func(n *nictest.NIC) { n.Indir = []uint32{1, 0}; n.IndirSize = 2 })
 	f.before = f.nic().Clone()
@@ -294,10 +323,12 @@ func crashAt(n int) (func() bool, *bool) {
 // kernel changes; Cleanup must then restore exactly. It also crashes Cleanup itself at every point
 // of the replay and runs it again.
 func TestCrashAtEveryPoint(t *testing.T) {
-	for _, cfg := range []struct{ ctx, hide bool }{{true, false}, {false, false}, {true, true}} {
+	for _, cfg := range []struct{ ctx, hide, no5 bool }{{true, false, false}, {false, false, false}, {true, true, false}, {true, false, true}, {false, false, true}} {
 		ctx := cfg.ctx
 		for point := 1; ; point++ {
-			f := newFixture(t, func(n *nictest.NIC) { n.Contexts, n.LocAny, n.HideRuleContext = ctx, ctx, cfg.hide })
+			f := newFixture(t, func(n *nictest.NIC) {
+				n.Contexts, n.LocAny, n.HideRuleContext, n.No5Tuple = ctx, ctx, cfg.hide, cfg.no5
+			})
 			hook, fired := crashAt(point)
 			undo := nic.SetCrashHook(hook)
 			s, err := nic.Prepare(context.Background(), f.req(6, 7))

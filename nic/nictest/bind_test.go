@@ -4,6 +4,7 @@ package nictest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -17,12 +18,26 @@ func TestBindRXRules(t *testing.T) {
 	if _, err := m.BindRX("eth1", []uint32{7}, 1); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("bind with header split at the driver default: %v, want EINVAL", err)
 	}
+	// 6.18+: the queue id is checked first (EINVAL), header split next, then hds-thresh.
+	if _, err := m.BindRX("eth1", []uint32{8}, 1); !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "queue-id") {
+		t.Fatalf("queue 8 of 8, header split off: %v, want EINVAL naming queue-id", err)
+	}
 	on := nic.TCPDataSplitEnabled
 	if err := m.SetRings("eth1", nic.RingsUpdate{TCPDataSplit: &on}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := m.BindRX("eth1", []uint32{7}, 1); !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "hds-thresh is not zero") {
+		t.Fatalf("hds-thresh 256: %v, want EINVAL hds-thresh is not zero", err)
+	}
+	// 6.12: header split first, ERANGE after it, no hds-thresh check.
+	n.Kernel612 = true
 	if _, err := m.BindRX("eth1", []uint32{8}, 1); !errors.Is(err, unix.ERANGE) {
-		t.Fatalf("queue 8 of 8: %v, want ERANGE", err)
+		t.Fatalf("6.12, queue 8 of 8: %v, want ERANGE", err)
+	}
+	n.Kernel612 = false
+	zero := uint32(0)
+	if err := m.SetRings("eth1", nic.RingsUpdate{HDSThresh: &zero}); err != nil {
+		t.Fatal(err)
 	}
 	b, err := m.BindRX("eth1", []uint32{6, 7}, 9)
 	if err != nil || b.ID() != 9 || !n.Bound {

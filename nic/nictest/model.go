@@ -38,6 +38,9 @@ type NIC struct {
 	TableSize uint32
 	LocAny    bool
 	Rules     map[uint32]nic.Rule
+	// No5Tuple refuses rules that match a source (EOPNOTSUPP), as NICs that steer on the
+	// destination only do (softnic's fault switch models the same).
+	No5Tuple bool
 
 	// RSS: IndirSize entries; Indir nil means the default (i mod RX queues).
 	RSS         bool
@@ -53,6 +56,10 @@ type NIC struct {
 	// HideRuleContext makes GRXCLSRULE report rules without their RSS context, as drivers that do
 	// not fill in rss_context do.
 	HideRuleContext bool
+
+	// Kernel612 makes bind-rx check as 6.12 does (ERANGE after the header-split check, no
+	// hds-thresh check) instead of 6.18 and later.
+	Kernel612 bool
 
 	// Bound models a devmem binding on BoundQueues.
 	Bound       bool
@@ -380,7 +387,7 @@ func (m *Model) InsertRule(ifname string, r nic.Rule) (uint32, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !n.Ntuple {
+	if !n.Ntuple || n.No5Tuple && (r.Src.Addr().IsValid() || r.Src.Port() != 0) {
 		return 0, kerr(ifname, "insert rule", unix.EOPNOTSUPP, "")
 	}
 	if r.Context != 0 {
