@@ -250,9 +250,7 @@ func (o *Options) Queues(devQueues int) (start, num int, err error) {
 	}
 	switch {
 	case t < 0 && q < 0:
-		if devQueues < 0 {
-			return 0, 0, errNoQueueCount
-		}
+		// The C tool tests "< 2" first here, so a count it could not read (-1) says "too low".
 		if devQueues < 2 {
 			return 0, 0, errTooFewQueues
 		}

@@ -132,6 +132,7 @@ func TestQueues(t *testing.T) {
 		{"-f e -t 2 -q 3", 8, 2, 3, ""},
 		{"-l -f e -s a -p 1", 8, 7, 1, ""},
 		{"-l -f e -s a -p 1", 1, 0, 0, "number of device queues is too low"},
+		{"-l -f e -s a -p 1", -1, 0, 0, "number of device queues is too low"}, // the C tool checks < 2 first
 		{"-l -f e -s a -p 1 -q 2", 8, 0, 0, "Missing -t argument"},
 		{"-l -f e -s a -p 1 -t 2", 8, 0, 0, "Missing -q argument"},
 		{"-f e -s a -p 1 -t 0 -q 1", 8, 0, 1, ""},

@@ -190,6 +190,13 @@ func Run(ctx context.Context, args []string, sys *System, stdin io.Reader, stdou
 	return code
 }
 
+// printExtra lists the arguments after the options, as the C tool does.
+func (t *tool) printExtra() {
+	for _, a := range t.o.Extra {
+		fmt.Fprintf(t.stderr, "extra arguments: %s\n", a)
+	}
+}
+
 // fail prints the C tool's error line and records it for --json.
 func (t *tool) fail(format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
@@ -223,6 +230,10 @@ func (t *tool) run(ctx context.Context) int {
 	}
 	start, num, err := o.Queues(devQueues)
 	if err != nil {
+		if err == errMissingT || err == errMissingQ {
+			// The C tool lists extra arguments before it checks -t and -q.
+			t.printExtra()
+		}
 		t.fail("%v", err)
 		return ExitError
 	}
@@ -240,9 +251,7 @@ func (t *tool) run(ctx context.Context) int {
 	if o.StartQueue < 0 && o.NumQueues < 0 {
 		fmt.Fprintf(t.stderr, "using queues %d..%d\n", start, start+num)
 	}
-	for _, a := range o.Extra {
-		fmt.Fprintf(t.stderr, "extra arguments: %s\n", a)
-	}
+	t.printExtra()
 	if o.Server == "" {
 		t.fail("Missing -s argument")
 		return ExitError

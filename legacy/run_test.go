@@ -150,6 +150,8 @@ func TestMissingArguments(t *testing.T) {
 		"-l -f eth1 -s ::1":           "ncdevmem: Missing -p argument\n",
 		"-l -f eth1 -s ::1 -p 1 -t 1": "ncdevmem: Missing -q argument\n",
 		"-l -f eth1 -s ::1 -p 1 -q 1": "ncdevmem: Missing -t argument\n",
+		// The C tool lists extra arguments before it checks -t.
+		"-l -f eth1 -s ::1 -p 1 -q 1 junk": "extra arguments: junk\nncdevmem: Missing -t argument\n",
 		"-f eth1 -b 99999999999":      "ncdevmem: invalid rx_page_size: 99999999999\n",
 	} {
 		code, stdout, stderr := runTool(t, k.system(t, nil), "", strings.Fields(args)...)
@@ -326,6 +328,10 @@ func TestRXFailures(t *testing.T) {
 			}
 			if k.nic.Bound || len(k.nic.Rules) != 0 {
 				t.Errorf("binding or rules left behind")
+			}
+			// A failed run never reaches the C tool's summary lines.
+			if strings.Contains(stderr, "page_aligned_frags=") || strings.Contains(stderr, "ncdevmem: ok") {
+				t.Errorf("summary printed after a failure:\n%s", tail(stderr))
 			}
 		})
 	}

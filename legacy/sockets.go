@@ -162,7 +162,11 @@ func (t *tool) server(ctx context.Context, mem dmabuf.Buffer) error {
 	l.queueOfNapi = func(napi uint32) (int, error) { return t.sys.queueOfNapi(t.ifindex, napi) }
 	err = l.run()
 	t.summary.RX = &l.st
-	fmt.Fprintf(t.stderr, "page_aligned_frags=%d, non_page_aligned_frags=%d\n", l.st.PageAligned, l.st.NonPageAligned)
+	if err == nil {
+		// Only a clean end reaches the C tool's summary lines.
+		fmt.Fprintln(t.stderr, "ncdevmem: ok")
+		fmt.Fprintf(t.stderr, "page_aligned_frags=%d, non_page_aligned_frags=%d\n", l.st.PageAligned, l.st.NonPageAligned)
+	}
 	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%w: %w", errInterrupted, err)
 	}
