@@ -152,7 +152,7 @@ func TestMissingArguments(t *testing.T) {
 		"-l -f eth1 -s ::1 -p 1 -q 1": "ncdevmem: Missing -t argument\n",
 		// The C tool lists extra arguments before it checks -t.
 		"-l -f eth1 -s ::1 -p 1 -q 1 junk": "extra arguments: junk\nncdevmem: Missing -t argument\n",
-		"-f eth1 -b 99999999999":      "ncdevmem: invalid rx_page_size: 99999999999\n",
+		"-f eth1 -b 99999999999":           "ncdevmem: invalid rx_page_size: 99999999999\n",
 	} {
 		code, stdout, stderr := runTool(t, k.system(t, nil), "", strings.Fields(args)...)
 		if code != ExitError || !strings.HasSuffix(stderr, want) || stdout != "" {
