@@ -76,7 +76,9 @@ func BindRXWith(req RXRequest) (*Binding, error) {
 }
 
 // BindTX binds the dma-buf behind dmabufFD to device ifindex for devmem TX (Linux 6.15+), over a
-// netlink socket of its own. Errors as for BindRX.
+// netlink socket of its own. Unlike bind-rx, the kernel's bind-tx op carries no admin-perm flag
+// (netdev.yaml; the op list Dial reads says so per kernel), so it does not need CAP_NET_ADMIN;
+// other refusals are *Error values with advice, as for BindRX.
 func BindTX(ifindex int, dmabufFD int) (*Binding, error) {
 	return bindTX(dialTransport, ifindex, dmabufFD)
 }
