@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/devmemtcp/ncdevmem/bind"
+	"github.com/devmemtcp/ncdevmem/devmem"
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/pattern"
@@ -211,34 +212,33 @@ func setupDevmemRX(ctx context.Context, s Setup, ifi *net.Interface, kind string
 	}
 	flow := nic.Flow{Dst: s.Local}
 	f.rule = fmt.Sprintf("%s -> queues %s (set up by the user: --no-setup)", flow, rx.QueueList(f.queues))
-	if !spec.NoSetup {
-		ints := make([]int, len(f.queues))
-		for i, q := range f.queues {
-			ints[i] = int(q)
+	f.setup, err = devmem.Open(ctx, devmem.Config{
+		Ifname: ifi.Name, Ifindex: ifi.Index, Queues: f.queues, Flows: []nic.Flow{flow},
+		NoSetup: spec.NoSetup, StateDir: spec.StateDir, DryRun: spec.DryRun, Log: logWriter(logf),
+		Alloc: func() (dmabuf.Buffer, error) { return hooks.open(kind, size) },
+		BindRX: func(req bind.RXRequest) (devmem.Binding, error) {
+			return hooks.bindRX(req.Ifindex, req.Queues, req.DmabufFD)
+		},
+	})
+	switch devmem.StepOf(err) {
+	case "":
+	case devmem.StepAlloc:
+		return nil, fmt.Errorf("devmem rx --rx-mem %s: %w", kind, err)
+	default:
+		return nil, fmt.Errorf("devmem rx: %w", err)
+	}
+	if rules := f.setup.Rules(); len(rules) > 0 {
+		names := make([]string, len(rules))
+		for i, r := range rules {
+			names[i] = r.String()
 		}
-		f.nic, err = nic.Prepare(ctx, nic.Request{Ifname: ifi.Name, Queues: ints, Flows: []nic.Flow{flow},
-			StateDir: spec.StateDir, DryRun: spec.DryRun, Log: logWriter(logf)})
-		if err != nil {
-			return nil, fmt.Errorf("devmem rx: %w", err)
-		}
-		if rules := f.nic.Rules(); len(rules) > 0 {
-			names := make([]string, len(rules))
-			for i, r := range rules {
-				names[i] = r.String()
-			}
-			f.rule = strings.Join(names, "; ")
-		}
+		f.rule = strings.Join(names, "; ")
 	}
 	if spec.DryRun {
 		logf("devmem rx: would allocate a %d-byte %s dma-buf and bind it to %s queues %s", size, kind, ifi.Name, rx.QueueList(f.queues))
 		return f, nil
 	}
-	if f.buf, err = hooks.open(kind, size); err != nil {
-		return nil, fmt.Errorf("devmem rx --rx-mem %s: %w", kind, err)
-	}
-	if f.binding, err = hooks.bindRX(ifi.Index, f.queues, f.buf.FD()); err != nil {
-		return nil, fmt.Errorf("devmem rx: %w", err)
-	}
+	f.buf, f.binding, f.niov = f.setup.Buf, f.setup.Binding, f.setup.NiovSize
 	logf("devmem rx: %d-byte %s dma-buf bound to %s queues %s as dma-buf id %d", size, kind, ifi.Name, rx.QueueList(f.queues), f.binding.ID())
 	return f, nil
 }
@@ -253,9 +253,10 @@ type devmemRXFlows struct {
 	rule    string
 
 	client  netdevClient
-	nic     *nic.Setup
+	setup   *devmem.Setup // the NIC preparation, dma-buf and binding (nil before Open succeeds)
 	buf     dmabuf.Buffer
-	binding binding
+	binding devmem.Binding
+	niov    int
 
 	mu      sync.Mutex // client, engines
 	bufMu   sync.Mutex // the providers are safe for one goroutine at a time; the flows share buf
@@ -277,7 +278,7 @@ func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
 		// The flows share the buffer: together they may pin at most half of it.
 		HoldBytes: max(f.buf.Size()/int64(2*max(f.spec.Flows, 1)), 64<<10),
 		Ifname:    f.ifname, Queues: f.queues, Rule: f.rule,
-		QueueOfNapi: f.queueOfNapi, Sys: hooks.rxSys,
+		QueueOfNapi: f.queueOfNapi, Sys: hooks.rxSys, NiovSize: f.niov,
 	}
 	if f.spec.Validate.On() {
 		cfg.Verify = func(p []byte, off uint64) error { return pattern.Check(id, p, off) }
@@ -409,14 +410,8 @@ func (f *devmemRXFlows) snapshot() hwStats {
 func (f *devmemRXFlows) Close() error {
 	f.once.Do(func() {
 		var errs []error
-		if f.binding != nil {
-			errs = append(errs, f.binding.Close())
-		}
-		if f.nic != nil {
-			errs = append(errs, f.nic.Restore())
-		}
-		if f.buf != nil {
-			errs = append(errs, f.buf.Close())
+		if f.setup != nil {
+			errs = append(errs, f.setup.Close())
 		}
 		if f.client != nil {
 			errs = append(errs, f.client.Close())

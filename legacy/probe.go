@@ -23,11 +23,12 @@ func (t *tool) probe(ctx context.Context) (err error) {
 	if _, err := t.sys.nic().Rings(t.o.Ifname); err != nil {
 		return ctool("Failed to get current ring configuration", err)
 	}
-	setup, err := t.prepare(ctx, nil, false)
+	// The shared setup path prepares the NIC; the binds below are the probe's own tests.
+	setup, err := t.open(ctx, nil, mem, false, true)
 	if err != nil {
 		return fmt.Errorf("rss error: %w", err)
 	}
-	defer t.restore(setup)
+	defer t.close(setup)
 	passed := func(what string) { t.summary.Probe = append(t.summary.Probe, what) }
 
 	// (a) Queue nests without attributes.

@@ -12,6 +12,7 @@ import (
 	"os"
 
 	"github.com/devmemtcp/ncdevmem/bind"
+	"github.com/devmemtcp/ncdevmem/devmem"
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/rx"
@@ -314,25 +315,26 @@ func parseAddress(addr, port string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(a, uint16(p)), nil
 }
 
-// prepare runs the NIC preparation plan (the same journaled snapshot/restore as `ncdevmem run`).
-func (t *tool) prepare(ctx context.Context, flows []nic.Flow, headerSplitOnly bool) (*nic.Setup, error) {
-	q := make([]int, t.num)
-	for i := range q {
-		q[i] = t.start + i
-	}
+// open runs the shared devmem setup path (package devmem, as `ncdevmem run` does): the journaled
+// NIC preparation for flows unless -n, then, unless noBind, bind-rx of mem to the queues. The
+// caller allocated mem first, as the C tool does, and keeps owning it.
+func (t *tool) open(ctx context.Context, flows []nic.Flow, mem dmabuf.Buffer, noSetup, noBind bool) (*devmem.Setup, error) {
 	noCtx := false
-	return nic.Prepare(ctx, nic.Request{
-		Ifname: t.o.Ifname, Queues: q, Flows: flows, StateDir: t.sys.StateDir, Log: t.stderr,
-		UseRSSContext: &noCtx, HeaderSplitOnly: headerSplitOnly, Kernel: t.sys.NIC,
+	return devmem.Open(ctx, devmem.Config{
+		Ifname: t.o.Ifname, Ifindex: t.ifindex, Queues: t.queues(), Flows: flows, NoSetup: noSetup,
+		StateDir: t.sys.StateDir, UseRSSContext: &noCtx, Log: t.stderr, NIC: t.sys.NIC,
+		Buffer: mem, NoBind: noBind, RxPageSize: t.o.RxPageSize,
+		BindRX: func(req bind.RXRequest) (devmem.Binding, error) { return t.sys.bindRX(req) },
 	})
 }
 
-// restore puts the NIC back and reports a failure on stderr (the run's own error wins).
-func (t *tool) restore(s *nic.Setup) {
+// close tears the setup down (unbind, restore the NIC) and reports a failure on stderr (the run's
+// own error wins).
+func (t *tool) close(s *devmem.Setup) {
 	if s == nil {
 		return
 	}
-	if err := s.Restore(); err != nil {
+	if err := s.Close(); err != nil {
 		fmt.Fprintf(t.stderr, "ncdevmem: restoring %s: %v (run `ncdevmem cleanup -f %s`)\n", t.o.Ifname, err, t.o.Ifname)
 	}
 }

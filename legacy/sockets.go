@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/devmemtcp/ncdevmem/bind"
+	"github.com/devmemtcp/ncdevmem/devmem"
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 	"github.com/devmemtcp/ncdevmem/nic"
@@ -108,22 +108,24 @@ func (t *tool) server(ctx context.Context, mem dmabuf.Buffer) error {
 	if err != nil {
 		return fmt.Errorf("parse server address: %w", err)
 	}
+	var flows []nic.Flow
 	if !t.o.NoSetup {
 		flow, err := t.flowOf(addr)
 		if err != nil {
 			return err
 		}
-		setup, err := t.prepare(ctx, []nic.Flow{flow}, false)
-		if err != nil {
-			return ctool(fmt.Sprintf("Failed to configure %s for devmem RX", t.o.Ifname), err)
-		}
-		defer t.restore(setup)
+		flows = []nic.Flow{flow}
 	}
-	b, err := t.sys.bindRX(bind.RXRequest{Ifindex: t.ifindex, Queues: t.queues(), DmabufFD: mem.FD(), RxPageSize: t.o.RxPageSize})
-	if err != nil {
+	setup, err := t.open(ctx, flows, mem, t.o.NoSetup, false)
+	switch devmem.StepOf(err) {
+	case "":
+	case devmem.StepBind:
 		return ctool("Failed to bind", err)
+	default:
+		return ctool(fmt.Sprintf("Failed to configure %s for devmem RX", t.o.Ifname), err)
 	}
-	defer b.Close()
+	defer t.close(setup)
+	b := setup.Binding
 	fmt.Fprintf(t.stderr, "got dmabuf id=%d\n", b.ID())
 	t.summary.DmabufID = b.ID()
 
