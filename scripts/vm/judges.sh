@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The kernel's own judges (issue 13): boots the 7.x guest once with the softnic module and runs
+#   1. the kernel's unchanged devmem.py with the upstream C ncdevmem, then with ours under the same
+#      file name (drivers/net/hw/ncdevmem), over IPv4 and IPv6, the remote end in a network
+#      namespace (REMOTE_TYPE=netns), and prints both KTAP outputs;
+#   2. a side-by-side of devmem RX receivers fed by the same sender in interleaved rounds: the C
+#      `ncdevmem -l`, ours with the same command line (and with --dontneed-batch), and
+#      `ncdevmem run --devmem-rx`: Gbps, receiver CPU-seconds per GB, DONTNEED calls per token.
+# Exits non-zero when any devmem.py case is not PASS for either binary, or the guest does not report.
+#
+# Inputs: the 7.x kernel and the softnic module come from the env file that run-tests.sh writes
+# after building softnic (KDIR, KSRC, SOFTNIC_KO, KREL); each can be overridden. The C ncdevmem is
+# built statically from the same linux-source package (cached by its version), and the guest's
+# userland (python3, PyYAML, ip, ethtool, socat, bash, the kselftest libraries) is packed once into
+# a base cpio cached by the source and package versions.
+#
+# Environment:
+#   NCDEVMEM_VM_CACHE          cache directory (default /var/cache/ncdevmem-vm)
+#   NCDEVMEM_JUDGES_ENV        softnic env file (default $CACHE/softnic/7.x.env, written by run-tests.sh)
+#   NCDEVMEM_JUDGES_KDIR       unpacked kernel dir holding vmlinuz and krel (default: KDIR of the env file)
+#   NCDEVMEM_JUDGES_KSRC       prepared linux-source tree (default: KSRC of the env file, else the
+#                              source .deb in $CACHE/debs is extracted)
+#   NCDEVMEM_JUDGES_KO         softnic module (default: SOFTNIC_KO of the env file)
+#   NCDEVMEM_JUDGES_KO_ARGS    insmod arguments for it (default none)
+#   NCDEVMEM_JUDGES_IFS        "LOCAL PEER" netdev names the module creates (default "snic0 snic1")
+#   NCDEVMEM_JUDGES_IPV6       1 (default) also runs devmem.py over IPv6; 0 runs IPv4 only
+#   NCDEVMEM_JUDGES_DEVMEM     1 (default) runs devmem.py; 0 runs only the side-by-side (development)
+#   NCDEVMEM_JUDGES_ROUNDS     side-by-side rounds (default 5; 0 skips the side-by-side)
+#   NCDEVMEM_JUDGES_MB         MiB each legacy receiver takes per round (default 16)
+#   NCDEVMEM_JUDGES_TIME       seconds of each `ncdevmem run --devmem-rx` round (default 2)
+#   NCDEVMEM_VM_TIMEOUT        seconds the guest may run (default 900)
+#   NCDEVMEM_VM_SMP, NCDEVMEM_VM_MEM   guest CPUs (default 2) and memory in MiB (default 2048)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+jdir=$here/judges
+export PATH=/usr/local/go/bin:$HOME/go/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
+
+CACHE=${NCDEVMEM_VM_CACHE:-/var/cache/ncdevmem-vm}
+ENVFILE=${NCDEVMEM_JUDGES_ENV:-$CACHE/softnic/7.x.env}
+IFS_PAIR=${NCDEVMEM_JUDGES_IFS:-"snic0 snic1"}
+KO_ARGS=${NCDEVMEM_JUDGES_KO_ARGS:-}
+IPV6=${NCDEVMEM_JUDGES_IPV6:-1}
+DEVMEM=${NCDEVMEM_JUDGES_DEVMEM:-1}
+ROUNDS=${NCDEVMEM_JUDGES_ROUNDS:-5}
+MB=${NCDEVMEM_JUDGES_MB:-16}
+RUNTIME=${NCDEVMEM_JUDGES_TIME:-2}
+TIMEOUT=${NCDEVMEM_VM_TIMEOUT:-900}
+SMP=${NCDEVMEM_VM_SMP:-2}
+MEM=${NCDEVMEM_VM_MEM:-2048}
+# Bump when the base cpio's contents or layout change, so a stale cached base is not reused.
+PACK_REV=1
+
+# Host packages: QEMU and the guest userland copied from the host, and the C tool's build
+# (YNL code generation needs PyYAML and jsonschema; a static link needs libc6-dev).
+HOST_PKGS="qemu-system-x86 busybox-static cpio xz-utils gzip python3 python3-yaml python3-jsonschema socat
+ethtool iproute2 bash coreutils gcc make libc6-dev flex bison bc"
+
+t_all=$(date +%s)
+t_step=$t_all
+step_name=
+step() {
+	local now
+	now=$(date +%s)
+	[ -n "$step_name" ] && printf '=== judges: %-36s %4ds\n' "$step_name" $((now - t_step))
+	step_name=$*
+	t_step=$now
+	[ -n "$step_name" ] && printf -- '--- judges: %s\n' "$step_name"
+	return 0
+}
+die() {
+	echo "judges.sh: $*" >&2
+	exit 1
+}
+note() { echo "judges.sh: $*" >&2; }
+
+for v in ROUNDS MB RUNTIME TIMEOUT SMP MEM; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "the setting for $v (${!v}) is not a whole number"
+done
+case "$IPV6" in 0 | 1) ;; *) die "NCDEVMEM_JUDGES_IPV6=$IPV6: want 0 or 1" ;; esac
+case "$DEVMEM" in 0 | 1) ;; *) die "NCDEVMEM_JUDGES_DEVMEM=$DEVMEM: want 0 or 1" ;; esac
+read -r IF_LOCAL IF_PEER <<<"$IFS_PAIR"
+[ -n "$IF_LOCAL" ] && [ -n "$IF_PEER" ] || die "NCDEVMEM_JUDGES_IFS='$IFS_PAIR': want two netdev names"
+[ "$(id -u)" = 0 ] || die "needs root (apt-get, the cache in $CACHE): run it with sudo"
+
+# --- inputs from the softnic build ---------------------------------------------------------------
+KDIR= KSRC= SOFTNIC_KO= KREL=
+if [ -f "$ENVFILE" ]; then
+	# shellcheck disable=SC1090
+	. "$ENVFILE"
+fi
+KDIR=${NCDEVMEM_JUDGES_KDIR:-$KDIR}
+KSRC=${NCDEVMEM_JUDGES_KSRC:-$KSRC}
+KO=${NCDEVMEM_JUDGES_KO:-$SOFTNIC_KO}
+[ -n "$KDIR" ] || die "no 7.x kernel: $ENVFILE is missing or names no KDIR (run scripts/vm/run-tests.sh with 7.x first, or set NCDEVMEM_JUDGES_KDIR)"
+[ -f "$KDIR/vmlinuz" ] && [ -f "$KDIR/krel" ] || die "$KDIR holds no vmlinuz and krel (an unpacked kernel of run-tests.sh)"
+[ -n "$KO" ] && [ -f "$KO" ] || die "no softnic module: '$KO' (set SOFTNIC_KO in $ENVFILE or NCDEVMEM_JUDGES_KO)"
+[ -z "$KREL" ] && KREL=$(cat "$KDIR/krel")
+[ "$KREL" = "$(cat "$KDIR/krel")" ] || die "KREL=$KREL but $KDIR is $(cat "$KDIR/krel")"
+vermagic=$(modinfo -F vermagic "$KO" 2>/dev/null || true)
+case "$vermagic" in "$KREL "*) ;; *) die "$KO has vermagic '$vermagic', the guest kernel is $KREL" ;; esac
+
+# When run-tests.sh runs this script it already holds the cache lock on fd 9; otherwise take it.
+if [ "$(readlink /proc/self/fd/9 2>/dev/null || true)" != "$CACHE/lock" ]; then
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/lock"
+	flock -n 9 || { note "another run holds $CACHE/lock, waiting"; flock 9; }
+fi
+
+step "host packages"
+missing=()
+for p in $HOST_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+	note "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- the linux-source package: its version keys every cache below ---------------------------------
+mm=$(echo "$KREL" | cut -d. -f1,2)
+srcdeb=$(ls "$CACHE"/debs/linux-source-"$mm"_*.deb 2>/dev/null | sort -V | tail -1 || true)
+[ -n "$srcdeb" ] || die "no linux-source-$mm .deb in $CACHE/debs (run-tests.sh downloads it for 7.x)"
+srcver=$(dpkg-deb -f "$srcdeb" Version)
+kver=$(dpkg-deb -f "$(ls "$CACHE"/debs/linux-binary-"$KREL"_*.deb 2>/dev/null | tail -1)" Version 2>/dev/null || echo "?")
+[ "$kver" = "$srcver" ] || note "linux-source-$mm is $srcver, the kernel package is $kver"
+J=$CACHE/judges
+cdir=$J/c/linux-source-${mm}_$srcver
+mkdir -p "$J/c" "$J/base" "$J/work"
+
+# --- the C ncdevmem and the kselftest Python libraries, from the same source ----------------------
+step "C ncdevmem (linux-source-$mm $srcver)"
+if [ ! -x "$cdir/ncdevmem" ] || [ ! -s "$cdir/ksrc.tar" ]; then
+	b=$J/c/build
+	rm -rf "$b"
+	mkdir -p "$b"
+	if [ -n "$KSRC" ] && [ -f "$KSRC/Makefile" ] && [ -d "$KSRC/tools/testing/selftests/drivers/net/hw" ]; then
+		# The prepared tree is shared: only `make headers` writes into it (usr/include); the YNL
+		# build runs in a copy of tools/.
+		note "using the prepared tree $KSRC"
+		[ -f "$KSRC/usr/include/linux/netdev.h" ] || nice make -s -C "$KSRC" headers >/dev/null ||
+			die "make headers in $KSRC failed"
+		src=$b/src
+		mkdir -p "$src/Documentation" "$src/usr"
+		cp -a "$KSRC/tools" "$src/"
+		cp -a "$KSRC/Documentation/netlink" "$src/Documentation/"
+		cp -a "$KSRC/usr/include" "$src/usr/"
+	else
+		note "extracting $(basename "$srcdeb")"
+		dpkg-deb --fsys-tarfile "$srcdeb" | tar -xO --wildcards './usr/src/linux-source-*.tar.*' | tar -xJ -C "$b"
+		src=$(ls -d "$b"/linux-source-* | head -1)
+		# Bookworm's kernel headers predate the devmem uAPI: use the source's own.
+		nice make -s -C "$src" headers >/dev/null || die "make headers in $src failed"
+	fi
+	# /usr/bin/python3 with Debian's PyYAML and jsonschema, whatever python3 comes first in PATH.
+	mkdir -p "$b/out"
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin nice make -s -C "$src/tools/testing/selftests/drivers/net/hw" \
+		OUTPUT="$b/out" LDFLAGS=-static "$b/out/ncdevmem" >"$b/make.log" 2>&1 ||
+		{ tail -n 30 "$b/make.log" >&2; die "building the C ncdevmem failed"; }
+	file "$b/out/ncdevmem" | grep -q 'statically linked' || die "the C ncdevmem is not statically linked"
+	strip "$b/out/ncdevmem"
+	# The kselftest libraries in the in-tree layout devmem.py expects.
+	(cd "$src" && tar -cf "$b/ksrc.tar" tools/testing/selftests/net/lib/py tools/testing/selftests/drivers/net/lib \
+		tools/testing/selftests/drivers/net/hw/lib tools/testing/selftests/drivers/net/hw/devmem.py \
+		tools/testing/selftests/drivers/net/hw/devmem_lib.py \
+		$(cd "$src" && ls tools/testing/selftests/drivers/net/hw/userns_devmem.py tools/testing/selftests/drivers/net/hw/nk_devmem.py 2>/dev/null) \
+		tools/net/ynl/pyynl Documentation/netlink/specs)
+	rm -rf "$cdir.tmp"
+	mkdir -p "$cdir.tmp"
+	cp "$b/out/ncdevmem" "$b/ksrc.tar" "$cdir.tmp/"
+	rm -rf "$cdir"
+	mv "$cdir.tmp" "$cdir"
+	rm -rf "$b"
+fi
+ls -l "$cdir/ncdevmem" | awk '{print "judges.sh: C ncdevmem " $5 " bytes"}' >&2
+
+# --- our binary --------------------------------------------------------------------------------------
+step "go: ncdevmem"
+w=$J/work
+rm -rf "$w"
+mkdir -p "$w/root"
+gobuild() { (cd "$top" && CGO_ENABLED=0 go build -trimpath -o "$w/ncdevmem" ./cmd/ncdevmem); }
+if ! gobuild; then
+	note "the Go build failed; retrying once in 20 s (a file may have been caught mid-write)"
+	sleep 20
+	gobuild || die "building ncdevmem failed"
+fi
+
+# --- base cpio: busybox, python3 + PyYAML, ip, ethtool, socat, bash, coreutils head, kselftest libs,
+# the C binary. Keyed by the source version, the packages it copies and PACK_REV. ------------------
+step "guest userland (base cpio)"
+py=$(readlink -f /usr/bin/python3)
+pyver=$(basename "$py")
+pkgvers=$(dpkg-query -W -f='${Package}=${Version}\n' "${pyver}" python3-yaml iproute2 ethtool socat bash coreutils \
+	busybox-static libc6 | tr '\n' ' ')
+key=$(printf '%s\n' "rev=$PACK_REV" "src=$srcver" "$pkgvers" "$(sha256sum "$cdir/ncdevmem")" | sha256sum | cut -c1-16)
+base=$J/base/$key.cpio
+if [ ! -s "$base" ]; then
+	rm -f "$J"/base/*.cpio
+	R=$J/base/root
+	rm -rf "$R"
+	mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,usr/lib,proc,sys,dev,tmp,run,etc,var,lib64,judges}
+	ln -s ../run "$R/var/run"
+	# Real binaries first; busybox fills in the rest but never shadows them. bash is /bin/sh:
+	# Debian's busybox sh runs its own `ip` applet ahead of PATH, which lacks `-j` and netns.
+	bins="/usr/bin/$pyver /usr/sbin/ip /usr/sbin/ethtool /usr/bin/socat /usr/bin/bash /usr/bin/head"
+	for f in $bins; do cp -L "$f" "$R$f"; done
+	ln -s "$pyver" "$R/usr/bin/python3"
+	ln -s ../usr/bin/bash "$R/bin/sh"
+	ln -s ../usr/bin/bash "$R/bin/bash"
+	cp /bin/busybox "$R/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ -e "$R/bin/$a" ] || [ -e "$R/usr/bin/$a" ] || [ -e "$R/sbin/$a" ] || [ -e "$R/usr/sbin/$a" ] || ln -s busybox "$R/bin/$a"
+	done
+	# The standard library without tests, GUI and packaging pieces.
+	mkdir -p "$R/usr/lib/$pyver" "$R/usr/lib/python3/dist-packages"
+	(cd "/usr/lib/$pyver" && tar -cf - --exclude=test --exclude=tests --exclude=idlelib --exclude=tkinter \
+		--exclude=ensurepip --exclude=lib2to3 --exclude=pydoc_data --exclude=turtledemo --exclude='config-3*' \
+		--exclude='_test*' --exclude=distutils --exclude=__pycache__ .) | tar -xf - -C "$R/usr/lib/$pyver"
+	cp -a /usr/lib/python3/dist-packages/yaml "$R/usr/lib/python3/dist-packages/"
+	cp -a /usr/lib/python3/dist-packages/_yaml* "$R/usr/lib/python3/dist-packages/" 2>/dev/null || true
+	# Shared libraries of the binaries and of Python's extension modules, at their own paths.
+	for f in $bins $(find "$R/usr/lib/$pyver/lib-dynload" "$R/usr/lib/python3/dist-packages" -name '*.so'); do
+		ldd "$f" 2>/dev/null | grep -oE '/[^ ]+\.so[^ ]*' || true
+	done | sort -u | while read -r lib; do
+		[ -f "$lib" ] || continue
+		mkdir -p "$R$(dirname "$lib")"
+		cp -L "$lib" "$R$lib"
+	done
+	# The kselftest tree (devmem.py, its libraries, YNL and the specs) at /ksrc, in-tree layout.
+	mkdir -p "$R/ksrc"
+	tar -xf "$cdir/ksrc.tar" -C "$R/ksrc"
+	cp "$cdir/ncdevmem" "$R/judges/ncdevmem-c"
+	# Bytecode now, so the TCG guest does not compile every import on every run.
+	"/usr/bin/$pyver" -m compileall -q -j 2 "$R/usr/lib/$pyver" "$R/usr/lib/python3/dist-packages" "$R/ksrc/tools" \
+		>/dev/null 2>&1 || true
+	echo "root:x:0:0:root:/:/bin/sh" >"$R/etc/passwd"
+	echo "root:x:0:" >"$R/etc/group"
+	(cd "$R" && find . | cpio -o -H newc --quiet) >"$base.tmp"
+	mv "$base.tmp" "$base"
+	note "base cpio $(du -h "$base" | cut -f1) (key $key)"
+	rm -rf "$R"
+fi
+
+# --- overlay: module, our binary, init, side-by-side helper, settings ------------------------------
+step "initramfs overlay"
+mkdir -p "$w/root/judges"
+cp "$KO" "$w/root/judges/softnic.ko"
+cp "$w/ncdevmem" "$w/root/judges/ncdevmem-go"
+cp "$jdir/init" "$w/root/init"
+cp "$jdir/sidebyside.py" "$w/root/judges/sidebyside.py"
+chmod 755 "$w/root/init"
+{
+	echo "IF_LOCAL=$IF_LOCAL"
+	echo "IF_PEER=$IF_PEER"
+	echo "KO_ARGS='$KO_ARGS'"
+	echo "IPV6=$IPV6"
+	echo "DEVMEM=$DEVMEM"
+	echo "ROUNDS=$ROUNDS"
+	echo "MB=$MB"
+	echo "RUNTIME=$RUNTIME"
+	echo "SRCVER='$srcver'"
+} >"$w/root/judges/judges.env"
+(cd "$w/root" && find . | cpio -o -H newc --quiet) >"$w/overlay.cpio"
+cat "$base" "$w/overlay.cpio" | gzip -1 >"$w/initramfs.gz"
+
+# --- boot ---------------------------------------------------------------------------------------------
+step "guest $KREL: devmem.py x2 and side by side"
+: >"$w/results.txt"
+set +e
+# hugepages: check_rx_large_niov's 16 KiB niovs come from 2 MiB pages, and released bindings free
+# theirs late under TCG, so the test's own reserve of 64 is not enough. udmabuf's size limit is
+# raised for `ncdevmem run`'s dma-buf.
+timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config \
+	-machine q35,accel=tcg -cpu max -m "$MEM" -smp "$SMP" \
+	-display none -monitor none -no-reboot \
+	-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
+	-kernel "$KDIR/vmlinuz" -initrd "$w/initramfs.gz" \
+	-append "console=ttyS0 panic=-1 quiet hugepages=256 udmabuf.size_limit_mb=256" \
+	</dev/null 2>"$w/qemu.err"
+qrc=$?
+set -e
+tr -d '\r' <"$w/results.txt" >"$w/results.log"
+sed 's/^/[judges] /' "$w/results.log"
+sed 's/^/[judges qemu] /' "$w/qemu.err" >&2
+result=$(grep -aoE '^JUDGES-RESULT rc=[0-9]+' "$w/results.log" | tail -1 || true)
+step ""
+printf '=== judges: %-36s %4ds\n' "total" $(($(date +%s) - t_all))
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	tail -n 20 "$w/console.txt" | sed 's/^/[judges console] /'
+	die "the guest did not finish within ${TIMEOUT}s; console: $w/console.txt"
+elif [ -z "$result" ]; then
+	tail -n 30 "$w/console.txt" | sed 's/^/[judges console] /'
+	die "the guest did not report (qemu exit $qrc); console: $w/console.txt"
+elif [ "$result" != "JUDGES-RESULT rc=0" ]; then
+	die "a judge failed (see the [judges] lines above; logs in $w)"
+fi
+if [ "$DEVMEM" = 1 ]; then
+	echo "judges: every devmem.py case passed with both binaries"
+else
+	echo "judges: devmem.py was NOT run (NCDEVMEM_JUDGES_DEVMEM=0); the side-by-side passed"
+fi
