@@ -72,6 +72,10 @@ type Ifq struct {
 	entries uint32
 	local   uint32 // our tail, published in batches
 	stats   *uapi.ZcrxStats
+	// noDev: the kernel consumes the refill ring only when told (ZCRX_CTRL_FLUSH_RQ), as no page
+	// pool ever asks for buffers.
+	noDev bool
+	ctrl  uapi.ZcrxCtrl
 }
 
 // RegisterIfq registers a zcrx interface queue on r (IORING_REGISTER_ZCRX_IFQ): the kernel pins
@@ -123,6 +127,7 @@ func (r *Ring) RegisterIfq(cfg IfqConfig) (_ *Ifq, err error) {
 		return nil, registerError(cfg, err.(unix.Errno))
 	}
 	q.ID = reg.ZcrxID
+	q.noDev = cfg.NoDev
 	q.BufLen = reg.RxBufLen
 	if q.BufLen == 0 { // kernels before rx_buf_len (6.19) leave it 0: the page size
 		q.BufLen = pageSize
@@ -218,6 +223,12 @@ func (q *Ifq) put(off uint64, n uint32) {
 	e.Len = n
 	e.Pad = 0
 	q.local++
+}
+
+// flushRQ makes the kernel consume the refill ring now (ZCRX_CTRL_FLUSH_RQ, Linux 7.x).
+func (q *Ifq) flushRQ(r *Ring) error {
+	q.ctrl = uapi.ZcrxCtrl{ZcrxID: q.ID, Op: uapi.ZCRX_CTRL_FLUSH_RQ}
+	return r.register(uapi.IORING_REGISTER_ZCRX_CTRL, unsafe.Pointer(&q.ctrl), 0)
 }
 
 // unpublished is the number of queued returns the kernel cannot see yet.

@@ -328,10 +328,19 @@ func (r *Receiver) reap() bool {
 }
 
 func (r *Receiver) flush() {
-	n := r.ifq.unpublished()
-	r.ifq.publish()
+	q := r.ifq
+	n := q.unpublished()
+	q.publish()
 	r.C.RefillBatches.Add(1)
 	r.C.RefillEntries.Add(uint64(n))
+	if q.noDev && r.ring.fd >= 0 {
+		// Without a device nothing consumes the refill ring by itself (no page pool allocates
+		// from it): the buffers would never come back and the flow would stall once the area is
+		// used up. Ask the kernel to take the batch now.
+		if err := q.flushRQ(r.ring); err != nil {
+			r.failAll(fmt.Errorf("zcrx: flush the refill ring (ZCRX_CTRL_FLUSH_RQ): %w", err))
+		}
+	}
 }
 
 // giveBack queues one buffer return, publishing a batch when it is full; false when neither the

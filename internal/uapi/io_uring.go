@@ -34,6 +34,8 @@ const (
 	IORING_REGISTER_ENABLE_RINGS = 12     //nolint:revive
 	IORING_REGISTER_ZCRX_IFQ     = 32     //nolint:revive // v6.15
 	IORING_REGISTER_QUERY        = 35     //nolint:revive // v6.18; needs no ring (fd -1)
+	IORING_REGISTER_ZCRX_CTRL    = 36     //nolint:revive // 7.x; nr_args 0
+	ZCRX_CTRL_FLUSH_RQ           = 0      //nolint:revive // consume the refill ring now (needed with ZCRX_REG_NODEV)
 	IORING_MEM_REGION_TYPE_USER  = 1      //nolint:revive // region memory given by user_addr
 	IO_URING_OP_SUPPORTED        = 1      //nolint:revive // io_uring_probe_op.flags
 
@@ -211,6 +213,16 @@ type ZcrxEventDesc struct {
 	Resv2       [9]uint64
 }
 
+// ZcrxCtrl is struct zcrx_ctrl (7.x), the argument of IORING_REGISTER_ZCRX_CTRL, with the union
+// (48 bytes: zcrx_ctrl_flush_rq's reserved words, the only member used here) as Union. 72 bytes.
+type ZcrxCtrl struct {
+	_      structs.HostLayout
+	ZcrxID uint32
+	Op     uint32
+	Resv   [2]uint64
+	Union  [6]uint64
+}
+
 // IoUringQueryHdr is struct io_uring_query_hdr (v6.18), the argument of IORING_REGISTER_QUERY.
 // 40 bytes.
 type IoUringQueryHdr struct {
@@ -278,4 +290,5 @@ const (
 	SizeofZcrxEventDesc      = 96
 	SizeofIoUringQueryHdr    = 40
 	SizeofIoUringQueryZcrx   = 40
+	SizeofZcrxCtrl           = 72
 )
