@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+
+package devmemsim
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// StreamConn is a loopback TCP connection whose sender writes until Quiet: the Conn the
+// conformance cases need, for the simulator backend.
+func streamConn(t *testing.T, sys Sys, id uint32) *Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	rc, err := s.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	rc.Control(func(f uintptr) { fd = int(f) })
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 16<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			c.Write(buf)
+		}
+	}()
+	var once sync.Once
+	quiet := func() error {
+		once.Do(func() { close(stop); wg.Wait() })
+		time.Sleep(20 * time.Millisecond)
+		return nil
+	}
+	t.Cleanup(func() { quiet() })
+	return &Conn{Sys: sys, Fd: fd, DmabufID: id, Quiet: quiet}
+}
+
+// TestConformance runs the conformance table on the simulator; the guest tier runs the same table
+// against a real devmem socket on softnic (guesttest TestGuestSoftnicConformance).
+func TestConformance(t *testing.T) {
+	sim, err := New(Config{Size: 64 * NiovSize, RXID: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c := streamConn(t, sim, 9)
+	var st State
+	for _, tc := range Cases {
+		if err := tc.Run(c, &st); err != nil {
+			t.Errorf("%s (row %d): %v", tc.Name, tc.Row, err)
+		}
+	}
+}
