@@ -91,7 +91,7 @@ on loopback: host memory, 5 s, one flow, validation on.
 	f.BoolVar(&o.msgZerocopy, "msg-zerocopy", false, "send with MSG_ZEROCOPY (completions counted, copied ones reported)")
 	f.BoolVar(&o.msgTrunc, "msg-trunc", false, "receive with MSG_TRUNC (no copy; implies --validate off)")
 	f.StringVar(&o.validate, "validate", "on", "payload check `MODE`: on, off or sample:N (one read or frag in N)")
-	f.IntVar(&o.pinOff, "pin-off", 0, "pin each flow's app thread to its net CPU (SO_INCOMING_CPU) + `N`")
+	f.IntVar(&o.pinOff, "pin-off", 0, "between two hosts, pin each flow's app thread to its net CPU (SO_INCOMING_CPU) + `N`; on one host (loopback, namespaces) the two ends are pinned apart, N shifts both")
 	f.BoolVar(&o.noPin, "no-pin", false, "leave app threads unpinned")
 	f.StringVar(&o.cpuSrc, "cpu-src", "", "pin source app threads to this CPU `LIST` (e.g. 2-5), round-robin by flow")
 	f.StringVar(&o.cpuDst, "cpu-dst", "", "pin target app threads to this CPU `LIST`")
