@@ -493,4 +493,3 @@ func softnicReload(t *testing.T) {
 		}
 	}
 }
-
