@@ -67,7 +67,7 @@ func (d *run) zcrx() {
 		kc.Detail = "RECV_ZC and IORING_REGISTER_ZCRX_IFQ"
 		kc.Detail += fmt.Sprintf("; dma-buf areas (--rx-mem udmabuf) %s, copy-fallback counters %s", yesNo(sup.DmabufAreas()), yesNo(sup.CopyStats()))
 		if !sup.CopyStats() {
-			kc.Detail += " (this kernel keeps no zcrx_stats, a 7.x addition: copy fallbacks are reported as unknown)"
+			kc.Detail += " (this kernel keeps no zcrx_stats: absent from 6.18, present in 7.3; copy fallbacks are reported as unknown)"
 		}
 	}
 	d.add(kc)

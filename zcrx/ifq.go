@@ -167,7 +167,7 @@ func registerError(cfg IfqConfig, e unix.Errno) error {
 		why = "the queue is in use by AF_XDP"
 	case unix.EINVAL:
 		if cfg.NoDev {
-			why = "this kernel does not take a no-device ifq (ZCRX_REG_NODEV came with Linux 7.x)"
+			why = "this kernel does not take a no-device ifq (ZCRX_REG_NODEV: absent from 6.18, present in 7.3)"
 			break
 		}
 		why = fmt.Sprintf("the queue cannot take a memory provider: header split off (ethtool -G %s tcp-data-split on), hds-thresh above 0 (ethtool -G %s hds-thresh 0), queue out of range, or XDP attached; or the kernel refused the ring or area layout", cfg.Ifname, cfg.Ifname)

@@ -81,7 +81,7 @@ func TestReapValidatesAndReturnsInBatches(t *testing.T) {
 		off := uint64(i*pageSize + 96)
 		pattern.Fill(fk.q.area[off:off+1000], stream)
 		stream += 1000
-		fk.post(kindData|0, 1000, uapi.IORING_CQE_F_MORE, off|fk.q.token)
+		fk.post(kindData, 1000, uapi.IORING_CQE_F_MORE, off|fk.q.token)
 	}
 	if !fk.r.reap() {
 		t.Fatal("reap stalled with an empty refill ring")
@@ -108,7 +108,7 @@ func TestReapValidatesAndReturnsInBatches(t *testing.T) {
 		t.Fatalf("flow offset %d ended %v", f.off, f.ended)
 	}
 	// EOF: the final CQE without F_MORE and res 0.
-	fk.post(kindData|0, 0, 0, 0)
+	fk.post(kindData, 0, 0, 0)
 	fk.r.reap()
 	select {
 	case <-f.Done():
@@ -125,7 +125,7 @@ func TestReapCatchesCorruption(t *testing.T) {
 	f := fk.addFlow(2, check(2))
 	pattern.Fill(fk.q.area[:3000], 0)
 	fk.q.area[1234] ^= 0xff
-	fk.post(kindData|0, 3000, uapi.IORING_CQE_F_MORE, fk.q.token)
+	fk.post(kindData, 3000, uapi.IORING_CQE_F_MORE, fk.q.token)
 	fk.r.reap()
 	<-f.Done()
 	var me *pattern.MismatchError
@@ -144,7 +144,7 @@ func TestReapCatchesCorruption(t *testing.T) {
 func TestReapRefusesOffsetOutsideArea(t *testing.T) {
 	fk := newFake(t, 1, 16)
 	f := fk.addFlow(0, nil)
-	fk.post(kindData|0, 200, uapi.IORING_CQE_F_MORE, uint64(pageSize-100)|fk.q.token)
+	fk.post(kindData, 200, uapi.IORING_CQE_F_MORE, uint64(pageSize-100)|fk.q.token)
 	fk.r.reap()
 	<-f.Done()
 	if !errors.Is(f.Err(), errBadOffset) {
@@ -161,7 +161,7 @@ func TestRefillPressureParksAndNeverLoses(t *testing.T) {
 		off := uint64(i%64) * pageSize
 		pattern.Fill(fk.q.area[off:off+500], stream)
 		stream += 500
-		fk.post(kindData|0, 500, uapi.IORING_CQE_F_MORE, off|fk.q.token)
+		fk.post(kindData, 500, uapi.IORING_CQE_F_MORE, off|fk.q.token)
 	}
 	for i := range 10 {
 		post(i)
@@ -196,7 +196,7 @@ func TestRefillPressureParksAndNeverLoses(t *testing.T) {
 func TestReapRearmsAfterENOSPC(t *testing.T) {
 	fk := newFake(t, 4, 16)
 	f := fk.addFlow(0, nil)
-	fk.post(kindData|0, -int32(unix.ENOSPC), 0, 0)
+	fk.post(kindData, -int32(unix.ENOSPC), 0, 0)
 	fk.r.reap()
 	if f.ended || !f.armed || fk.r.C.Rearms.Load() != 1 || fk.r.ring.pending() != 1 {
 		t.Fatalf("ended %v armed %v rearms %d pending %d", f.ended, f.armed, fk.r.C.Rearms.Load(), fk.r.ring.pending())
@@ -205,7 +205,7 @@ func TestReapRearmsAfterENOSPC(t *testing.T) {
 	if s.Opcode != uapi.IORING_OP_RECV_ZC || s.Ioprio != uapi.IORING_RECV_MULTISHOT || s.ZcrxIfqIdx != 3 || s.Fd != 100 {
 		t.Fatalf("re-armed SQE %+v", *s)
 	}
-	fk.post(kindData|0, -int32(unix.ECONNRESET), 0, 0)
+	fk.post(kindData, -int32(unix.ECONNRESET), 0, 0)
 	fk.r.reap()
 	<-f.Done()
 	if !errors.Is(f.Err(), unix.ECONNRESET) {
@@ -222,7 +222,7 @@ func TestHandleAllocatesNothing(t *testing.T) {
 	off := uint64(0)
 	allocs := testing.AllocsPerRun(1000, func() {
 		pattern.Fill(fk.q.area[:1448], f.off) // the "NIC" writes the next bytes
-		fk.post(kindData|0, 1448, uapi.IORING_CQE_F_MORE, off|fk.q.token)
+		fk.post(kindData, 1448, uapi.IORING_CQE_F_MORE, off|fk.q.token)
 		fk.r.reap()
 		atomic.StoreUint32(fk.q.rqHead, atomic.LoadUint32(fk.q.rqTail)) // the kernel takes them back
 	})
@@ -242,7 +242,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.SetBytes(1448)
 	for b.Loop() {
 		pattern.Fill(fk.q.area[:1448], f.off)
-		fk.post(kindData|0, 1448, uapi.IORING_CQE_F_MORE, fk.q.token)
+		fk.post(kindData, 1448, uapi.IORING_CQE_F_MORE, fk.q.token)
 		fk.r.reap()
 		atomic.StoreUint32(fk.q.rqHead, atomic.LoadUint32(fk.q.rqTail))
 	}
