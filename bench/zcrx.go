@@ -386,6 +386,33 @@ func (f *zcrxFlows) hw() hwStats {
 	return h
 }
 
+// waitReleased polls the netdev family until the zcrx queue has no memory provider.
+func (f *zcrxFlows) waitReleased(limit time.Duration) error {
+	if f.client == nil {
+		return nil
+	}
+	deadline := time.Now().Add(limit)
+	for {
+		qs, err := f.client.Queues(f.ifindex)
+		if err != nil {
+			return fmt.Errorf("zcrx: waiting for %s queue %d to be released: %w", f.ifname, f.queue, err)
+		}
+		held := false
+		for _, q := range qs {
+			if q.Type == bind.QueueRX && q.ID == f.queue && q.IOUring {
+				held = true
+			}
+		}
+		if !held {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("zcrx: %s queue %d still held by io_uring %v after the ring was closed (the kernel's ring teardown is late; run: ncdevmem cleanup -f %s once it is released)", f.ifname, f.queue, limit, f.ifname)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Close closes the ring (the kernel unregisters the ifq and restarts the queue without it),
 // restores the NIC, then frees the area, the order devmem RX tears down in.
 func (f *zcrxFlows) Close() error {
@@ -393,6 +420,10 @@ func (f *zcrxFlows) Close() error {
 		var errs []error
 		if f.recv != nil {
 			errs = append(errs, f.recv.Close())
+			// Closing the ring only queues its teardown: the kernel gives the queue back from a
+			// workqueue a little later, and while it holds the queue it refuses to turn header
+			// split off. Wait for the queue before restoring the NIC.
+			errs = append(errs, f.waitReleased(10*time.Second))
 		}
 		if f.nic != nil {
 			errs = append(errs, f.nic.Restore())
