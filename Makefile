@@ -14,7 +14,7 @@ TESTCHECK := bin/testcheck
 SHELL    := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 
-.PHONY: build run test test-unit test-root test-vm bench lint fuzz clean $(TESTCHECK)
+.PHONY: build run test test-unit test-root test-vm bench lint fuzz clean softnic $(TESTCHECK)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ncdevmem
@@ -42,6 +42,11 @@ $(TESTCHECK):
 test-vm: build $(TESTCHECK)
 	./scripts/vm/run-tests.sh
 
+# The software devmem NIC (GPL-2.0 kernel module) against the running kernel's headers; KDIR= for
+# another tree. See softnic/README.md and the README's "Devmem without a devmem NIC".
+softnic:
+	$(MAKE) -C softnic $(if $(KDIR),KDIR=$(KDIR))
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
@@ -65,3 +70,4 @@ lint:
 
 clean:
 	rm -rf bin
+	@if [ -f /lib/modules/$$(uname -r)/build/Makefile ]; then $(MAKE) -C softnic clean; fi
