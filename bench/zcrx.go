@@ -329,7 +329,7 @@ func (f *zcrxFlows) Report() *report.Devmem {
 		Bytes: b.Bytes - a.Bytes, Completions: b.Completions - a.Completions,
 		RefillBatches: b.RefillBatches - a.RefillBatches, RefillEntries: b.RefillEntries - a.RefillEntries,
 		RefillStalls: b.RefillStalls - a.RefillStalls, Rearms: b.Rearms - a.Rearms,
-		CopyCounted: b.CopyKnown, CopyCompletions: b.CopyCount - a.CopyCount, CopyBytes: b.CopyBytes - a.CopyBytes}
+		CopyCounted: b.CopyKnown, CopyCount: b.CopyCount - a.CopyCount, CopyBytes: b.CopyBytes - a.CopyBytes}
 	if z.Completions > 0 {
 		z.AvgCompletion = float64(z.Bytes) / float64(z.Completions)
 	}

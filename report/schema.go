@@ -171,11 +171,15 @@ type Zcrx struct {
 	RefillEntries uint64  `json:"refill_entries"` // buffers handed back
 	RefillStalls  uint64  `json:"refill_stalls"`  // returns that waited for refill ring space
 	Rearms        uint64  `json:"rearms"`         // multishot RECV_ZC re-armed after ENOSPC/ENOMEM
-	// CopyCounted is false when the kernel keeps no copy-fallback counters (zcrx_stats, Linux
-	// 7.x); CopyCompletions and CopyBytes are then 0 and mean "unknown".
-	CopyCounted     bool   `json:"copy_counted"`
-	CopyCompletions uint64 `json:"copy_completions"` // completions the kernel copied into the area
-	CopyBytes       uint64 `json:"copy_bytes"`       // bytes the kernel copied instead of handing over
+	// CopyCounted is false when the kernel keeps no copy-fallback counters (zcrx_stats: absent
+	// from 6.18, present in 7.3); CopyCount and CopyBytes are then 0 and mean "unknown".
+	CopyCounted bool `json:"copy_counted"`
+	// CopyCount is the kernel's zcrx_stats.copy_count: its header calls it copy-fallback CQEs, but
+	// 7.3 counts copied frags (385 for 2178 completions of an all-copied loopback run).
+	CopyCount uint64 `json:"copy_count"`
+	// CopyBytes is zcrx_stats.copy_bytes: bytes copied from frags instead of handed over (7.3
+	// leaves out payload copied from an skb's linear part).
+	CopyBytes uint64 `json:"copy_bytes"`
 }
 
 // HistBucket counts frags whose size is at most Le bytes (and above the previous bucket's Le).

@@ -202,9 +202,9 @@ func writeZcrxText(b *bytes.Buffer, z *Zcrx) {
 	fmt.Fprintf(b, "  zcrx: %d bytes in %d completions (avg %.0f bytes), %d refill batches (avg %.1f buffers), %d refill stalls, %d re-arms\n",
 		z.Bytes, z.Completions, z.AvgCompletion, z.RefillBatches, avg, z.RefillStalls, z.Rearms)
 	if z.CopyCounted {
-		fmt.Fprintf(b, "  zcrx: copy fallbacks: %d completions, %d bytes (%.2f%%)\n", z.CopyCompletions, z.CopyBytes, pct(z.CopyBytes, z.Bytes))
+		fmt.Fprintf(b, "  zcrx: copy fallbacks: %d bytes (%.2f%%) in %d copied frags\n", z.CopyBytes, pct(z.CopyBytes, z.Bytes), z.CopyCount)
 	} else {
-		b.WriteString("  zcrx: copy fallbacks: not counted by this kernel (zcrx_stats needs Linux 7.x)\n")
+		b.WriteString("  zcrx: copy fallbacks: not counted by this kernel (no zcrx_stats: absent from 6.18, present in 7.3)\n")
 	}
 }
 

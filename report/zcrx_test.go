@@ -11,14 +11,14 @@ import (
 
 func TestZcrxText(t *testing.T) {
 	z := &Zcrx{Queue: 1, Area: "host", AreaBytes: 64 << 20, BufLen: 4096, Bytes: 1 << 30, Completions: 262144,
-		AvgCompletion: 4096, RefillBatches: 8192, RefillEntries: 262144, CopyCounted: true, CopyCompletions: 10, CopyBytes: 1 << 20}
+		AvgCompletion: 4096, RefillBatches: 8192, RefillEntries: 262144, CopyCounted: true, CopyCount: 10, CopyBytes: 1 << 20}
 	var b bytes.Buffer
 	writeDevmemText(&b, &Devmem{Zcrx: z, Qstats: map[string]uint64{"rx-packets": 5}})
 	out := b.String()
 	for _, want := range []string{
 		"zcrx: queue 1, host area of 67108864 bytes, 4096-byte buffers",
 		"1073741824 bytes in 262144 completions (avg 4096 bytes), 8192 refill batches (avg 32.0 buffers)",
-		"copy fallbacks: 10 completions, 1048576 bytes (0.10%)",
+		"copy fallbacks: 1048576 bytes (0.10%) in 10 copied frags",
 		"qstats",
 	} {
 		if !strings.Contains(out, want) {

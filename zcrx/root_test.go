@@ -258,8 +258,10 @@ func TestRootNoDevDataPath(t *testing.T) {
 		if snap.Bytes != uint64(flows*size) || snap.RefillEntries != snap.Completions || snap.RefillBatches == 0 {
 			t.Fatalf("counters %+v", snap)
 		}
-		if snap.CopyKnown && snap.CopyBytes != snap.Bytes {
-			t.Fatalf("no-device ifq: copied %d of %d bytes, want all", snap.CopyBytes, snap.Bytes)
+		// Everything is copied without a device, but 7.3 counts copied frags (not CQEs) and leaves
+		// out bytes copied from an skb's linear part.
+		if snap.CopyKnown && (snap.CopyBytes == 0 || snap.CopyBytes > snap.Bytes || snap.CopyCount == 0 || snap.CopyCount > snap.Completions) {
+			t.Fatalf("no-device ifq: copy counters %+v", snap)
 		}
 		if err := rc.Close(); err != nil {
 			t.Fatal(err)
