@@ -98,7 +98,7 @@ type Flow struct {
 	NetCPU int     `json:"net_cpu"` // SO_INCOMING_CPU when the window opened, -1 unknown
 	AppCPU int     `json:"app_cpu"` // CPU the worker was pinned to, -1 unpinned
 	// ThreadCPUs are the CPUs the flow's worker thread was seen on, and SoftirqCPUs those its
-	// receive softirq was seen on (SO_INCOMING_CPU), sampled every 200 ms through the window;
+	// receive softirq was seen on (SO_INCOMING_CPU), sampled every 200 ms (every 200 ms x flows/32 beyond 32 flows) through the window and at its end;
 	// ascending, absent when unknown.
 	ThreadCPUs  []int `json:"thread_cpus,omitempty"`
 	SoftirqCPUs []int `json:"softirq_cpus,omitempty"`
