@@ -7,8 +7,11 @@
 #      namespace (REMOTE_TYPE=netns), and prints both KTAP outputs;
 #   2. a side-by-side of devmem RX receivers fed by the same sender in interleaved rounds: the C
 #      `ncdevmem -l`, ours with the same command line (and with --dontneed-batch), and
-#      `ncdevmem run --devmem-rx`: Gbps, receiver CPU-seconds per GB, DONTNEED calls per token.
-# Exits non-zero when any devmem.py case is not PASS for either binary, or the guest does not report.
+#      `ncdevmem run --devmem-rx`: Gbps, receiver CPU-seconds per GB, DONTNEED calls per token;
+#   3. both binaries on the same command lines (devmem.py's and error cases), exit codes and output
+#      line shapes compared (judges/compare.py).
+# Exits non-zero when any devmem.py case is not PASS for either binary, an exit code differs between
+# the two binaries, a side-by-side receiver fails, or the guest does not report.
 #
 # Inputs: the 7.x kernel and the softnic module come from the env file that run-tests.sh writes
 # after building softnic (KDIR, KSRC, SOFTNIC_KO, KREL); each can be overridden. The C ncdevmem is
@@ -25,9 +28,9 @@
 #   NCDEVMEM_JUDGES_KO         softnic module (default: SOFTNIC_KO of the env file)
 #   NCDEVMEM_JUDGES_KO_ARGS    insmod arguments for it (default none)
 #   NCDEVMEM_JUDGES_IFS        "LOCAL PEER" netdev names the module creates (default "snic0 snic1")
-#   NCDEVMEM_JUDGES_IPV6       1 (default) also runs devmem.py over IPv6; 0 runs IPv4 only
+#   NCDEVMEM_JUDGES_IPV6       1 also runs devmem.py over IPv6 (about 150 s more); 0 (default) IPv4 only
 #   NCDEVMEM_JUDGES_DEVMEM     1 (default) runs devmem.py; 0 runs only the side-by-side (development)
-#   NCDEVMEM_JUDGES_ROUNDS     side-by-side rounds (default 5; 0 skips the side-by-side)
+#   NCDEVMEM_JUDGES_ROUNDS     side-by-side rounds (default 3; 0 skips the side-by-side)
 #   NCDEVMEM_JUDGES_MB         MiB each legacy receiver takes per round (default 16)
 #   NCDEVMEM_JUDGES_TIME       seconds of each `ncdevmem run --devmem-rx` round (default 2)
 #   NCDEVMEM_VM_TIMEOUT        seconds the guest may run (default 900)
@@ -43,9 +46,9 @@ CACHE=${NCDEVMEM_VM_CACHE:-/var/cache/ncdevmem-vm}
 ENVFILE=${NCDEVMEM_JUDGES_ENV:-$CACHE/softnic/7.x.env}
 IFS_PAIR=${NCDEVMEM_JUDGES_IFS:-"snic0 snic1"}
 KO_ARGS=${NCDEVMEM_JUDGES_KO_ARGS:-}
-IPV6=${NCDEVMEM_JUDGES_IPV6:-1}
+IPV6=${NCDEVMEM_JUDGES_IPV6:-0}
 DEVMEM=${NCDEVMEM_JUDGES_DEVMEM:-1}
-ROUNDS=${NCDEVMEM_JUDGES_ROUNDS:-5}
+ROUNDS=${NCDEVMEM_JUDGES_ROUNDS:-3}
 MB=${NCDEVMEM_JUDGES_MB:-16}
 RUNTIME=${NCDEVMEM_JUDGES_TIME:-2}
 TIMEOUT=${NCDEVMEM_VM_TIMEOUT:-900}
@@ -250,7 +253,7 @@ mkdir -p "$w/root/judges"
 cp "$KO" "$w/root/judges/softnic.ko"
 cp "$w/ncdevmem" "$w/root/judges/ncdevmem-go"
 cp "$jdir/init" "$w/root/init"
-cp "$jdir/sidebyside.py" "$w/root/judges/sidebyside.py"
+cp "$jdir/sidebyside.py" "$jdir/compare.py" "$w/root/judges/"
 chmod 755 "$w/root/init"
 {
 	echo "IF_LOCAL=$IF_LOCAL"
