@@ -37,6 +37,9 @@
 #   NCDEVMEM_VM_SMP, NCDEVMEM_VM_MEM   guest CPUs (default 2) and memory in MiB (default 2048)
 set -euo pipefail
 
+# The whole script is one compound command, so bash parses it before running any of it: an edit to
+# this file while a run waits for the cache lock cannot make that run read a half-old script.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 jdir=$here/judges
@@ -305,3 +308,5 @@ if [ "$DEVMEM" = 1 ]; then
 else
 	echo "judges: devmem.py was NOT run (NCDEVMEM_JUDGES_DEVMEM=0); the side-by-side passed"
 fi
+exit 0
+}
