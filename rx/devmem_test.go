@@ -154,6 +154,33 @@ func TestDevmemReceiveLinear(t *testing.T) {
 	}
 }
 
+// TestDevmemReceiveUnsplit: packets the NIC did not split arrive on the bound queue as plain
+// bytes; the engine validates them in stream order with the dma-buf frags around them and counts
+// them as linear (fidelity row 1), on the simulator that now produces the mixed stream.
+func TestDevmemReceiveUnsplit(t *testing.T) {
+	const n = 2<<20 + 77
+	onBound := func(c *DevmemConfig, _ *devmemsim.Sim) {
+		c.QueueOfNapi = func(id uint32) (int, error) { return int(id) - 8179, nil } // napi 8193: queue 14
+	}
+	e, sim, st, err := dmRun(t, n, devmemsim.Config{UnsplitEvery: 7, FragSize: 1448, NapiID: 8193}, onBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &e.Stats
+	if st.Bytes.Load() != n || s.Unsplit.Load() == 0 || s.LinearBytes.Load()+s.DmabufBytes.Load() != n {
+		t.Errorf("bytes %d, unsplit recvmsgs %d, linear %d + dma-buf %d (want %d)", st.Bytes.Load(), s.Unsplit.Load(), s.LinearBytes.Load(), s.DmabufBytes.Load(), n)
+	}
+	if c := sim.Counters(); c.Held != 0 || c.Drops != 0 {
+		t.Errorf("%d tokens held after EOF, %d drops", c.Held, c.Drops)
+	}
+	// The same stream on an unbound queue (napi 8192: queue 13) is a steering error.
+	_, _, _, err = dmRun(t, n, devmemsim.Config{UnsplitEvery: 7, FragSize: 1448, NapiID: 8192}, onBound)
+	var se *SteeringError
+	if !errors.As(err, &se) || se.Queue != 13 {
+		t.Errorf("unsplit bytes on queue 13: %v, want a steering error", err)
+	}
+}
+
 func TestDevmemReceiveSteering(t *testing.T) {
 	napi := func(c *DevmemConfig, _ *devmemsim.Sim) {
 		c.QueueOfNapi = func(id uint32) (int, error) {

@@ -125,12 +125,14 @@ type sock struct {
 	queue   []pkt
 	qhead   int
 	queued  int // bytes in the queue
-	eof     bool
-	dropped time.Time // when the NIC last dropped a packet of this flow for want of buffers
-	told    bool      // EAGAIN given since the drop
-	pkts    int
-	stream  int64  // bytes taken off the wire
-	scratch []byte // staging for blocking reads
+	// queuedBuf is the buffer memory the queued packets stand for, what Window limits.
+	queuedBuf int
+	eof       bool
+	dropped   time.Time // when the NIC last dropped a packet of this flow for want of buffers
+	told      bool      // EAGAIN given since the drop
+	pkts      int
+	stream    int64  // bytes taken off the wire
+	scratch   []byte // staging for blocking reads
 }
 
 // Sim is one simulated devmem binding (its dma-buf and niov pool) and the devmem sockets on it
@@ -426,6 +428,7 @@ func (s *Sim) consume(k *sock, p *pkt, m int) {
 	if p.kind == pktDmabuf {
 		s.unref(p.niov) // the token holds it now
 	}
+	k.queuedBuf -= s.perFrag()
 	k.qhead++
 	if k.qhead == len(k.queue) {
 		k.queue, k.qhead = k.queue[:0], 0
@@ -466,7 +469,8 @@ func (s *Sim) arrive(k *sock, fd int, block bool) error {
 		}
 		k.dropped = time.Time{}
 	}
-	room := s.cfg.Window - k.queued
+	perFrag := s.perFrag()
+	room := (s.cfg.Window - k.queuedBuf) / perFrag * s.cfg.FragSize
 	if room <= 0 {
 		return nil
 	}
@@ -569,10 +573,20 @@ func (s *Sim) arrive(k *sock, fd int, block bool) error {
 		}
 		k.queue = append(k.queue, p)
 		k.queued += size
+		k.queuedBuf += perFrag
 		k.stream += int64(size)
 		done += size
 	}
 	return nil
+}
+
+// perFrag is the buffer memory one queued frag stands for, what the window counts: a whole niov
+// unless frags are packed.
+func (s *Sim) perFrag() int {
+	if s.cfg.PackFrags {
+		return s.cfg.FragSize
+	}
+	return s.niov
 }
 
 // unref drops one reference on niov, returning it to the freelist at zero.
