@@ -277,8 +277,8 @@ func TestDevmemRunSimulated(t *testing.T) {
 	}
 	t.Logf("devmem counters: %+v", *d)
 	// A frag the iov cuts in two comes back as two, the second not aligned (the kernel does the
-	// same): nearly all, not all, are page aligned.
-	if d.Frags == 0 || d.Tokens != d.Frags || d.DontneedCalls == 0 || d.PageAlignedFrags < d.Frags*99/100 || d.DmabufBytes == 0 {
+	// same, about once per recvmsg): most, not all, are page aligned.
+	if d.Frags == 0 || d.Tokens != d.Frags || d.DontneedCalls == 0 || d.PageAlignedFrags < d.Frags*9/10 || d.DmabufBytes == 0 {
 		t.Errorf("devmem counters %+v", *d)
 	}
 	// The counters cover the same window as the flows' bytes (give or take one recvmsg per flow).
