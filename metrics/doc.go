@@ -32,6 +32,11 @@
 //	<side>.devmem.<counter>       *      the same for one host, present only when both hosts
 //	                                     reported devmem counters (devmem RX and TX together)
 //
+//	zcrx.<counter>                *      io_uring zcrx counters of the target (report.Zcrx): bytes,
+//	                                     completions, avg_completion (B), refill_batches,
+//	                                     refill_entries, refill_stalls, rearms, and copy_count,
+//	                                     copy_bytes only when the kernel counts copy fallbacks
+//
 // Devmem counters: dmabuf_bytes and linear_bytes (B), frags, page_aligned_frags, tokens,
 // dontneed_calls, short_dontneed (count), and the window deltas qstats.<name> and page_pool.<name>
 // named as the kernel's netdev family names them (count, or B for names ending in "bytes").

@@ -20,6 +20,9 @@ var (
 	// devmemCounters are the fixed counters of report.Devmem, in the order tables show them.
 	devmemCounters = []string{"dmabuf_bytes", "linear_bytes", "frags", "page_aligned_frags",
 		"tokens", "dontneed_calls", "short_dontneed"}
+	// zcrxCounters are the figures of report.Zcrx (the target's io_uring zcrx counters).
+	zcrxCounters = []string{"bytes", "completions", "avg_completion", "refill_batches", "refill_entries",
+		"refill_stalls", "rearms", "copy_count", "copy_bytes"}
 )
 
 // Of flattens one run into named figures (see the package documentation for the names and units).
@@ -98,7 +101,21 @@ func Of(run *report.Run) map[string]float64 {
 			addDevmem(m, sides[i]+".devmem.", s.Devmem)
 		}
 	}
+	if d := run.Target.Devmem; d != nil && d.Zcrx != nil {
+		addZcrx(m, d.Zcrx)
+	}
 	return m
+}
+
+// addZcrx adds the zcrx.* figures; the copy figures only when the kernel counted them.
+func addZcrx(m map[string]float64, z *report.Zcrx) {
+	for i, v := range []float64{float64(z.Bytes), float64(z.Completions), z.AvgCompletion, float64(z.RefillBatches),
+		float64(z.RefillEntries), float64(z.RefillStalls), float64(z.Rearms), float64(z.CopyCount), float64(z.CopyBytes)} {
+		if !z.CopyCounted && strings.HasPrefix(zcrxCounters[i], "copy_") {
+			continue
+		}
+		m["zcrx."+zcrxCounters[i]] = v
+	}
 }
 
 // cpuSide adds the per-role CPU means and the CPU cost per GB of one host, with the definitions the
@@ -153,7 +170,7 @@ func Unit(name string) string {
 		return "s/GB"
 	case isCPUField(name):
 		return "%"
-	case strings.HasSuffix(name, "bytes"):
+	case strings.HasSuffix(name, "bytes"), name == "zcrx.avg_completion":
 		return "B"
 	}
 	return "count"
@@ -211,6 +228,9 @@ func Names() []string {
 			n = append(n, p+c)
 		}
 		n = append(n, p+"qstats.<name>", p+"page_pool.<name>")
+	}
+	for _, c := range zcrxCounters {
+		n = append(n, "zcrx."+c)
 	}
 	return n
 }
@@ -288,7 +308,10 @@ func rank(name string) (int, int) {
 	if strings.HasPrefix(counter, "page_pool.") {
 		return 6, prefix*100 + 60
 	}
-	return 7, 0
+	if i := idx(strings.TrimPrefix(name, "zcrx."), zcrxCounters); strings.HasPrefix(name, "zcrx.") && i >= 0 {
+		return 7, i
+	}
+	return 8, 0
 }
 
 func idx(s string, set []string) int {
