@@ -13,7 +13,8 @@
 //
 // An allow-list has one line per expected skip: a pattern, white space, and the reason the skip is
 // expected on that tier (required: a skip nobody can explain is a failure). The pattern is a
-// path.Match glob over the test name (`TestRoot*`, `TestGuestNIC*/netdevsim`), optionally
+// path.Match glob over the test name (`TestRoot*`, `TestGuestNIC*/netdevsim`; a pattern without a
+// slash covers the subtests of the tests it names), optionally
 // prefixed with a package path suffix and a colon (`udmabuf:TestRealUdmabuf*`). Lines starting
 // with # are comments.
 package main
@@ -129,7 +130,12 @@ func (r *allowRule) matches(k key) bool {
 	if r.pkg != "" && k.pkg != r.pkg && !strings.HasSuffix(k.pkg, "/"+r.pkg) {
 		return false
 	}
-	ok, _ := path.Match(r.pattern, k.test)
+	name := k.test
+	if !strings.Contains(r.pattern, "/") {
+		// A pattern without a slash names top-level tests and so covers their subtests.
+		name, _, _ = strings.Cut(name, "/")
+	}
+	ok, _ := path.Match(r.pattern, name)
 	return ok
 }
 

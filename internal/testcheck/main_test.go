@@ -133,3 +133,13 @@ func TestTierName(t *testing.T) {
 		t.Fatalf("exit %d for a tier with a space", code)
 	}
 }
+
+func TestSubtestsOfAllowedTests(t *testing.T) {
+	sub := stream(ev("output", "TestGuestX/ipv4", "    x.go:1: guest only\n"), ev("skip", "TestGuestX/ipv4", ""), ev("pass", "TestGuestX", ""))
+	if code, out := check(t, passA+sub, "TestGuest*   guest only\n"); code != 0 {
+		t.Fatalf("a subtest of an allowed test: exit %d\n%s", code, out)
+	}
+	if code, out := check(t, passA+sub, "TestGuestX/ipv6   only v6\n"); code != 1 {
+		t.Fatalf("a pattern with a slash matched another subtest: exit %d\n%s", code, out)
+	}
+}
