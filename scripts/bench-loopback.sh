@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Loopback throughput of ncdevmem against iperf3, interleaved: every round runs each case once, in
 # a rotated order, so load that comes and goes on a shared machine hits every case alike. Cases:
 #

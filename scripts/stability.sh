@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Stability of the default run (issue 14): N runs of `ncdevmem run` in a row (default 10), each the
 # embedded default (loopback, 5 s, one flow, validation on, default placement). Prints every
 # figure, where each run's threads and softirq ran, the median, and fails (exit 1) when a run fell
