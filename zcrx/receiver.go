@@ -343,8 +343,13 @@ func (r *Receiver) flush() {
 	}
 }
 
+// canGiveBack reports whether giveBack has room (the refill ring or the park).
+func (r *Receiver) canGiveBack() bool {
+	return (r.parkLen == 0 && r.ifq.rqSpace() > 0) || r.parkLen < len(r.park)
+}
+
 // giveBack queues one buffer return, publishing a batch when it is full; false when neither the
-// refill ring nor the park has room.
+// refill ring nor the park has room (callers check canGiveBack first).
 func (r *Receiver) giveBack(off uint64, n uint32) bool {
 	q := r.ifq
 	if r.parkLen == 0 && q.rqSpace() > 0 {
@@ -392,15 +397,18 @@ func (r *Receiver) handle(c *cqe) bool {
 				r.end(f, err)
 				return true // nothing to give back: the offset is not ours
 			}
-			if !r.giveBack(c.zc.Off, uint32(c.Res)) {
+			if !r.canGiveBack() {
 				return false
 			}
+			// Validate before the buffer goes back: once a batch is published the kernel may
+			// hand the buffer to the NIC again, which overwrites it.
 			f.n++
 			if f.verify != nil && !f.ended && (f.every == 1 || f.n%f.every == 0) {
 				if err := f.verify(p, f.off); err != nil {
 					r.end(f, err)
 				}
 			}
+			r.giveBack(c.zc.Off, uint32(c.Res))
 			f.off += uint64(c.Res)
 			r.C.Bytes.Add(uint64(c.Res))
 			r.C.Completions.Add(1)
@@ -421,10 +429,11 @@ func (r *Receiver) handle(c *cqe) bool {
 		if c.Res > 0 {
 			p, err := r.ifq.data(c.zc.Off, c.Res)
 			if err == nil {
-				if !r.giveBack(c.zc.Off, uint32(c.Res)) {
+				if !r.canGiveBack() {
 					return false
 				}
-				h.n += copy(h.dst[h.n:], p)
+				h.n += copy(h.dst[h.n:], p) // copy out before the buffer goes back
+				r.giveBack(c.zc.Off, uint32(c.Res))
 			} else if h.err == nil {
 				h.err = err
 			}
@@ -497,8 +506,17 @@ func (r *Receiver) failAll(err error) {
 	r.broken = true
 }
 
-// Snapshot reads the counters.
+// Snapshot reads the counters. While the ring's thread runs, it reads them there, between two
+// reaps, so every completion counted has its buffer return published.
 func (r *Receiver) Snapshot() Snapshot {
+	var s Snapshot
+	if r.exec(func() { s = r.snapshot() }) != nil {
+		s = r.snapshot()
+	}
+	return s
+}
+
+func (r *Receiver) snapshot() Snapshot {
 	s := Snapshot{
 		Bytes: r.C.Bytes.Load(), Completions: r.C.Completions.Load(), RefillBatches: r.C.RefillBatches.Load(),
 		RefillEntries: r.C.RefillEntries.Load(), RefillStalls: r.C.RefillStalls.Load(), Rearms: r.C.Rearms.Load(),

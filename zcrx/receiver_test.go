@@ -86,7 +86,7 @@ func TestReapValidatesAndReturnsInBatches(t *testing.T) {
 	if !fk.r.reap() {
 		t.Fatal("reap stalled with an empty refill ring")
 	}
-	s := fk.r.Snapshot()
+	s := fk.r.snapshot()
 	if s.Bytes != 10000 || s.Completions != 10 || f.live.Load() != 10000 {
 		t.Fatalf("bytes %d completions %d live %d, want 10000 10 10000", s.Bytes, s.Completions, f.live.Load())
 	}
@@ -117,6 +117,23 @@ func TestReapValidatesAndReturnsInBatches(t *testing.T) {
 	}
 	if f.Err() != nil {
 		t.Fatalf("EOF gave %v", f.Err())
+	}
+}
+
+// TestValidateBeforeReturn: a completion is validated before its buffer is published back, so
+// the kernel cannot reuse (and the NIC overwrite) a buffer still being checked.
+func TestValidateBeforeReturn(t *testing.T) {
+	fk := newFake(t, 4, 16)
+	fk.r.batch = 1 // every return is published at once
+	var tailAtVerify uint32
+	fk.addFlow(0, func(p []byte, off uint64) error {
+		tailAtVerify = atomic.LoadUint32(fk.q.rqTail)
+		return nil
+	})
+	fk.post(kindData, 100, uapi.IORING_CQE_F_MORE, fk.q.token)
+	fk.r.reap()
+	if tailAtVerify != 0 || atomic.LoadUint32(fk.q.rqTail) != 1 {
+		t.Fatalf("refill tail %d while validating (want 0), %d after (want 1)", tailAtVerify, atomic.LoadUint32(fk.q.rqTail))
 	}
 }
 
