@@ -74,6 +74,7 @@ note() { echo "run-tests.sh: $*" >&2; }
 for k in $KERNELS; do
 	case "$k" in 6.12 | 7.x) ;; *) die "unknown kernel '$k' in NCDEVMEM_VM_KERNELS (choose from: 6.12 7.x)" ;; esac
 done
+[[ $RUN != *"'"* ]] || die "NCDEVMEM_VM_RUN may not contain a single quote (it is passed to the guest's shell quoted)"
 for v in TIMEOUT SMP MEM; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "NCDEVMEM_VM_$v=${!v} is not a positive whole number"
 done
@@ -631,7 +632,7 @@ for k in $KERNELS; do
 		echo "NCDEVMEM_REQUIRE_UDMABUF=1"
 		echo "NCDEVMEM_ROOT_TESTS=${NCDEVMEM_VM_ROOT_TESTS:-}"
 		echo "NCDEVMEM_GUEST_KERNEL=$k"
-		echo "NCDEVMEM_GUEST_RUN=$RUN"
+		echo "NCDEVMEM_GUEST_RUN='$RUN'"
 		echo "NCDEVMEM_SOFTNIC_LAB=/bin/softnic-lab.sh"
 		echo "NCDEVMEM_SOFTNIC_KO=/lib/modules/softnic.ko"
 	} >"$w/root/etc/guest.env"
