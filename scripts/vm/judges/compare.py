@@ -36,7 +36,7 @@ KNOWN = {
         (1, "stopped"),
         "ours differs, reported to legacy/: the C tool's bind-rx fails (EINVAL at queues.id, the "
         "queue is beyond the device's 4) and it exits 1 at once; ours raises the channel count "
-        "to fit queues 3-4, binds and waits for a peer (stopped here with SIGTERM after 20 s)"),
+        "to fit queues 3-4, binds and waits for a peer (stopped here with SIGTERM after 10 s)"),
 }
 
 
@@ -120,10 +120,10 @@ class Case:
                 lp.kill()
                 peer_out = lp.communicate()[0]
         else:
-            # A command that unexpectedly listens would wait for a peer forever: 20 s.
+            # A command that unexpectedly listens would wait for a peer forever: 10 s.
             p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE)
-            out, err, note = finish(p, self.stdin, timeout=20)
+            out, err, note = finish(p, self.stdin, timeout=10)
         return {"cmd": " ".join(args), "rc": p.returncode, "note": note,
                 "out": out.decode(errors="replace"), "err": err.decode(errors="replace"),
                 "peer": peer_out}

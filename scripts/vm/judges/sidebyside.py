@@ -216,7 +216,7 @@ def main():
     ap.add_argument("--ours-bin", required=True)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--mib", type=int, default=16)
-    ap.add_argument("--probes", type=int, default=5)
+    ap.add_argument("--probes", type=int, default=3)
     ap.add_argument("--run-time", type=int, default=2)
     a = ap.parse_args()
     a.bytes = a.mib << 20
