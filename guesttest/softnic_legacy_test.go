@@ -240,3 +240,51 @@ func TestGuestSoftnicSelftest(t *testing.T) {
 	}
 	checkSame(t, "after the selftest", before, snicState(t, lab.B, lab.B.Link))
 }
+
+// TestGuestSoftnicUnsplitOnBoundQueue (fidelity row 1): on 6.12, where bind-rx does not require
+// hds-thresh 0, softnic keeps payloads up to its threshold (256 bytes) in the linear part, so
+// small segments reach the bound queue as plain bytes with no devmem cmsg. The C-compatible RX
+// validates them as linear payload and finishes; before the fix it called them a steering error.
+func TestGuestSoftnicUnsplitOnBoundQueue(t *testing.T) {
+	if KernelRelease(t).AtLeast(6, 14) {
+		t.Skipf("kernel %s: bind-rx requires hds-thresh 0 here, so softnic splits every payload and no unsplit packet can reach a bound queue (6.12 shows this case)", KernelRelease(t))
+	}
+	CheckKernelLog(t)
+	lab := SoftnicLab(t, false)
+	before := snicState(t, lab.B, lab.B.Link)
+	const port = 5421
+	rxp := startLegacy(t, lab.B, nil, "-l", "-f", lab.B.Link, "-s", lab.B.Addr.String(), "-p", strconv.Itoa(port),
+		"-c", lab.A.Addr.String(), "-v", "7")
+	rxp.waitListening(t)
+	data := yes7(64 << 10)
+	err := lab.A.Do(func() error {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(lab.A.Addr.String()), Port: port}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", net.JoinHostPort(lab.B.Addr.String(), strconv.Itoa(port)))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetWriteDeadline(time.Now().Add(60 * time.Second))
+		// 100-byte segments, one at a time (TCP_NODELAY is Go's default), then the rest in bulk.
+		for off := 0; off < 20000; off += 100 {
+			if _, err := c.Write(data[off : off+100]); err != nil {
+				return err
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		_, err = c.Write(data[20000:])
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := rxp.wait(t, 2*time.Minute)
+	errOut := rxp.stderr.String()
+	if code != 0 || strings.Contains(errOut, "Failed validation") || !strings.Contains(errOut, "ncdevmem: ok") {
+		t.Fatalf("ncdevmem RX with small segments: exit %d\nstderr:\n%s", code, tailLines(errOut, 40))
+	}
+	if !strings.Contains(errOut, "unsplit packet: ") {
+		t.Errorf("no unsplit packet seen: softnic split every segment, so this run did not test row 1:\n%s", tailLines(errOut, 20))
+	}
+	checkSame(t, "after ncdevmem RX", before, snicState(t, lab.B, lab.B.Link))
+}
