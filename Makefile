@@ -14,7 +14,7 @@ TESTCHECK := bin/testcheck
 SHELL    := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 
-.PHONY: build run test test-unit test-root test-vm bench lint fuzz clean softnic $(TESTCHECK)
+.PHONY: build run test test-unit test-root test-vm bench bench-loopback stability lint fuzz clean softnic $(TESTCHECK)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/ncdevmem
@@ -49,6 +49,14 @@ softnic:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Timing scripts, not tests (they depend on a quiet machine, so CI does not gate on them): the
+# default run against iperf3 over loopback in interleaved rounds, and ten default runs in a row.
+bench-loopback: build
+	./scripts/bench-loopback.sh
+
+stability: build
+	./scripts/stability.sh
 
 # Every fuzz target in the tree for FUZZTIME each (their seed corpora also run in make test-unit).
 FUZZTIME ?= 10s
