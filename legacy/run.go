@@ -140,7 +140,9 @@ type tool struct {
 	ifindex int
 	start   int // first RX queue
 	num     int // RX queue count
-	summary summary
+	// devQueues is the device's RX queue count (rx + combined channels), -1 when unknown.
+	devQueues int
+	summary   summary
 }
 
 // summary is what --json writes.
@@ -238,7 +240,7 @@ func (t *tool) run(ctx context.Context) int {
 		t.fail("%v", err)
 		return ExitError
 	}
-	t.start, t.num = start, num
+	t.start, t.num, t.devQueues = start, num, devQueues
 	for q := start; q < start+num; q++ {
 		t.summary.Queues = append(t.summary.Queues, q)
 	}

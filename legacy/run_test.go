@@ -460,3 +460,23 @@ func tail(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestRXQueueBeyondDevice: like the C tool, a queue beyond the device's fails the bind and leaves
+// the channel count (and everything else) as it was; nothing listens.
+func TestRXQueueBeyondDevice(t *testing.T) {
+	k := newDevmemKernel()
+	before := k.nic.Channels
+	// A regression listens for a peer: the deadline turns that into a failure, not a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var o, e bytes.Buffer
+	port := strconv.Itoa(freePort(t))
+	code := Run(ctx, []string{"-l", "-f", "eth1", "-s", "::1", "-p", port, "-t", "7", "-q", "2"}, k.system(t, nil), strings.NewReader(""), &o, &e)
+	stderr := e.String()
+	if code != ExitError || !strings.Contains(stderr, "ncdevmem: Failed to bind: rx queues 7..8: eth1 has 8 RX queues") {
+		t.Fatalf("exit %d (want 1), stderr:\n%s", code, tail(stderr))
+	}
+	if k.nic.Channels != before || k.nic.Bound || len(k.nic.Rules) != 0 {
+		t.Errorf("NIC changed: channels %+v (was %+v), bound %v, rules %d", k.nic.Channels, before, k.nic.Bound, len(k.nic.Rules))
+	}
+}

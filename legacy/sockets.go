@@ -108,6 +108,12 @@ func (t *tool) server(ctx context.Context, mem dmabuf.Buffer) error {
 	if err != nil {
 		return fmt.Errorf("parse server address: %w", err)
 	}
+	// The C tool never changes the channel count: a queue beyond the device's makes its bind-rx
+	// fail (EINVAL at queues.id) and it exits 1. The shared setup would raise the channels.
+	if t.devQueues >= 0 && t.start+t.num > t.devQueues {
+		return ctool("Failed to bind", fmt.Errorf("rx queues %d..%d: %s has %d RX queues",
+			t.start, t.start+t.num-1, t.o.Ifname, t.devQueues))
+	}
 	var flows []nic.Flow
 	if !t.o.NoSetup {
 		flow, err := t.flowOf(addr)
