@@ -32,11 +32,6 @@ KNOWN = {
         (-11, 1),
         "C bug, ours kept: the C tool crashes with SIGSEGV on an interface that does not exist "
         "(if_nametoindex gives 0 and it carries on); ours exits 1 naming the interface"),
-    "rx, queue out of range": (
-        (1, "stopped"),
-        "ours differs, reported to legacy/: the C tool's bind-rx fails (EINVAL at queues.id, the "
-        "queue is beyond the device's 4) and it exits 1 at once; ours raises the channel count "
-        "to fit queues 3-4, binds and waits for a peer (stopped here with SIGTERM after 10 s)"),
 }
 
 
