@@ -52,10 +52,12 @@ func ethtoolRefused(t *testing.T, args ...string) string {
 }
 
 // TestGuestSoftnicEnvironment checks the pair as loaded: driver, a parent device, 4 of at most 8
-// combined channels, header split off, ntuple on, queue and NAPI per channel.
+// combined channels, header split off, ntuple on, queue and NAPI per channel. It reloads the module
+// first (a clean unload, and defaults not inherited from earlier tests).
 func TestGuestSoftnicEnvironment(t *testing.T) {
 	RequireSoftnic(t)
 	CheckKernelLog(t)
+	softnicReload(t)
 	for _, dev := range []string{"snic0", "snic1"} {
 		if out := run(t, "ethtool", "-i", dev); !strings.Contains(out, "driver: softnic") {
 			t.Errorf("ethtool -i %s:\n%s", dev, out)
@@ -492,4 +494,93 @@ func softnicReload(t *testing.T) {
 			t.Fatalf("after reloading softnic: %v", err)
 		}
 	}
+}
+
+// TestGuestSoftnicToeplitz checks softnic's RSS hash against the Toeplitz verification vectors
+// Microsoft publishes for RSS (the key and the IPv4 and IPv6 TCP cases): with the published key and
+// an indirection table that sends only entry hash%128 to queue 3, the published 4-tuple must land
+// on queue 3. A wrong hash lands on queue 0 (127 entries of 128).
+func TestGuestSoftnicToeplitz(t *testing.T) {
+	const key = "6d:5a:56:da:25:5b:0e:c2:41:67:25:3d:43:a3:8f:b0:d0:ca:2b:cb:ae:7b:30:b4:77:cb:2d:a3:80:30:f2:0c:6a:42:b7:3b:be:ac:01:fa"
+	for _, c := range []struct {
+		name               string
+		v6                 bool
+		src, dst           string
+		sport, dport, hash uint32
+	}{
+		{"ipv4", false, "66.9.149.187", "161.142.100.80", 2794, 1766, 0x51ccc178},
+		{"ipv6", true, "3ffe:2501:200:1fff::7", "3ffe:2501:200:3::1", 2794, 1766, 0x40207d3d},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			CheckKernelLog(t)
+			lab := SoftnicLab(t, c.v6)
+			a, b := lab.A, lab.B
+			plen := "32"
+			if c.v6 {
+				plen = "128"
+			}
+			for _, x := range []struct {
+				ns         *testnet.NS
+				local, far string
+			}{{a, c.src, c.dst}, {b, c.dst, c.src}} {
+				args := []string{"addr", "add", x.local + "/" + plen, "dev", x.ns.Link}
+				if c.v6 {
+					args = append(args, "nodad")
+				}
+				nsRun(t, x.ns, "ip", args...)
+				nsRun(t, x.ns, "ip", "route", "add", x.far+"/"+plen, "dev", x.ns.Link, "src", x.local)
+			}
+			nsRun(t, b, "ethtool", "-X", b.Link, "hkey", key)
+			table := make([]uint32, 128)
+			table[c.hash%128] = 3
+			if err := b.Do(func() error { return nic.System().SetIndir(b.Link, table) }); err != nil {
+				t.Fatal(err)
+			}
+			defer nsRun(t, b, "ethtool", "-X", b.Link, "default")
+
+			ln, err := listenOn(b, net.JoinHostPort(c.dst, strconv.Itoa(int(c.dport))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			// Accept must not wait forever when the connection never arrives.
+			ln.(*net.TCPListener).SetDeadline(time.Now().Add(30 * time.Second))
+			before := queueRX(t, b, b.Link)
+			var conn net.Conn
+			err = a.Do(func() (err error) {
+				d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(c.src), Port: int(c.sport)}}
+				conn, err = d.Dial("tcp", net.JoinHostPort(c.dst, strconv.Itoa(int(c.dport))))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := ln.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(30 * time.Second))
+			srv.SetDeadline(time.Now().Add(30 * time.Second))
+			go func() {
+				conn.Write(make([]byte, 256<<10))
+				conn.Close()
+			}()
+			n, err := io.Copy(io.Discard, srv)
+			srv.Close()
+			if err != nil {
+				t.Errorf("receiving: %v", err)
+			}
+			d := deltas(before, queueRX(t, b, b.Link))
+			t.Logf("%s:%d -> %s:%d (Toeplitz %#x, entry %d): rx-packets per queue %v, %d bytes",
+				c.src, c.sport, c.dst, c.dport, c.hash, c.hash%128, d, n)
+			if d[3] < 100 || d[0] > 10 {
+				t.Errorf("the flow did not land on queue 3: softnic's hash differs from the published Toeplitz value")
+			}
+		})
+	}
+}
+
+func listenOn(ns *testnet.NS, addr string) (ln net.Listener, err error) {
+	err = ns.Do(func() error { ln, err = net.Listen("tcp", addr); return err })
+	return ln, err
 }

@@ -52,6 +52,12 @@ static int snic_set_channels(struct net_device *dev, struct ethtool_channels *ch
 
 /* --- rings ----------------------------------------------------------------- */
 
+/* Frees a packet that no longer fits a shrunk ring. */
+static void snic_ring_drop(void *skb)
+{
+	kfree_skb(skb);
+}
+
 static void snic_get_ringparam(struct net_device *dev, struct ethtool_ringparam *r,
 			       struct kernel_ethtool_ringparam *kr,
 			       struct netlink_ext_ack *extack)
@@ -88,7 +94,7 @@ static int snic_set_ringparam(struct net_device *dev, struct ethtool_ringparam *
 		 */
 		for (i = 0; i < SNIC_MAX_QUEUES; i++) {
 			err = ptr_ring_resize(&p->rxq[i].ring, r->rx_pending, GFP_KERNEL,
-					      (void (*)(void *))kfree_skb);
+					      snic_ring_drop);
 			if (err)
 				return err;
 		}

@@ -27,18 +27,43 @@ struct device *snic_dma_dev;
 static struct net_device **snic_devs;
 static unsigned int snic_ndevs;
 
+static void snic_napi_add(struct net_device *dev, struct napi_struct *napi,
+			  unsigned int idx)
+{
 #if SNIC_K7
-#define snic_napi_add(dev, napi, poll, idx) \
-	netif_napi_add_config_locked(dev, napi, poll, idx)
-#define snic_napi_enable(n)	napi_enable_locked(n)
-#define snic_napi_disable(n)	napi_disable_locked(n)
-#define snic_napi_del(n)	netif_napi_del_locked(n)
+	/* Persistent NAPI config: the NAPI id of a queue survives restarts. */
+	netif_napi_add_config_locked(dev, napi, snic_poll, idx);
 #else
-#define snic_napi_add(dev, napi, poll, idx)	netif_napi_add(dev, napi, poll)
-#define snic_napi_enable(n)	napi_enable(n)
-#define snic_napi_disable(n)	napi_disable(n)
-#define snic_napi_del(n)	netif_napi_del(n)
+	netif_napi_add(dev, napi, snic_poll);
 #endif
+}
+
+static void snic_napi_enable(struct napi_struct *napi)
+{
+#if SNIC_K7
+	napi_enable_locked(napi);
+#else
+	napi_enable(napi);
+#endif
+}
+
+static void snic_napi_disable(struct napi_struct *napi)
+{
+#if SNIC_K7
+	napi_disable_locked(napi);
+#else
+	napi_disable(napi);
+#endif
+}
+
+static void snic_napi_del(struct napi_struct *napi)
+{
+#if SNIC_K7
+	netif_napi_del_locked(napi);
+#else
+	netif_napi_del(napi);
+#endif
+}
 
 /* --- page pools and queues ------------------------------------------------ */
 
@@ -91,7 +116,7 @@ int snic_rxq_start(struct snic_priv *p, unsigned int idx, struct page_pool *pp,
 	rq->pp = pp;
 	rq->psize = psize;
 	if (!rq->napi_added) {
-		snic_napi_add(dev, &rq->napi, snic_poll, idx);
+		snic_napi_add(dev, &rq->napi, idx);
 		rq->napi_added = true;
 	}
 	snic_napi_enable(&rq->napi);
@@ -143,7 +168,7 @@ static int snic_open_queue(struct snic_priv *p, unsigned int idx)
 	int err;
 
 	if (!p->rxq[idx].napi_added) {
-		snic_napi_add(p->dev, &p->rxq[idx].napi, snic_poll, idx);
+		snic_napi_add(p->dev, &p->rxq[idx].napi, idx);
 		p->rxq[idx].napi_added = true;
 	}
 	err = snic_make_pool(p->dev, idx, psize, &pp);
