@@ -4,7 +4,7 @@
 # lines the guest tests print (guesttest/zcrx_softnic_test.go):
 #   1. every zcrx run: area, flows, Gbps, receiver CPU-s/GB, bytes, completions, average
 #      completion, refill batches, refill stalls, re-arms, copy-fallback bytes;
-#   2. the side by side (TestGuestSoftnicSideBySide): host-memory, devmem and zcrx RX on one boot,
+#   2. the side by side (TestGuestSoftnicZcrxSideBySide): host-memory, devmem and zcrx RX on one boot,
 #      interleaved rounds, median Gbps and receiver CPU-s/GB per path.
 #
 #   zcrx-table.sh [FILE...]     default: $NCDEVMEM_VM_CACHE/work/*/out/*.out
