@@ -438,9 +438,9 @@ func TestGuestSoftnicFigures(t *testing.T) {
 	}
 	var lines []string
 	for _, f := range figs {
-		args := append([]string{"-n", "1", "--time", "2s", "--dmabuf-size", "32M"}, f.args...)
+		args := append([]string{"-n", "1", "--time", "2s"}, f.args...)
 		if f.mode != "" {
-			args = append(args, "-f", b.lab.B.Link)
+			args = append(args, "-f", b.lab.B.Link, "--dmabuf-size", "32M")
 		}
 		r, stdout, stderr, err := b.run(t, args...)
 		if err != nil {
