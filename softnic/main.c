@@ -315,8 +315,17 @@ static int snic_qmem_alloc(struct net_device *dev, struct netdev_queue_config *q
 #else
 static int snic_qmem_alloc(struct net_device *dev, void *mem, int idx)
 {
+	struct snic_priv *p = netdev_priv(dev);
 	struct snic_qmem *m = mem;
 
+	/* 6.12's core does not check header split before installing a memory
+	 * provider (7.x refuses "tcp-data-split is disabled"); refuse here, as
+	 * a NIC that cannot put headers into unreadable buffers would.
+	 */
+	if (__netif_get_rx_queue(dev, idx)->mp_params.mp_priv && !READ_ONCE(p->hds_on)) {
+		netdev_err(dev, "rx queue %d: a memory provider needs tcp-data-split on\n", idx);
+		return -EINVAL;
+	}
 	m->psize = PAGE_SIZE;
 	return snic_make_pool(dev, idx, m->psize, &m->pp);
 }
