@@ -146,10 +146,14 @@ type checker struct {
 	result  map[key]string
 	order   []key
 	pkgFail []string
+	// pkgDone says whether a package's stream ended with its own pass/fail: a test binary that
+	// crashed or was killed (a panic on -test.timeout, a guest that died) never writes one.
+	pkgDone map[string]bool
+	pkgs    []string
 }
 
 func newChecker(allow []allowRule) *checker {
-	return &checker{allow: allow, output: map[key][]string{}, result: map[key]string{}}
+	return &checker{allow: allow, output: map[key][]string{}, result: map[key]string{}, pkgDone: map[string]bool{}}
 }
 
 // read consumes one event stream. Lines that are not JSON (a build error printed by go test on
@@ -185,8 +189,16 @@ func (c *checker) add(e event) {
 			}
 		}
 		c.output[k] = append(c.output[k], e.Output)
+	case "run":
+		if _, seen := c.result[k]; !seen {
+			c.order = append(c.order, k)
+			c.result[k] = ""
+		}
+		c.pkgSeen(e.Package)
 	case "pass", "fail", "skip":
+		c.pkgSeen(e.Package)
 		if e.Test == "" {
+			c.pkgDone[e.Package] = true
 			if e.Action == "fail" {
 				c.pkgFail = append(c.pkgFail, e.Package)
 			}
@@ -198,6 +210,14 @@ func (c *checker) add(e event) {
 		c.result[k] = e.Action
 	case "build-fail":
 		c.pkgFail = append(c.pkgFail, e.Package)
+		c.pkgDone[e.Package] = true
+	}
+}
+
+func (c *checker) pkgSeen(pkg string) {
+	if _, ok := c.pkgDone[pkg]; !ok {
+		c.pkgDone[pkg] = false
+		c.pkgs = append(c.pkgs, pkg)
 	}
 }
 
@@ -228,6 +248,13 @@ func (c *checker) report(tier string, w io.Writer) int {
 	sort.SliceStable(c.order, func(i, j int) bool { return c.order[i].pkg < c.order[j].pkg })
 	for _, k := range c.order {
 		switch c.result[k] {
+		case "":
+			// Started and never finished: the binary died under it (timeout panic, crash, kill).
+			failed++
+			fmt.Fprintf(w, "\nFAIL %s %s (started, never finished: the test binary died under it)\n", k.pkg, k.test)
+			for _, l := range c.output[k] {
+				fmt.Fprintf(w, "    %s", l)
+			}
 		case "pass":
 			passed++
 		case "fail":
@@ -254,6 +281,15 @@ func (c *checker) report(tier string, w io.Writer) int {
 		if !c.anyFailed(p) {
 			failed++
 			fmt.Fprintf(w, "\nFAIL %s (the package failed outside any test)\n", p)
+			for _, l := range c.output[key{p, ""}] {
+				fmt.Fprintf(w, "    %s", l)
+			}
+		}
+	}
+	for _, p := range c.pkgs {
+		if !c.pkgDone[p] && !c.anyUnfinished(p) {
+			failed++
+			fmt.Fprintf(w, "\nFAIL %s (its output ended without a result: the test binary died)\n", p)
 			for _, l := range c.output[key{p, ""}] {
 				fmt.Fprintf(w, "    %s", l)
 			}
@@ -288,6 +324,15 @@ func (c *checker) allowed(k key) *allowRule {
 		}
 	}
 	return nil
+}
+
+func (c *checker) anyUnfinished(pkg string) bool {
+	for k, r := range c.result {
+		if k.pkg == pkg && r == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *checker) anyFailed(pkg string) bool {

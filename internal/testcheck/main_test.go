@@ -51,6 +51,9 @@ var skipRoot = stream(
 
 var passA = stream(ev("run", "TestA", ""), ev("pass", "TestA", ""))
 
+// done is the package's own result, which every stream of a binary that did not die ends with.
+var done = ev("pass", "", "")
+
 func TestCountsAndClosingLine(t *testing.T) {
 	in := passA + skipRoot + ev("output", "", "ok  \t"+pkg+"\t0.1s\n") + ev("pass", "", "")
 	code, out := check(t, in, "TestRoot*   host-kernel tests run in the root tier\n")
@@ -73,10 +76,10 @@ func TestUnexpectedSkipFails(t *testing.T) {
 }
 
 func TestPackageQualifiedRule(t *testing.T) {
-	if code, out := check(t, passA+skipRoot, "bind:TestRoot*   other package\n"); code != 1 {
+	if code, out := check(t, passA+skipRoot+done, "bind:TestRoot*   other package\n"); code != 1 {
 		t.Fatalf("a rule for another package matched: exit %d\n%s", code, out)
 	}
-	if code, out := check(t, passA+skipRoot, "udmabuf:TestRoot*   this package\n"); code != 0 {
+	if code, out := check(t, passA+skipRoot+done, "udmabuf:TestRoot*   this package\n"); code != 0 {
 		t.Fatalf("a rule for this package did not match: exit %d\n%s", code, out)
 	}
 }
@@ -95,7 +98,7 @@ func TestPackageFailureOutsideTests(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "failed outside any test") || !strings.Contains(out, "1 failed") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	code, out = check(t, passA+`{"Action":"build-fail","Package":"x"}`+"\n", "")
+	code, out = check(t, passA+done+`{"Action":"build-fail","Package":"x"}`+"\n", "")
 	if code != 1 || !strings.Contains(out, "1 failed") {
 		t.Fatalf("build failure: exit %d:\n%s", code, out)
 	}
@@ -118,7 +121,7 @@ func TestAllowListNeedsReasons(t *testing.T) {
 func TestFilesAndNoise(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "a.json")
-	if err := os.WriteFile(f, []byte("console noise\n"+passA), 0o644); err != nil {
+	if err := os.WriteFile(f, []byte("console noise\n"+passA+done), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, out := check(t, "", "", f)
@@ -136,10 +139,32 @@ func TestTierName(t *testing.T) {
 
 func TestSubtestsOfAllowedTests(t *testing.T) {
 	sub := stream(ev("output", "TestGuestX/ipv4", "    x.go:1: guest only\n"), ev("skip", "TestGuestX/ipv4", ""), ev("pass", "TestGuestX", ""))
-	if code, out := check(t, passA+sub, "TestGuest*   guest only\n"); code != 0 {
+	if code, out := check(t, passA+sub+done, "TestGuest*   guest only\n"); code != 0 {
 		t.Fatalf("a subtest of an allowed test: exit %d\n%s", code, out)
 	}
 	if code, out := check(t, passA+sub, "TestGuestX/ipv6   only v6\n"); code != 1 {
 		t.Fatalf("a pattern with a slash matched another subtest: exit %d\n%s", code, out)
+	}
+}
+
+func TestDiedUnderATest(t *testing.T) {
+	// A binary that panics on -test.timeout: TestSlow started, no result, no package result.
+	in := passA + ev("run", "TestSlow", "") + ev("output", "TestSlow", "=== RUN   TestSlow\n") +
+		ev("output", "", "panic: test timed out after 8m0s\n")
+	code, out := check(t, in, "")
+	if code != 1 || !strings.Contains(out, "TestSlow (started, never finished") || !strings.Contains(out, "1 passed, 1 failed") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+}
+
+func TestDiedBetweenTests(t *testing.T) {
+	// Every test that started finished, but the package never wrote its result.
+	code, out := check(t, passA+ev("output", "", "signal: killed\n"), "")
+	if code != 1 || !strings.Contains(out, "ended without a result") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	// The same stream with the package's own result is fine.
+	if code, out := check(t, passA+ev("pass", "", ""), ""); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
 	}
 }
