@@ -685,7 +685,7 @@ for k in $KERNELS; do
 		failed+=("$k (tests failed)")
 	fi
 done
-step "test accounting and devmem table"
+step "test accounting, devmem and zcrx tables"
 for k in $KERNELS; do
 	w=$CACHE/work/$k
 	ls "$w"/json/*.json >/dev/null 2>&1 || { failed+=("$k (no test events)"); continue; }
@@ -693,6 +693,13 @@ for k in $KERNELS; do
 		failed+=("$k (test accounting)")
 done
 devmem_table || failed+=("devmem table")
+zcrx_outs=()
+for k in $KERNELS; do
+	for f in "$CACHE/work/$k"/out/*.out; do [ -f "$f" ] && zcrx_outs+=("$f"); done
+done
+if [ ${#zcrx_outs[@]} -gt 0 ]; then
+	"$here/zcrx-table.sh" "${zcrx_outs[@]}" || failed+=("zcrx table")
+fi
 
 if [ -x "$here/judges.sh" ] && [[ " $KERNELS " == *" 7.x "* ]] && [ "${NCDEVMEM_VM_JUDGES:-1}" != 0 ]; then
 	step "kernel judges (scripts/vm/judges.sh)"
