@@ -352,8 +352,14 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	case unix.EEXIST, unix.EBUSY:
 		return fmt.Sprintf("one of these queues is already in use: ncdevmem doctor -f %s shows which", dev)
 	case unix.EINVAL:
-		if at(uapi.NETDEV_A_DMABUF_FD) || e.Offset == 0 && e.Message == "" {
+		if at(uapi.NETDEV_A_DMABUF_FD) {
 			return fmt.Sprintf("fd %d is not a dma-buf the kernel accepts: allocate one from udmabuf or a GPU", r.fd)
+		}
+		if e.Offset == 0 && e.Message == "" {
+			// A bare EINVAL: the fd, or (kernels before 6.14 check no header split themselves) the
+			// driver refusing to restart the queue with the memory provider, as softnic and NICs do
+			// when header split is off.
+			return fmt.Sprintf("fd %d is not a dma-buf the kernel accepts (allocate one from udmabuf or a GPU), or the driver of %s refused the queue: check that header split is on (ethtool -g %s; ethtool -G %s tcp-data-split on)", r.fd, dev, dev, dev)
 		}
 	}
 	return ""
