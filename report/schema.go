@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package report defines the result of an ncdevmem run (the versioned JSON schema every other
 // package produces or consumes) and renders it: kperf-style text, JSON, CSV and Go benchmark format.
 //

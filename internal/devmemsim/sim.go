@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+
 // Package devmemsim is a devmem TCP socket simulator for tests: it stands at the rx/tx engines'
 // kernel seam (recvmsg, sendmsg, setsockopt, getsockopt on one fd) and behaves like a kernel with a
 // devmem-capable NIC whose queues are bound to a dma-buf.
