@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,8 +60,16 @@ func startServer(t *testing.T, bin string, ns *testnet.NS, key string) string {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
+		// SIGTERM first: a server that is still restoring the NIC after the last run finishes
+		// that and removes its journal (a SIGKILL there left a journal that refused the next
+		// test's run, seen on 6.12). SIGKILL only if it does not stop.
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
 		if t.Failed() {
 			t.Logf("server %s log:\n%s", addr, logs.String())
 		}
