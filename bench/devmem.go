@@ -359,44 +359,52 @@ func (f *devmemRXFlows) Report() *report.Devmem { return f.win.report() }
 // (a driver without qstats, a kernel without CONFIG_PAGE_POOL_STATS): that is noted once, not an
 // error.
 func (f *devmemRXFlows) snapshot() hwStats {
-	var h hwStats
 	if f.client == nil || f.binding == nil {
-		return h
+		return hwStats{}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if qs, err := f.client.QstatsQueues(f.ifindex); err != nil {
-		f.win.note(f.logf, "qstats", err)
+	return queueHW(f.client, f.ifindex, f.queues, func(p bind.PagePool) bool { return p.Dmabuf == f.binding.ID() },
+		func(what string, err error) { f.win.note(f.logf, what, err) })
+}
+
+// queueHW reads the per-queue RX qstats of queues on ifindex and the stats of the page pools
+// that ours selects: the hardware side of a window, for devmem (pools bound to our dma-buf) and
+// zcrx (pools held by io_uring) alike. A failed read is passed to note and leaves its map nil.
+func queueHW(c netdevClient, ifindex int, queues []uint32, ours func(bind.PagePool) bool, note func(string, error)) hwStats {
+	var h hwStats
+	if qs, err := c.QstatsQueues(ifindex); err != nil {
+		note("qstats", err)
 	} else {
 		h.qstats = map[string]uint64{}
 		for i := range qs {
 			q := &qs[i]
-			if q.PerQueue && q.QueueType == bind.QueueRX && slices.Contains(f.queues, q.QueueID) {
+			if q.PerQueue && q.QueueType == bind.QueueRX && slices.Contains(queues, q.QueueID) {
 				for k, v := range q.Map() {
 					h.qstats[k] += v
 				}
 			}
 		}
 	}
-	pools, err := f.client.PagePools(f.ifindex)
+	pools, err := c.PagePools(ifindex)
 	if err != nil {
-		f.win.note(f.logf, "page-pool", err)
+		note("page-pool", err)
 		return h
 	}
-	ours := map[uint64]bool{}
+	mine := map[uint64]bool{}
 	for _, p := range pools {
-		if p.Dmabuf == f.binding.ID() {
-			ours[p.ID] = true
+		if ours(p) {
+			mine[p.ID] = true
 		}
 	}
-	st, err := f.client.PagePoolStats(f.ifindex)
+	st, err := c.PagePoolStats(ifindex)
 	if err != nil {
-		f.win.note(f.logf, "page-pool-stats", err)
+		note("page-pool-stats", err)
 		return h
 	}
 	h.pp = map[string]uint64{}
 	for i := range st {
-		if ours[st[i].PoolID] {
+		if mine[st[i].PoolID] {
 			for k, v := range st[i].Map() {
 				h.pp[k] += v
 			}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -340,50 +339,13 @@ func (f *zcrxFlows) Report() *report.Devmem {
 // hw reads the zcrx queue's qstats and the page pools io_uring holds on it (page-pool-get's
 // io-uring attribute), as devmem's snapshot does for its bound queues.
 func (f *zcrxFlows) hw() hwStats {
-	var h hwStats
 	if f.client == nil || f.recv == nil {
-		return h
+		return hwStats{}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if qs, err := f.client.QstatsQueues(f.ifindex); err != nil {
-		f.win.note(f.logf, "qstats", err)
-	} else {
-		h.qstats = map[string]uint64{}
-		for i := range qs {
-			q := &qs[i]
-			if q.PerQueue && q.QueueType == bind.QueueRX && q.QueueID == f.queue {
-				for k, v := range q.Map() {
-					h.qstats[k] += v
-				}
-			}
-		}
-	}
-	pools, err := f.client.PagePools(f.ifindex)
-	if err != nil {
-		f.win.note(f.logf, "page-pool", err)
-		return h
-	}
-	var ours []uint64
-	for _, p := range pools {
-		if p.IOUring {
-			ours = append(ours, p.ID)
-		}
-	}
-	st, err := f.client.PagePoolStats(f.ifindex)
-	if err != nil {
-		f.win.note(f.logf, "page-pool-stats", err)
-		return h
-	}
-	h.pp = map[string]uint64{}
-	for i := range st {
-		if slices.Contains(ours, st[i].PoolID) {
-			for k, v := range st[i].Map() {
-				h.pp[k] += v
-			}
-		}
-	}
-	return h
+	return queueHW(f.client, f.ifindex, []uint32{f.queue}, func(p bind.PagePool) bool { return p.IOUring },
+		func(what string, err error) { f.win.note(f.logf, what, err) })
 }
 
 // waitReleased polls the netdev family until the zcrx queue has no memory provider.
