@@ -88,11 +88,11 @@ func (r *Ring) RegisterIfq(cfg IfqConfig) (_ *Ifq, err error) {
 	q := &Ifq{Queue: cfg.Queue, area: cfg.Area}
 	q.entries = cfg.RqEntries
 	if q.entries == 0 {
-		q.entries = min(uint32(4*len(cfg.Area)/pageSize), uapi.IO_RQ_MAX_ENTRIES)
+		q.entries = rqEntriesFor(int64(len(cfg.Area)))
 	}
 	q.entries = 1 << bits.Len32(q.entries-1) // the kernel rounds up too; know the real size
 	statsOff := uint64(pageSize) + uint64(q.entries)*uapi.SizeofIoUringZcrxRqe
-	size := (statsOff + uapi.SizeofZcrxStats + pageSize - 1) &^ (pageSize - 1)
+	size := uint64(regionBytes(q.entries))
 	if q.region, err = unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE); err != nil {
 		return nil, fmt.Errorf("zcrx: refill ring memory (%d bytes): %w", size, err)
 	}

@@ -101,13 +101,21 @@ type Receiver struct {
 	parkLen  int
 }
 
-// NewReceiver takes ownership of ring and ifq (registered on ring) and starts the driving thread.
-// batch is the refill batch (0: DefaultBatch).
-func NewReceiver(ring *Ring, ifq *Ifq, batch int) (*Receiver, error) {
-	if batch <= 0 {
-		batch = DefaultBatch
+// refillBatch is the refill batch for a wanted size (0: DefaultBatch), a refill ring of entries
+// and an area of bufs buffers: never more than a sixteenth of the area, so a small area is not
+// held back from the NIC while a batch fills (64 buffers and batches of 32 left the NIC without
+// buffers half the time), and never more than the ring holds.
+func refillBatch(want int, entries uint32, bufs int) uint32 {
+	if want <= 0 {
+		want = DefaultBatch
 	}
-	r := &Receiver{ring: ring, ifq: ifq, batch: uint32(min(batch, int(ifq.entries))),
+	return uint32(max(min(want, int(entries), bufs/16), 1))
+}
+
+// NewReceiver takes ownership of ring and ifq (registered on ring) and starts the driving thread.
+// batch is the refill batch (0: DefaultBatch; see refillBatch).
+func NewReceiver(ring *Ring, ifq *Ifq, batch int) (*Receiver, error) {
+	r := &Receiver{ring: ring, ifq: ifq, batch: refillBatch(batch, ifq.entries, len(ifq.area)/int(max(ifq.BufLen, 1))),
 		cmds: make(chan func()), quit: make(chan struct{}), exit: make(chan struct{}),
 		park: make([]uapi.IoUringZcrxRqe, ifq.entries)}
 	started := make(chan error, 1)

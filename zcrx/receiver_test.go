@@ -275,3 +275,22 @@ func TestCheckArea(t *testing.T) {
 		}
 	}
 }
+
+func TestRefillBatchFitsTheArea(t *testing.T) {
+	for _, tc := range []struct {
+		want    int
+		entries uint32
+		bufs    int
+		batch   uint32
+	}{
+		{0, 65536, 16000, DefaultBatch}, // the default area: the default batch
+		{32, 256, 64, 4},                // 256 KiB: a sixteenth of 64 buffers
+		{32, 64, 16, 1},                 // 64 KiB: every return at once
+		{8, 65536, 16000, 8},            // asked smaller
+		{64, 16, 16000, 16},             // never more than the refill ring
+	} {
+		if got := refillBatch(tc.want, tc.entries, tc.bufs); got != tc.batch {
+			t.Errorf("refillBatch(%d, %d, %d) = %d, want %d", tc.want, tc.entries, tc.bufs, got, tc.batch)
+		}
+	}
+}
