@@ -26,6 +26,8 @@ type ZcrxSystem interface {
 	// imported (a memfd passed as a dma-buf): it reaches the area only when the device has a DMA
 	// device for its queues, and never touches the queue. It returns the kernel's refusal.
 	ProbeZcrx(ifindex int, queue uint32) error
+	// ZcrxMemlock is zcrx.ReadMemlock: RLIMIT_MEMLOCK and CAP_IPC_LOCK.
+	ZcrxMemlock() (zcrx.Memlock, error)
 }
 
 // zcrxShared are the devmem lines whose findings hold for zcrx too: both need CAP_NET_ADMIN, an RX
@@ -47,9 +49,17 @@ func (d *run) zcrx() {
 			}
 		}
 	}
-	kc := Check{ID: "zcrx-kernel", Title: "io_uring zcrx in the kernel", ZC: true}
+	kc, usable := d.zcrxKernel(zs)
+	d.add(kc)
+	d.add(d.zcrxSysctl(zs))
+	d.add(zcrxMemlock(zs))
+	d.add(d.zcrxProbe(zs, usable))
+}
+
+// zcrxKernel is the kernel-support line; usable is false when the kernel has no zcrx at all.
+func (d *run) zcrxKernel(zs ZcrxSystem) (kc Check, usable bool) {
+	kc = Check{ID: "zcrx-kernel", Title: "io_uring zcrx in the kernel", ZC: true}
 	sup, err := zs.ZcrxSupport()
-	usable := false
 	switch {
 	case err != nil:
 		kc.Status, kc.Detail = StatusFail, err.Error()
@@ -70,8 +80,11 @@ func (d *run) zcrx() {
 			kc.Detail += " (this kernel keeps no zcrx_stats: absent from 6.18, present in 7.3; copy fallbacks are reported as unknown)"
 		}
 	}
-	d.add(kc)
+	return kc, usable
+}
 
+// zcrxSysctl is the kernel.io_uring_disabled line.
+func (d *run) zcrxSysctl(zs ZcrxSystem) Check {
 	sc := Check{ID: "zcrx-sysctl", Title: "io_uring allowed (kernel.io_uring_disabled)", ZC: true}
 	v, err := zs.IoUringDisabled()
 	switch {
@@ -89,35 +102,62 @@ func (d *run) zcrx() {
 		sc.Status, sc.Detail = StatusFail, fmt.Sprintf("%d: io_uring_setup is refused", v)
 		sc.Fix = []string{"sysctl -w kernel.io_uring_disabled=0"}
 	}
-	d.add(sc)
+	return sc
+}
 
+// zcrxMemlock is the locked-memory line: without CAP_IPC_LOCK the kernel charges a host area (and
+// the rings) to RLIMIT_MEMLOCK, and refuses one over it with a bare ENOMEM. A warning, not a
+// failure: a dma-buf area or a smaller host area still runs.
+func zcrxMemlock(zs ZcrxSystem) Check {
+	mc := Check{ID: "zcrx-memlock", Title: "locked memory for a zcrx host area", ZC: true}
+	m, err := zs.ZcrxMemlock()
+	need := zcrx.Charge(1, zcrx.DefaultAreaSize, true)
+	switch {
+	case err != nil:
+		mc.Status, mc.Detail = StatusWarn, "cannot read: "+err.Error()
+	case m.CheckCharge(need, true) == nil:
+		mc.Status, mc.Detail = StatusOK, m.String()+": the default host area fits"
+	default:
+		mc.Status = StatusWarn
+		mc.Detail = fmt.Sprintf("%s: the default %d MiB host area (--rx-mem host) would be refused; a host area fits up to about %d KiB",
+			m, zcrx.DefaultAreaSize>>20, zcrx.MaxHostArea(m.Limit)>>10)
+		mc.Fix = []string{"ulimit -l unlimited before starting the server (LimitMEMLOCK=infinity for a systemd service), or run it as root (CAP_IPC_LOCK)",
+			"or use --rx-mem udmabuf (a dma-buf area is not charged), or a smaller --zcrx-area-size"}
+	}
+	return mc
+}
+
+// zcrxProbe is the register-probe line: does the driver of the interface take a zcrx area at all.
+func (d *run) zcrxProbe(zs ZcrxSystem, usable bool) Check {
 	pc := Check{ID: "zcrx-probe", Title: "zcrx register probe", ZC: true}
 	q, haveQ := d.probeQueue()
 	switch {
 	case !usable:
 		pc.Status, pc.Detail = StatusSkip, "the kernel has no zcrx"
+		return pc
 	case !d.cap:
 		pc.Status, pc.Detail = StatusSkip, "needs CAP_NET_ADMIN"
+		return pc
 	case !haveQ:
 		pc.Status, pc.Detail = StatusSkip, "no free RX queue to probe"
-	default:
-		err := zs.ProbeZcrx(d.ifindex, q)
-		var re *zcrx.RegisterError
-		switch {
-		case err == nil:
-			pc.Status, pc.Detail = StatusWarn, fmt.Sprintf("queue %d: the kernel took a memfd as a dma-buf area; unexpected, the ring was closed at once", q)
-		case errors.As(err, &re) && (re.Errno == unix.EBADF || re.Errno == unix.EINVAL):
-			pc.Status = StatusOK
-			pc.Detail = fmt.Sprintf("queue %d: the driver has a DMA device for zcrx: the kernel got as far as the (deliberately invalid) area", q)
-		case errors.Is(err, unix.EOPNOTSUPP):
-			pc.Status = StatusFail
-			pc.Detail = fmt.Sprintf("queue %d: the driver of %s gives no DMA device for its RX queues, so zcrx cannot use it", q, d.ifname)
-			pc.Fix = []string{"use a NIC whose driver supports memory providers (bnxt, gve, mlx5, fbnic, or softnic in the guest tier)"}
-		default:
-			pc.Status, pc.Detail = StatusFail, fmt.Sprintf("queue %d: %v", q, err)
-		}
+		return pc
 	}
-	d.add(pc)
+	err := zs.ProbeZcrx(d.ifindex, q)
+	var re *zcrx.RegisterError
+	switch {
+	case err == nil:
+		pc.Status, pc.Detail = StatusWarn, fmt.Sprintf("queue %d: the kernel took a memfd as a dma-buf area; unexpected, the ring was closed at once", q)
+	case errors.As(err, &re) && (re.Errno == unix.EBADF || re.Errno == unix.EINVAL):
+		pc.Status = StatusOK
+		pc.Detail = fmt.Sprintf("queue %d: the driver has a DMA device for zcrx: the kernel got as far as the (deliberately invalid) area", q)
+	case errors.Is(err, unix.EOPNOTSUPP):
+		pc.Status = StatusFail
+		pc.Detail = fmt.Sprintf("queue %d: the driver of %s gives no DMA device for its RX queues, so zcrx cannot use it", q, d.ifname)
+		pc.Fix = []string{"use a NIC whose driver supports memory providers (bnxt, gve, mlx5, fbnic, or softnic in the guest tier)"}
+	default:
+		pc.Status, pc.Detail = StatusFail, fmt.Sprintf("queue %d: %v", q, err)
+	}
+	return pc
 }
 
 func yesNo(b bool) string {
@@ -129,6 +169,9 @@ func yesNo(b bool) string {
 
 // ZcrxSupport is zcrx.Probe.
 func (l *LiveSystem) ZcrxSupport() (zcrx.Support, error) { return zcrx.Probe() }
+
+// ZcrxMemlock is zcrx.ReadMemlock.
+func (l *LiveSystem) ZcrxMemlock() (zcrx.Memlock, error) { return zcrx.ReadMemlock() }
 
 // IoUringDisabled reads /proc/sys/kernel/io_uring_disabled.
 func (l *LiveSystem) IoUringDisabled() (int, error) {

@@ -26,10 +26,13 @@ type zcrxFake struct {
 	disErr   error
 	probe    error
 	probed   []uint32
+	memlock  zcrx.Memlock
+	mlErr    error
 }
 
 func (f *zcrxFake) ZcrxSupport() (zcrx.Support, error) { return f.sup, f.supErr }
 func (f *zcrxFake) IoUringDisabled() (int, error)      { return f.disabled, f.disErr }
+func (f *zcrxFake) ZcrxMemlock() (zcrx.Memlock, error) { return f.memlock, f.mlErr }
 func (f *zcrxFake) ProbeZcrx(_ int, q uint32) error {
 	f.probed = append(f.probed, q)
 	return f.probe
@@ -37,8 +40,9 @@ func (f *zcrxFake) ProbeZcrx(_ int, q uint32) error {
 
 func readyZcrx() *zcrxFake {
 	return &zcrxFake{fakeSystem: readyNIC(),
-		sup:   zcrx.Support{RecvZC: true, Query: &uapi.IoUringQueryZcrx{AreaFlags: uapi.IORING_ZCRX_AREA_DMABUF, Features: uapi.ZCRX_FEATURE_EVENT}, Major: 7, Minor: 3},
-		probe: &zcrx.RegisterError{Errno: unix.EINVAL}}
+		sup:     zcrx.Support{RecvZC: true, Query: &uapi.IoUringQueryZcrx{AreaFlags: uapi.IORING_ZCRX_AREA_DMABUF, Features: uapi.ZCRX_FEATURE_EVENT}, Major: 7, Minor: 3},
+		probe:   &zcrx.RegisterError{Errno: unix.EINVAL},
+		memlock: zcrx.Memlock{Limit: 8 << 20, IPCLock: true}}
 }
 
 func TestZcrxReady(t *testing.T) {
@@ -82,6 +86,8 @@ func TestZcrxNotReady(t *testing.T) {
 		{"no DMA device", func(f *zcrxFake) { f.probe = &zcrx.RegisterError{Errno: unix.EOPNOTSUPP} }, "zcrx-probe", "memory providers", false},
 		{"header split off (the setup turns it on)", func(f *zcrxFake) { f.rings.TCPDataSplit = nic.TCPDataSplitDisabled }, "tcp-data-split", "tcp-data-split on", true},
 		{"no CAP_NET_ADMIN", func(f *zcrxFake) { f.noCap = true }, "cap-net-admin", "", false},
+		// A low RLIMIT_MEMLOCK only limits host areas: a warning with the ways out, still ready.
+		{"8 MiB RLIMIT_MEMLOCK without CAP_IPC_LOCK", func(f *zcrxFake) { f.memlock.IPCLock = false }, "zcrx-memlock", "ulimit -l unlimited", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := readyZcrx()
@@ -104,6 +110,32 @@ func TestZcrxNotReady(t *testing.T) {
 	f.noCap = true
 	if _, err := Run(f, "eth1"); err != nil || len(f.probed) != 0 {
 		t.Errorf("probed %v without CAP_NET_ADMIN", f.probed)
+	}
+}
+
+func TestZcrxMemlockLine(t *testing.T) {
+	for _, tc := range []struct {
+		m      zcrx.Memlock
+		err    error
+		status Status
+		detail string
+	}{
+		{zcrx.Memlock{Limit: 8 << 20, IPCLock: true}, nil, StatusOK, "CAP_IPC_LOCK"},
+		{zcrx.Memlock{Limit: unix.RLIM_INFINITY}, nil, StatusOK, "unlimited"},
+		{zcrx.Memlock{Limit: 1 << 30}, nil, StatusOK, "RLIMIT_MEMLOCK 1024.0 MiB without CAP_IPC_LOCK: the default host area fits"},
+		{zcrx.Memlock{Limit: 8 << 20}, nil, StatusWarn, "RLIMIT_MEMLOCK 8.0 MiB without CAP_IPC_LOCK: the default 62 MiB host area (--rx-mem host) would be refused; a host area fits up to about 77"},
+		{zcrx.Memlock{}, errors.New("capget: EPERM"), StatusWarn, "cannot read: capget"},
+	} {
+		f := readyZcrx()
+		f.memlock, f.mlErr = tc.m, tc.err
+		r, err := Run(f, "eth1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := check(t, r, "zcrx-memlock")
+		if c.Status != tc.status || !strings.Contains(c.Detail, tc.detail) || !c.ZC {
+			t.Errorf("%+v: %s %q, want %s with %q", tc.m, c.Status, c.Detail, tc.status, tc.detail)
+		}
 	}
 }
 
