@@ -5,13 +5,17 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/bind"
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/zcrx"
 )
@@ -105,5 +109,141 @@ func TestRootZcrxRefusedOnVeth(t *testing.T) {
 				t.Errorf("journal left in the state directory: %v", ents)
 			}
 		})
+	}
+}
+
+// zcrxNetdev is a device with n RX queues (NAPI ids 100+i), held marks queues a provider holds.
+type zcrxNetdev struct {
+	fakeNetdev
+	n    uint32
+	held map[uint32]bool
+}
+
+func (d zcrxNetdev) Queues(int) ([]bind.Queue, error) {
+	var qs []bind.Queue
+	for i := range d.n {
+		qs = append(qs, bind.Queue{ID: i, Type: bind.QueueRX, NapiID: 100 + i, IOUring: d.held[i]})
+	}
+	return qs, nil
+}
+
+func TestZcrxPickQueuesSplitsTheArea(t *testing.T) {
+	t.Cleanup(func() { hooks = kernelHooks() })
+	for _, tc := range []struct {
+		name   string
+		spec   TestSpec
+		dev    zcrxNetdev
+		queues []uint32
+		per    int64
+		want   string
+	}{
+		{"one queue", TestSpec{NumRXQueues: 1, ZcrxAreaSize: 1 << 20}, zcrxNetdev{n: 4}, []uint32{3}, 1 << 20, ""},
+		{"three queues", TestSpec{NumRXQueues: 3, ZcrxAreaSize: 1 << 20}, zcrxNetdev{n: 4}, []uint32{1, 2, 3}, 348160, ""},
+		{"--queues", TestSpec{Queues: []int{0, 2}, ZcrxAreaSize: 1 << 20}, zcrxNetdev{n: 4}, []uint32{0, 2}, 512 << 10, ""},
+		{"too small to split", TestSpec{NumRXQueues: 3, ZcrxAreaSize: 128 << 10}, zcrxNetdev{n: 4}, nil, 0, "below the 64 KiB minimum per queue"},
+		{"held", TestSpec{NumRXQueues: 2, ZcrxAreaSize: 1 << 20}, zcrxNetdev{n: 4, held: map[uint32]bool{3: true}}, nil, 0, "queue 3 is already held"},
+		{"too few queues", TestSpec{NumRXQueues: 4, ZcrxAreaSize: 1 << 20}, zcrxNetdev{n: 4}, nil, 0, "ethtool -L"},
+	} {
+		dev := tc.dev
+		hooks.dial = func() (netdevClient, error) { return dev, nil }
+		spec := tc.spec
+		f := &zcrxFlows{spec: &spec, ifname: "eth1", size: spec.ZcrxAreaSize}
+		err := f.pickQueues()
+		if tc.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(f.queues, tc.queues) || f.per != tc.per {
+			t.Errorf("%s: queues %v, %d bytes each (%v); want %v, %d", tc.name, f.queues, f.per, err, tc.queues, tc.per)
+		}
+	}
+}
+
+func TestZcrxMemoryCheckedBeforeTheNIC(t *testing.T) {
+	t.Cleanup(func() { readMemlock = zcrx.ReadMemlock; hooks = kernelHooks() })
+	low := func() (zcrx.Memlock, error) { return zcrx.Memlock{Limit: 8 << 20}, nil }
+	for _, tc := range []struct {
+		kind string
+		ml   func() (zcrx.Memlock, error)
+		want string
+	}{
+		{"host", low, "RLIMIT_MEMLOCK 8.0 MiB without CAP_IPC_LOCK"},
+		{"udmabuf", low, ""}, // a dma-buf area is not charged; the rings fit
+		{"host", func() (zcrx.Memlock, error) { return zcrx.Memlock{Limit: 8 << 20, IPCLock: true}, nil }, ""},
+		{"host", func() (zcrx.Memlock, error) { return zcrx.Memlock{}, errors.New("capget: EPERM") }, ""}, // noted, left to the kernel
+	} {
+		readMemlock = tc.ml
+		hooks.validate = func(string, int64) error { return nil }
+		var notes []string
+		f := &zcrxFlows{kind: tc.kind, per: 32 << 20, queues: []uint32{2, 3},
+			logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
+		err := f.checkMemory()
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.kind, err, tc.want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "zcrx needs 65.5 MiB") {
+			t.Errorf("the refusal does not give the two 32 MiB areas' charge: %v", err)
+		}
+	}
+	// A udmabuf area over the module's limit is refused by dmabuf's own check.
+	hooks.validate = func(kind string, size int64) error { return fmt.Errorf("%d bytes over the udmabuf size limit", size) }
+	f := &zcrxFlows{kind: "udmabuf", per: 32 << 20, queues: []uint32{3}, logf: func(string, ...any) {}}
+	if err := f.checkMemory(); err == nil || !strings.Contains(err.Error(), "zcrx --rx-mem udmabuf: 33554432 bytes") {
+		t.Errorf("udmabuf over the limit: %v", err)
+	}
+}
+
+func TestZcrxRcvbuf(t *testing.T) {
+	for _, tc := range []struct {
+		per     int64
+		flows   int
+		rmemMax int64
+		want    int
+	}{
+		{256 << 10, 1, 6 << 20, 32 << 10},    // 64 buffers: the socket may hold a quarter of them
+		{256 << 10, 4, 6 << 20, 8 << 10},     // shared by four flows that may all land on the queue
+		{64 << 10, 8, 6 << 20, 4096},         // never below a page
+		{DefaultZcrxAreaSize, 1, 6 << 20, 0}, // the kernel's autotuning already fits
+		{32 << 20, 4, 6 << 20, 1 << 20},      // 2 MiB buffers, below the 6 MiB maximum
+		{32 << 20, 4, 0, 1 << 20},            // tcp_rmem unknown: cap anyway
+	} {
+		if got := zcrxRcvbuf(tc.per, tc.flows, tc.rmemMax); got != tc.want {
+			t.Errorf("zcrxRcvbuf(%d, %d, %d) = %d, want %d", tc.per, tc.flows, tc.rmemMax, got, tc.want)
+		}
+	}
+	if tcpRmemMax() <= 0 {
+		t.Error("net.ipv4.tcp_rmem unreadable")
+	}
+}
+
+func TestZcrxQueueOfNeedsTheFlowsNAPI(t *testing.T) {
+	t.Cleanup(func() { hooks = kernelHooks() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	rc.Control(func(u uintptr) { fd = int(u) })
+	f := &zcrxFlows{ifname: "eth1", client: zcrxNetdev{n: 4}, queues: []uint32{2, 3},
+		qs: []*zcrxQueue{{queue: 2}, {queue: 3}}}
+	// Loopback has no NAPI: with two ifqs the flow's cannot be told, and that is said.
+	if _, err := f.queueOf(fd); err == nil || !strings.Contains(err.Error(), "no NAPI id (the device has no NAPI, or the flow is not steered to the zcrx queues 2-3)") {
+		t.Errorf("queueOf on loopback: %v", err)
+	}
+	f.qs = f.qs[:1]
+	if q, err := f.queueOf(fd); err != nil || q.queue != 2 {
+		t.Errorf("one ifq: %v %v, want it whatever the NAPI", q, err)
 	}
 }

@@ -114,8 +114,8 @@ on loopback: host memory, 5 s, one flow, validation on.
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the NIC changes the setup would make, run nothing")
 	f.StringVar(&o.stateDir, "state-dir", "", "`DIR` for the NIC restore journal (see 'ncdevmem cleanup')")
 	f.BoolVar(&o.failLinear, "fail-linear", false, "fail on any SCM_DEVMEM_LINEAR frag (header split did not split)")
-	f.BoolVar(&o.zcrx, "zcrx", false, "target receives with io_uring zero-copy receive on one queue of -f, prepared as for devmem RX (--rx-mem host or udmabuf)")
-	f.StringVar(&o.zcrxAreaSize, "zcrx-area-size", "", "zcrx area `SIZE` (default 62.5M, at most 128M)")
+	f.BoolVar(&o.zcrx, "zcrx", false, "target receives with io_uring zero-copy receive, one ifq per RX queue of -f, the queues chosen and prepared as for devmem RX (--queues, --num-rx-queues; --rx-mem host or udmabuf)")
+	f.StringVar(&o.zcrxAreaSize, "zcrx-area-size", "", "zcrx area `SIZE`, split between the queues (default 62.5M, at most 128M)")
 	return cmd
 }
 

@@ -3,10 +3,15 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
+	"github.com/devmemtcp/ncdevmem/zcrx"
 )
 
 // TestRootRunZcrxRefusals: `ncdevmem run --zcrx` between real servers on the host kernel, whose
@@ -45,6 +50,56 @@ func TestRootRunZcrxRefusals(t *testing.T) {
 		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 2 {
 			t.Errorf("%v: %d lines of stderr, want one clear line:\n%s", tc.args, n+1, stderr)
 		}
+	}
+	if after := b.LinkState(t, b.Link); after != before {
+		t.Errorf("veth changed:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// TestRootRunZcrxMemlock: a target server without CAP_IPC_LOCK and with a 1 MiB RLIMIT_MEMLOCK
+// refuses a 4 MiB host area before the kernel's bare ENOMEM (and before it touches the veth), with
+// the figures and the ways out; a udmabuf area, which the kernel does not charge, passes that check.
+func TestRootRunZcrxMemlock(t *testing.T) {
+	testnet.Require(t)
+	for _, tool := range []string{"prlimit", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+	sup, err := zcrx.Probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := testnet.Binary(t)
+	wrap := filepath.Join(t.TempDir(), "ncdevmem-memlock")
+	script := "#!/bin/sh\nexec prlimit --memlock=1048576:1048576 setpriv --bounding-set=-ipc_lock --inh-caps=-ipc_lock " + bin + " \"$@\"\n"
+	if err := os.WriteFile(wrap, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	key := writeKey(t)
+	a, b := testnet.Pair(t)
+	src := a.StartServer(t, bin, 18410, nil, "--key-file", key)
+	dst := b.StartServer(t, wrap, 18410, nil, "--key-file", key)
+	before := b.LinkState(t, b.Link)
+	want := []string{"zcrx needs 4.", "RLIMIT_MEMLOCK 1.0 MiB without CAP_IPC_LOCK", "ENOMEM", "ulimit -l", "--rx-mem udmabuf"}
+	if errors.Is(sup.Usable(), zcrx.ErrNoZcrx) {
+		want = []string{"no io_uring zero-copy receive"}
+	}
+	args := []string{"--src", src.Addr, "--dst", dst.Addr, "--time", "1s", "--key-file", key, "--zcrx", "-f", "veth0", "--queues", "0", "--zcrx-area-size", "4M"}
+	code, stdout, stderr := runClient(t, bin, a, args...)
+	t.Logf("exit %d: %s", code, strings.TrimSpace(stderr))
+	if code != 1 {
+		t.Errorf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, w := range want {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, stderr)
+		}
+	}
+	// udmabuf: past the memory check, refused further on (no /dev/udmabuf here, or the veth).
+	code, _, stderr = runClient(t, bin, a, append(args, "--rx-mem", "udmabuf")...)
+	if code != 1 || strings.Contains(stderr, "RLIMIT_MEMLOCK") {
+		t.Errorf("udmabuf area: exit %d: %s", code, stderr)
 	}
 	if after := b.LinkState(t, b.Link); after != before {
 		t.Errorf("veth changed:\nbefore %s\nafter  %s", before, after)
