@@ -183,7 +183,7 @@ func TestZcrxMemoryCheckedBeforeTheNIC(t *testing.T) {
 		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.kind, err, tc.want)
 		}
-		if err != nil && !strings.Contains(err.Error(), "zcrx needs 65.5 MiB") {
+		if err != nil && !strings.Contains(err.Error(), "zcrx needs 66.0 MiB") {
 			t.Errorf("the refusal does not give the two 32 MiB areas' charge: %v", err)
 		}
 	}

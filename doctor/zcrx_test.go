@@ -123,7 +123,7 @@ func TestZcrxMemlockLine(t *testing.T) {
 		{zcrx.Memlock{Limit: 8 << 20, IPCLock: true}, nil, StatusOK, "CAP_IPC_LOCK"},
 		{zcrx.Memlock{Limit: unix.RLIM_INFINITY}, nil, StatusOK, "unlimited"},
 		{zcrx.Memlock{Limit: 1 << 30}, nil, StatusOK, "RLIMIT_MEMLOCK 1024.0 MiB without CAP_IPC_LOCK: the default host area fits"},
-		{zcrx.Memlock{Limit: 8 << 20}, nil, StatusWarn, "RLIMIT_MEMLOCK 8.0 MiB without CAP_IPC_LOCK: the default 62 MiB host area (--rx-mem host) would be refused; a host area fits up to about 77"},
+		{zcrx.Memlock{Limit: 8 << 20}, nil, StatusWarn, "RLIMIT_MEMLOCK 8.0 MiB without CAP_IPC_LOCK: the default 62 MiB host area (--rx-mem host) would be refused; a host area fits up to about 7540 KiB"},
 		{zcrx.Memlock{}, errors.New("capget: EPERM"), StatusWarn, "cannot read: capget"},
 	} {
 		f := readyZcrx()

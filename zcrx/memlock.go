@@ -74,10 +74,16 @@ func regionBytes(rqEntries uint32) int64 {
 }
 
 // ringBytes is an upper bound of what the kernel pins for one ring of RingEntries SQEs and
-// RingCQEntries 32-byte CQEs: the rings' header, the CQEs, the SQ array and the SQEs.
+// RingCQEntries 32-byte CQEs: the SQ and CQ rings (their header, the CQEs and the SQ array), which
+// 7.x allocates as one compound block and charges whole (a power of two of pages), and the SQEs.
 func ringBytes() int64 {
-	n := int64(pageSize) + RingCQEntries*uapi.SizeofIoUringCqe32 + RingEntries*(4+uapi.SizeofIoUringSqe)
-	return (n + 2*pageSize - 1) &^ (pageSize - 1)
+	rings := int64(pageSize) + RingCQEntries*uapi.SizeofIoUringCqe32 + RingEntries*4
+	block := int64(pageSize)
+	for block < rings {
+		block <<= 1
+	}
+	sqes := (int64(RingEntries*uapi.SizeofIoUringSqe) + pageSize - 1) &^ (pageSize - 1)
+	return block + sqes
 }
 
 // Charge is what the kernel charges to RLIMIT_MEMLOCK for queues ifqs of perArea bytes each, one

@@ -17,8 +17,9 @@ func TestChargeCountsAreasRingsAndRegions(t *testing.T) {
 		t.Errorf("host %d - dma-buf %d = %d, want the area (%d)", host, dmabuf, host-dmabuf, 256<<10)
 	}
 	// 256 KiB: 64 buffers, 256 refill entries (4 KiB) + the stats in one page after the ring's
-	// page; the ring: 8192 CQE32 (256 KiB) + 64 SQEs + header, at least.
-	if dmabuf < 8192*32+2*pageSize || dmabuf > 8192*32+8*pageSize {
+	// page with the stats (12 KiB); the rings: 8192 CQE32 (256 KiB) and a header, charged as a 512 KiB block; the
+	// 64 SQEs, one page.
+	if dmabuf != 12<<10+512<<10+4<<10 {
 		t.Errorf("rings and region of a 256 KiB ifq charged %d bytes", dmabuf)
 	}
 	if got := Charge(4, 1<<20, true); got != 4*Charge(1, 1<<20, true) {
