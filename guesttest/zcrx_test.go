@@ -6,9 +6,12 @@ import (
 	"errors"
 	"net"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/pattern"
@@ -195,4 +198,85 @@ func TestGuestZcrxRunVirtio(t *testing.T) {
 		t.Fatalf("kernel %s: output lacks %q:\n%s", rel, want, out)
 	}
 	t.Logf("kernel %s: %s", rel, out)
+}
+
+// TestGuestZcrxMemlock: what zcrx.Charge says a run pins is what the kernel charges. On a thread
+// without CAP_IPC_LOCK and a 2 MiB RLIMIT_MEMLOCK, the largest host area zcrx.MaxHostArea allows
+// registers (a no-device ifq, 7.x), and a 4 MiB one, which CheckCharge refuses, gets the kernel's
+// ENOMEM. On 6.12 (no zcrx) there is nothing to charge.
+func TestGuestZcrxMemlock(t *testing.T) {
+	Require(t)
+	if rel := KernelRelease(t); !rel.AtLeast(7, 0) {
+		t.Logf("kernel %s: no no-device zcrx; TestGuestZcrxNoDevLoopback checks the refusal", rel)
+		return
+	}
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &old); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 2 << 20
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: limit, Max: old.Max}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Setrlimit(unix.RLIMIT_MEMLOCK, &old)
+	fits := zcrx.MaxHostArea(limit)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Capabilities are per thread: drop CAP_IPC_LOCK on this one, which Go retires when the
+		// goroutine ends still locked to it.
+		runtime.LockOSThread()
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			t.Error(err)
+			return
+		}
+		data[0].Effective &^= 1 << unix.CAP_IPC_LOCK
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			t.Error(err)
+			return
+		}
+		m, err := zcrx.ReadMemlock()
+		if err != nil || m.IPCLock || m.Limit != limit {
+			t.Errorf("memlock %+v %v, want 2 MiB without CAP_IPC_LOCK", m, err)
+			return
+		}
+		for _, tc := range []struct {
+			size int64
+			ok   bool
+		}{{fits, true}, {4 << 20, false}} {
+			charge := zcrx.Charge(1, tc.size, true)
+			if ours := m.CheckCharge(charge, true) == nil; ours != tc.ok {
+				t.Errorf("%d-byte area, charge %d: our check says ok=%v, want %v", tc.size, charge, ours, tc.ok)
+			}
+			err := registerHostNoDev(tc.size)
+			t.Logf("%d-byte area (charge %d of %d): kernel: %v", tc.size, charge, limit, err)
+			if tc.ok && err != nil || !tc.ok && !errors.Is(err, unix.ENOMEM) {
+				t.Errorf("%d-byte area: the kernel said %v, want ok=%v (ENOMEM otherwise)", tc.size, err, tc.ok)
+			}
+		}
+	}()
+	<-done
+}
+
+// registerHostNoDev registers (and unregisters) a no-device ifq with a host area of size bytes on
+// a ring of the bench's size, from the calling thread.
+func registerHostNoDev(size int64) error {
+	area, err := zcrx.HostArea(size)
+	if err != nil {
+		return err
+	}
+	defer zcrx.FreeHostArea(area)
+	r, err := zcrx.NewRing(zcrx.RingEntries, zcrx.RingCQEntries, true)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	q, err := r.RegisterIfq(zcrx.IfqConfig{NoDev: true, Area: area, DmabufFD: -1})
+	if err != nil {
+		return err
+	}
+	r.Close()
+	return q.Close()
 }
