@@ -471,17 +471,8 @@ func (e *zcrxEngine) Receive(rc syscall.RawConn, st *rx.Stats) error {
 // snapshotZcrx sums the receivers' counters.
 func (f *zcrxFlows) snapshotZcrx() zcrx.Snapshot {
 	var s zcrx.Snapshot
-	for i, zq := range f.qs {
-		z := zq.recv.Snapshot()
-		s.Bytes += z.Bytes
-		s.Completions += z.Completions
-		s.RefillBatches += z.RefillBatches
-		s.RefillEntries += z.RefillEntries
-		s.RefillStalls += z.RefillStalls
-		s.Rearms += z.Rearms
-		s.CopyKnown = z.CopyKnown && (i == 0 || s.CopyKnown)
-		s.CopyCount += z.CopyCount
-		s.CopyBytes += z.CopyBytes
+	for _, zq := range f.qs {
+		s.Add(zq.recv.Snapshot())
 	}
 	return s
 }
@@ -505,12 +496,10 @@ func (f *zcrxFlows) Report() *report.Devmem {
 	if d == nil || len(f.qs) == 0 {
 		return d
 	}
-	a, b := f.zs[0], f.zs[1]
+	w := f.zs[1].Sub(f.zs[0])
 	z := &report.Zcrx{Queue: f.queues[0], Area: f.kind, AreaBytes: uint64(f.per) * uint64(len(f.qs)), BufLen: f.qs[0].bufLen,
-		Bytes: b.Bytes - a.Bytes, Completions: b.Completions - a.Completions,
-		RefillBatches: b.RefillBatches - a.RefillBatches, RefillEntries: b.RefillEntries - a.RefillEntries,
-		RefillStalls: b.RefillStalls - a.RefillStalls, Rearms: b.Rearms - a.Rearms,
-		CopyCounted: b.CopyKnown, CopyCount: b.CopyCount - a.CopyCount, CopyBytes: b.CopyBytes - a.CopyBytes}
+		Bytes: w.Bytes, Completions: w.Completions, RefillBatches: w.RefillBatches, RefillEntries: w.RefillEntries,
+		RefillStalls: w.RefillStalls, Rearms: w.Rearms, CopyCounted: w.CopyKnown, CopyCount: w.CopyCount, CopyBytes: w.CopyBytes}
 	if z.Completions > 0 {
 		z.AvgCompletion = float64(z.Bytes) / float64(z.Completions)
 	}

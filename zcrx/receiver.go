@@ -32,6 +32,29 @@ type Snapshot struct {
 	CopyCount, CopyBytes                                                   uint64
 }
 
+// Add sums o into s (the counters of several receivers); the copy counters are known only when
+// they are for every receiver.
+func (s *Snapshot) Add(o Snapshot) {
+	first := *s == Snapshot{}
+	s.Bytes += o.Bytes
+	s.Completions += o.Completions
+	s.RefillBatches += o.RefillBatches
+	s.RefillEntries += o.RefillEntries
+	s.RefillStalls += o.RefillStalls
+	s.Rearms += o.Rearms
+	s.CopyKnown = o.CopyKnown && (first || s.CopyKnown)
+	s.CopyCount += o.CopyCount
+	s.CopyBytes += o.CopyBytes
+}
+
+// Sub is what the counters did between a (earlier) and s.
+func (s Snapshot) Sub(a Snapshot) Snapshot {
+	return Snapshot{Bytes: s.Bytes - a.Bytes, Completions: s.Completions - a.Completions,
+		RefillBatches: s.RefillBatches - a.RefillBatches, RefillEntries: s.RefillEntries - a.RefillEntries,
+		RefillStalls: s.RefillStalls - a.RefillStalls, Rearms: s.Rearms - a.Rearms,
+		CopyKnown: s.CopyKnown, CopyCount: s.CopyCount - a.CopyCount, CopyBytes: s.CopyBytes - a.CopyBytes}
+}
+
 // DefaultBatch is how many buffer returns are published to the refill ring at once.
 const DefaultBatch = 32
 

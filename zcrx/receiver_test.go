@@ -294,3 +294,20 @@ func TestRefillBatchFitsTheArea(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotAddSub(t *testing.T) {
+	var s Snapshot
+	s.Add(Snapshot{Bytes: 10, Completions: 2, RefillBatches: 1, CopyKnown: true, CopyBytes: 3})
+	s.Add(Snapshot{Bytes: 5, Completions: 1, RefillStalls: 4, CopyKnown: true, CopyBytes: 1})
+	if want := (Snapshot{Bytes: 15, Completions: 3, RefillBatches: 1, RefillStalls: 4, CopyKnown: true, CopyBytes: 4}); s != want {
+		t.Errorf("sum %+v, want %+v", s, want)
+	}
+	s.Add(Snapshot{Bytes: 1}) // a receiver whose kernel keeps no copy counters
+	if s.CopyKnown {
+		t.Error("copy counters known with one receiver that has none")
+	}
+	d := s.Sub(Snapshot{Bytes: 6, Completions: 1})
+	if d.Bytes != 10 || d.Completions != 2 || d.RefillStalls != 4 {
+		t.Errorf("difference %+v", d)
+	}
+}
