@@ -34,9 +34,6 @@ func init() { Register(zcrxDatapath{}) }
 // DefaultZcrxAreaSize is the zcrx area when --zcrx-area-size is not given (zcrx.DefaultAreaSize).
 const DefaultZcrxAreaSize = zcrx.DefaultAreaSize
 
-// readMemlock is zcrx.ReadMemlock; tests set other limits.
-var readMemlock = zcrx.ReadMemlock
-
 // zcrxRefillBatch is how many buffer returns go to the refill ring per tail store.
 const zcrxRefillBatch = 32
 
@@ -67,7 +64,7 @@ func (zcrxDatapath) Setup(ctx context.Context, s Setup) (_ Flows, err error) {
 	if err := f.pickQueues(); err != nil {
 		return nil, err
 	}
-	if err := f.checkMemory(); err != nil {
+	if err := f.checkMemory(zcrx.ReadMemlock()); err != nil {
 		return nil, err
 	}
 	if err := f.prepare(ctx, s.Local); err != nil {
@@ -159,15 +156,14 @@ func heldQueue(qs []bind.Queue, queues []uint32) (bind.Queue, bool) {
 }
 
 // checkMemory refuses an area the kernel would not pin: a udmabuf over the module's size limit, or
-// more locked memory than RLIMIT_MEMLOCK allows (without CAP_IPC_LOCK).
-func (f *zcrxFlows) checkMemory() error {
+// more locked memory than RLIMIT_MEMLOCK allows (m, from zcrx.ReadMemlock; without CAP_IPC_LOCK).
+func (f *zcrxFlows) checkMemory(m zcrx.Memlock, err error) error {
 	host := f.kind != "udmabuf"
 	if !host {
 		if err := hooks.validate(f.kind, f.per); err != nil {
 			return fmt.Errorf("zcrx --rx-mem udmabuf: %w", err)
 		}
 	}
-	m, err := readMemlock()
 	if err != nil {
 		f.logf("zcrx: cannot check the locked-memory limit: %v", err)
 		return nil

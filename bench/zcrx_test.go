@@ -161,24 +161,24 @@ func TestZcrxPickQueuesSplitsTheArea(t *testing.T) {
 }
 
 func TestZcrxMemoryCheckedBeforeTheNIC(t *testing.T) {
-	t.Cleanup(func() { readMemlock = zcrx.ReadMemlock; hooks = kernelHooks() })
-	low := func() (zcrx.Memlock, error) { return zcrx.Memlock{Limit: 8 << 20}, nil }
+	t.Cleanup(func() { hooks = kernelHooks() })
+	low := zcrx.Memlock{Limit: 8 << 20}
 	for _, tc := range []struct {
-		kind string
-		ml   func() (zcrx.Memlock, error)
-		want string
+		kind  string
+		m     zcrx.Memlock
+		mlErr error
+		want  string
 	}{
-		{"host", low, "RLIMIT_MEMLOCK 8.0 MiB without CAP_IPC_LOCK"},
-		{"udmabuf", low, ""}, // a dma-buf area is not charged; the rings fit
-		{"host", func() (zcrx.Memlock, error) { return zcrx.Memlock{Limit: 8 << 20, IPCLock: true}, nil }, ""},
-		{"host", func() (zcrx.Memlock, error) { return zcrx.Memlock{}, errors.New("capget: EPERM") }, ""}, // noted, left to the kernel
+		{"host", low, nil, "RLIMIT_MEMLOCK 8.0 MiB without CAP_IPC_LOCK"},
+		{"udmabuf", low, nil, ""}, // a dma-buf area is not charged; the rings fit
+		{"host", zcrx.Memlock{Limit: 8 << 20, IPCLock: true}, nil, ""},
+		{"host", zcrx.Memlock{}, errors.New("capget: EPERM"), ""}, // noted, left to the kernel
 	} {
-		readMemlock = tc.ml
 		hooks.validate = func(string, int64) error { return nil }
 		var notes []string
 		f := &zcrxFlows{kind: tc.kind, per: 32 << 20, queues: []uint32{2, 3},
 			logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
-		err := f.checkMemory()
+		err := f.checkMemory(tc.m, tc.mlErr)
 		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.kind, err, tc.want)
 		}
@@ -189,7 +189,7 @@ func TestZcrxMemoryCheckedBeforeTheNIC(t *testing.T) {
 	// A udmabuf area over the module's limit is refused by dmabuf's own check.
 	hooks.validate = func(kind string, size int64) error { return fmt.Errorf("%d bytes over the udmabuf size limit", size) }
 	f := &zcrxFlows{kind: "udmabuf", per: 32 << 20, queues: []uint32{3}, logf: func(string, ...any) {}}
-	if err := f.checkMemory(); err == nil || !strings.Contains(err.Error(), "zcrx --rx-mem udmabuf: 33554432 bytes") {
+	if err := f.checkMemory(low, nil); err == nil || !strings.Contains(err.Error(), "zcrx --rx-mem udmabuf: 33554432 bytes") {
 		t.Errorf("udmabuf over the limit: %v", err)
 	}
 }
