@@ -38,6 +38,11 @@ type Request struct {
 	HeaderSplitOnly bool
 	// Kernel is the seam to the kernel; nil means System().
 	Kernel Kernel
+
+	// crash simulates a kill -9, for tests only (export_test.go): called at every point between a
+	// journal write and a kernel change, in Prepare and in the Restore of its Setup, it returns
+	// true to stop right there, leaving the journal and the NIC as the kill would.
+	crash func() bool
 }
 
 func (r *Request) kernel() Kernel {

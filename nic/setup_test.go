@@ -306,17 +306,31 @@ func TestFailureAtEveryStep(t *testing.T) {
 	}
 }
 
-// crashAt returns a hook that reports a crash at its n-th call, and whether it fired.
-func crashAt(n int) (func() bool, *bool) {
-	calls, fired := 0, false
-	return func() bool {
-		calls++
-		if calls == n {
-			fired = true
-			return true
-		}
+// crasher simulates a crash at the at-th call of its hook; off disarms it (after the run under
+// test returns, so that a later Restore runs to the end).
+type crasher struct {
+	at, calls  int
+	fired, off bool
+}
+
+func (c *crasher) hook() bool {
+	if c.off {
 		return false
-	}, &fired
+	}
+	c.calls++
+	if c.calls == c.at {
+		c.fired = true
+		return true
+	}
+	return false
+}
+
+// prepareCrashing runs Prepare with a crash at the point-th point and reports whether it fired.
+func (f *fixture) prepareCrashing(point int) (*nic.Setup, bool, error) {
+	c := &crasher{at: point}
+	s, err := nic.Prepare(context.Background(), nic.WithCrash(f.req(6, 7), c.hook))
+	c.off = true
+	return s, c.fired, err
 }
 
 // TestCrashAtEveryPoint stops Prepare as kill -9 would at every point between journal writes and
@@ -329,11 +343,8 @@ func TestCrashAtEveryPoint(t *testing.T) {
 			f := newFixture(t, func(n *nictest.NIC) {
 				n.Contexts, n.LocAny, n.HideRuleContext, n.No5Tuple = ctx, ctx, cfg.hide, cfg.no5
 			})
-			hook, fired := crashAt(point)
-			undo := nic.SetCrashHook(hook)
-			s, err := nic.Prepare(context.Background(), f.req(6, 7))
-			undo()
-			if !*fired {
+			s, fired, err := f.prepareCrashing(point)
+			if !fired {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -355,11 +366,9 @@ func TestCrashAtEveryPoint(t *testing.T) {
 			}
 			// Crash the cleanup too, at each of its points, before a final clean run.
 			for cp := 1; ; cp++ {
-				hook, fired := crashAt(cp)
-				undo := nic.SetCrashHook(hook)
-				err := nic.CleanupWith(f.model, f.dir, eth, f.log)
-				undo()
-				if !*fired {
+				c := &crasher{at: cp}
+				err := nic.CleanupCrashing(f.model, f.dir, eth, f.log, c.hook)
+				if !c.fired {
 					if err != nil {
 						t.Fatalf("point %d cleanup: %v", point, err)
 					}
@@ -376,10 +385,7 @@ func TestCrashAtEveryPoint(t *testing.T) {
 
 func TestTornJournalLine(t *testing.T) {
 	f := newFixture(t, nil)
-	hook, _ := crashAt(6)
-	undo := nic.SetCrashHook(hook)
-	_, err := nic.Prepare(context.Background(), f.req(6, 7))
-	undo()
+	_, _, err := f.prepareCrashing(6)
 	if !nic.IsCrash(err) {
 		t.Fatal(err)
 	}
@@ -505,10 +511,7 @@ func TestCleanupNothing(t *testing.T) {
 
 func TestCleanupRecreatedDevice(t *testing.T) {
 	f := newFixture(t, nil)
-	hook, _ := crashAt(4)
-	undo := nic.SetCrashHook(hook)
-	_, err := nic.Prepare(context.Background(), f.req(6, 7))
-	undo()
+	_, _, err := f.prepareCrashing(4)
 	if !nic.IsCrash(err) {
 		t.Fatal(err)
 	}
