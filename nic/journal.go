@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
+	"github.com/devmemtcp/ncdevmem/nic/ethtool"
 	"golang.org/x/sys/unix"
 )
 
@@ -350,7 +351,7 @@ func (p *fieldParser) list(k string) []uint32 {
 		return nil
 	}
 	parts := strings.Split(s, ",")
-	if len(parts) > maxIndir {
+	if len(parts) > ethtool.MaxIndir {
 		p.fail("%s has %d entries", k, len(parts))
 		return nil
 	}

@@ -342,15 +342,15 @@ func planRules(k Kernel, req *Request, p *PlanResult, dq []uint32, useCtx bool) 
 			q = uint64(dq[i%len(dq)])
 		}
 		r := ruleFromFlow(f, q, 0)
-		if slices.ContainsFunc(planned, r.sameMatch) {
+		if slices.ContainsFunc(planned, r.SameMatch) {
 			if !useCtx {
-				p.Notes = append(p.Notes, fmt.Sprintf("flows %s share one rule and so one queue (give peer addresses for one rule per flow)", r.matchString()))
+				p.Notes = append(p.Notes, fmt.Sprintf("flows %s share one rule and so one queue (give peer addresses for one rule per flow)", r.Match()))
 			}
 			continue
 		}
-		if i := slices.IndexFunc(nt.Rules, r.sameMatch); i >= 0 {
+		if i := slices.IndexFunc(nt.Rules, r.SameMatch); i >= 0 {
 			e := nt.Rules[i]
-			return fmt.Errorf("prepare %s: rule %d already matches %s (delete it: ethtool -N %s delete %d)", ifname, e.Location, r.matchString(), ifname, e.Location)
+			return fmt.Errorf("prepare %s: rule %d already matches %s (delete it: ethtool -N %s delete %d)", ifname, e.Location, r.Match(), ifname, e.Location)
 		}
 		r.Location = uapi.RX_CLS_LOC_ANY
 		if !nt.LocAny {
@@ -362,7 +362,7 @@ func planRules(k Kernel, req *Request, p *PlanResult, dq []uint32, useCtx bool) 
 			r.Location = loc
 		}
 		planned = append(planned, r)
-		s := Step{What: "rule", Old: "none", New: r.matchString(), kind: stepRule, rule: r, toCtx: useCtx}
+		s := Step{What: "rule", Old: "none", New: r.Match(), kind: stepRule, rule: r, toCtx: useCtx}
 		if useCtx {
 			s.New += " context (new)"
 		} else {

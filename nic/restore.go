@@ -322,7 +322,7 @@ func (u *undoer) undoRule(r record) error {
 	if err != nil {
 		return err
 	}
-	if !got.sameMatch(r.Rule) {
+	if !got.SameMatch(r.Rule) {
 		u.logf("rule %d is not the one this tool installed (%s); left alone", r.Loc, got)
 		return nil
 	}
@@ -352,7 +352,7 @@ func (u *undoer) undoRulePending(r record) error {
 		if err != nil {
 			return err
 		}
-		if got.sameMatch(r.Rule) {
+		if got.SameMatch(r.Rule) {
 			return u.deleteRule(loc, r.Rule)
 		}
 	}
@@ -363,7 +363,7 @@ func (u *undoer) deleteRule(loc uint32, r Rule) error {
 	if err := u.k.DeleteRule(u.ifname, loc); err != nil {
 		return err
 	}
-	if got, err := u.k.Rule(u.ifname, loc); err == nil && got.sameMatch(r) {
+	if got, err := u.k.Rule(u.ifname, loc); err == nil && got.SameMatch(r) {
 		return fmt.Errorf("restore %s: rule %d still there after delete", u.ifname, loc)
 	}
 	u.logf("rule %d -> none (restored)", loc)

@@ -272,7 +272,7 @@ func (s *Setup) insert3Tuple(st *Step, r Rule, locs []uint32, refused error) (Ru
 	three.Src = netip.AddrPort{}
 	s.logf("nic %s: rule %s refused (%v); retrying as the 3-tuple %s", s.ifname, r, errnoOf(refused), three)
 	if dup, ok := s.sameRule(three); ok {
-		s.logf("nic %s: rule %d already steers %s", s.ifname, dup.Location, three.matchString())
+		s.logf("nic %s: rule %d already steers %s", s.ifname, dup.Location, three.Match())
 		st.New = fmt.Sprintf("%d: %s (3-tuple, shared)", dup.Location, dup)
 		return three, 0, true, nil
 	}
@@ -295,7 +295,7 @@ func hasSource(r Rule) bool { return r.Src.Addr().IsValid() || r.Src.Port() != 0
 // sameRule returns a rule this setup applied with the same match as r.
 func (s *Setup) sameRule(r Rule) (Rule, bool) {
 	for _, got := range s.rules {
-		if got.sameMatch(r) {
+		if got.SameMatch(r) {
 			return got, true
 		}
 	}
