@@ -84,8 +84,10 @@ type RSS struct {
 }
 
 // Kernel is the seam between this package's logic and the kernel: one method per ethtool
-// operation, all on the interface named ifname. System() is the real kernel; package nictest has
-// an in-memory NIC with the kernel's rules. Methods return *Error for kernel refusals.
+// operation, all on the interface named ifname. System() is the real kernel, through the clients
+// of package nic/ethtool (Rings to SetChannels on its netlink Client, DriverInfo onwards on its
+// IoctlClient); package nictest has an in-memory NIC with the kernel's rules. Methods return
+// *Error for kernel refusals.
 type Kernel interface {
 	// Ifindex returns the interface index, or an error when the interface does not exist.
 	Ifindex(ifname string) (int, error)
