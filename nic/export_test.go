@@ -21,11 +21,8 @@ func CleanupWith(k Kernel, stateDir, ifname string, log io.Writer) error {
 	return cleanup(&undoer{k: k, ifname: ifname, log: log}, stateDir)
 }
 
-// CleanupCrashing is CleanupWith with the crash simulator crash (see Request.crash); k nil is System().
+// CleanupCrashing is CleanupWith with the crash simulator crash (see Request.crash).
 func CleanupCrashing(k Kernel, stateDir, ifname string, log io.Writer, crash func() bool) error {
-	if k == nil {
-		k = System()
-	}
 	return cleanup(&undoer{k: k, ifname: ifname, log: log, crash: crash}, stateDir)
 }
 
