@@ -270,9 +270,9 @@ func (s *Setup) applyRule(st *Step) error {
 func (s *Setup) insert3Tuple(st *Step, r Rule, locs []uint32, refused error) (Rule, uint32, bool, error) {
 	three := r
 	three.Src = netip.AddrPort{}
-	s.logf("nic %s: rule %s refused (%v); retrying as the 3-tuple %s", s.ifname, r, errnoOf(refused), three)
+	s.logf("rule %s refused (%v); retrying as the 3-tuple %s", r, errnoOf(refused), three)
 	if dup, ok := s.sameRule(three); ok {
-		s.logf("nic %s: rule %d already steers %s", s.ifname, dup.Location, three.Match())
+		s.logf("rule %d already steers %s", dup.Location, three.Match())
 		st.New = fmt.Sprintf("%d: %s (3-tuple, shared)", dup.Location, dup)
 		return three, 0, true, nil
 	}

@@ -179,6 +179,9 @@ func TestPrepare3TupleFallback(t *testing.T) {
 				t.Errorf("context %v: log lacks %q:\n%s", ctx, w, f.log)
 			}
 		}
+		if strings.Contains(f.log.String(), "nic eth1: nic eth1:") {
+			t.Errorf("context %v: a log line names the device twice:\n%s", ctx, f.log)
+		}
 		f.restore(t, s)
 	}
 }
