@@ -40,9 +40,12 @@ func TestDevmemHandles(t *testing.T) {
 			t.Errorf("Handles(%+v, %s) = %v", tc.spec, tc.role, got)
 		}
 	}
-	// With devmem registered, a devmem spec finds a datapath for both roles.
-	if err := CheckDatapaths(&TestSpec{DevmemRX: true, DevmemTX: true}); err != nil {
-		t.Error(err)
+	// This build's datapaths serve a devmem spec with devmem for both roles.
+	spec := &TestSpec{DevmemRX: true, DevmemTX: true}
+	for _, r := range []Role{RoleTarget, RoleSource} {
+		if dp := selectDatapath(builtinDatapaths(), spec, r); dp.Name() != "devmem" {
+			t.Errorf("%s of a devmem spec: datapath %s", r, dp.Name())
+		}
 	}
 }
 
@@ -115,9 +118,9 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 	stateDir := t.TempDir()
 	local := netip.AddrPortFrom(b.Addr, 5201)
 	var sims []*devmemsim.Sim
-	useSim := func() {
-		hooks.validate = func(string, int64) error { return nil }
-		hooks.open = func(_ string, size int64) (dmabuf.Buffer, error) {
+	useSim := func(k *devmemKernel) {
+		k.validate = func(string, int64) error { return nil }
+		k.open = func(_ string, size int64) (dmabuf.Buffer, error) {
 			s, err := devmemsim.New(devmemsim.Config{Size: size})
 			if err != nil {
 				return nil, err
@@ -126,7 +129,6 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 			return s.Buffer(), nil
 		}
 	}
-	t.Cleanup(func() { hooks = kernelHooks() })
 
 	for _, tc := range []struct {
 		name string
@@ -151,9 +153,9 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 			want: []string{"nosuch0", "check -f"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hooks = kernelHooks()
+			k := runningKernel()
 			if tc.sim {
-				useSim()
+				useSim(k)
 			}
 			spec := tc.spec
 			if spec.Ifname == "" {
@@ -163,7 +165,7 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 			before := b.LinkState(t, "veth0")
 			err := b.Do(func() error {
 				fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: tc.role, Local: local,
-					Logf: func(f string, a ...any) { t.Logf("note: "+f, a...) }})
+					Logf: func(f string, a ...any) { t.Logf("note: "+f, a...) }, sys: k})
 				if err == nil {
 					fl.Close()
 					return errors.New("setup succeeded on a veth")
@@ -207,13 +209,13 @@ type fakeBinding struct{ id uint32 }
 func (b fakeBinding) ID() uint32 { return b.id }
 func (fakeBinding) Close() error { return nil }
 
-// simHooks runs the devmem datapath on the simulator: one simulated socket shared by the flows
-// (RX), or serving the one flow (TX).
-func simHooks(t *testing.T, cfg devmemsim.Config) func() *devmemsim.Sim {
+// simKernel is a kernel that runs the devmem datapath on the simulator: one simulated socket
+// shared by the flows (RX), or serving the one flow (TX). The function returns the simulator.
+func simKernel(t *testing.T, cfg devmemsim.Config) (*devmemKernel, func() *devmemsim.Sim) {
 	t.Helper()
 	cfg.RXID, cfg.TXID = 1, 1
 	var sim *devmemsim.Sim
-	h := kernelHooks()
+	h := runningKernel()
 	h.validate = func(string, int64) error { return nil }
 	h.open = func(_ string, size int64) (dmabuf.Buffer, error) {
 		var err error
@@ -229,14 +231,12 @@ func simHooks(t *testing.T, cfg devmemsim.Config) func() *devmemsim.Sim {
 	// The engines take the seam when the flows are made, after open: hand them a forwarder.
 	fw := &simForward{sim: &sim}
 	h.rxSys, h.txSys = fw, fw
-	hooks = h
 	t.Cleanup(func() {
-		hooks = kernelHooks()
 		if sim != nil {
 			sim.Close()
 		}
 	})
-	return func() *devmemsim.Sim { return sim }
+	return h, func() *devmemsim.Sim { return sim }
 }
 
 type simForward struct{ sim **devmemsim.Sim }
@@ -257,10 +257,10 @@ func (f *simForward) GetsockoptInt(fd, level, name int) (int, error) {
 // TestDevmemRunSimulated is a whole devmem RX run (client, two servers, two flows, validation)
 // with the simulator standing in for the devmem kernel, on loopback.
 func TestDevmemRunSimulated(t *testing.T) {
-	simHooks(t, devmemsim.Config{})
+	k, _ := simKernel(t, devmemsim.Config{})
 	key := []byte("0123456789abcdef")
-	src, _ := startServer(t, &Server{Key: key, Software: "test"})
-	dst, _ := startServer(t, &Server{Key: key, Software: "test"})
+	src, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
+	dst, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
 	cl := &Client{Src: src, Dst: dst, Key: key, Software: "test"}
 	spec := quickSpec(2, 500*time.Millisecond)
 	spec.DevmemRX, spec.Ifname, spec.Queues, spec.NoSetup, spec.DmabufSize = true, "lo", []int{0}, true, 4<<20
@@ -293,10 +293,10 @@ func TestDevmemRunSimulated(t *testing.T) {
 // TestDevmemTXRunSimulated is a devmem TX run on the simulator: the target validates every byte
 // the simulator read out of the dma-buf at the engine's offsets.
 func TestDevmemTXRunSimulated(t *testing.T) {
-	simHooks(t, devmemsim.Config{CopiedEvery: 50})
+	k, _ := simKernel(t, devmemsim.Config{CopiedEvery: 50})
 	key := []byte("0123456789abcdef")
-	src, _ := startServer(t, &Server{Key: key, Software: "test"})
-	dst, _ := startServer(t, &Server{Key: key, Software: "test"})
+	src, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
+	dst, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
 	cl := &Client{Src: src, Dst: dst, Key: key, Software: "test"}
 	spec := quickSpec(1, 500*time.Millisecond)
 	spec.DevmemTX, spec.Ifname, spec.DmabufSize = true, "lo", 1<<20
@@ -361,10 +361,10 @@ func TestShareKeepsMapped(t *testing.T) {
 // The session reads a devmem data connection's hello through DataConn: the bytes come out of the
 // (simulated) dma-buf, and the stream after them is left for the engine.
 func TestDevmemDataConn(t *testing.T) {
-	sim := simHooks(t, devmemsim.Config{})
+	k, sim := simKernel(t, devmemsim.Config{})
 	spec := quickSpec(1, time.Second)
 	spec.DevmemRX, spec.Ifname, spec.Queues, spec.NoSetup, spec.DmabufSize = true, "lo", []int{0}, true, 1<<20
-	fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: RoleTarget, Local: netip.MustParseAddrPort("127.0.0.1:1")})
+	fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: RoleTarget, Local: netip.MustParseAddrPort("127.0.0.1:1"), sys: k})
 	if err != nil {
 		t.Fatal(err)
 	}

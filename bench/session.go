@@ -88,10 +88,7 @@ func (s *session) run(ctx context.Context) error {
 	if err := spec.Check(); err != nil {
 		return s.fail(fmt.Errorf("bad test: %w", err))
 	}
-	dp, err := Select(spec, s.p.Role)
-	if err != nil {
-		return s.fail(err)
-	}
+	dp := selectDatapath(s.srv.datapaths(), spec, s.p.Role)
 	if testHold(ctx, PhaseSetup) != nil {
 		return s.fail(errShutdown)
 	}
@@ -168,7 +165,7 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	if s.p.Env {
 		env = envinfo.Capture(spec.Ifname)
 	}
-	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleTarget, Local: lap, Logf: s.note})
+	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleTarget, Local: lap, Logf: s.note, sys: s.srv.sys})
 	if err != nil {
 		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
 	}
@@ -339,7 +336,7 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	if s.p.Env {
 		env = envinfo.Capture(spec.Ifname)
 	}
-	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleSource, Remote: target, Logf: s.note})
+	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleSource, Remote: target, Logf: s.note, sys: s.srv.sys})
 	if err != nil {
 		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
 	}
