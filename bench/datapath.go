@@ -104,7 +104,3 @@ func selectDatapath(dps []Datapath, spec *TestSpec, role Role) Datapath {
 	}
 	return hostDatapath{}
 }
-
-// Register is a no-op kept for bench/zcrx.go's init until that goes: builtinDatapaths lists every
-// datapath of this build.
-func Register(Datapath) {}

@@ -26,9 +26,6 @@ import (
 // pages, which fits udmabuf's default 64 MiB size limit.
 const DefaultDmabufSize = 16000 * 4096
 
-// hooks is the running kernel for bench/zcrx.go until it takes its kernel from Setup.kernel.
-var hooks = runningKernel()
-
 // devmemDatapath is devmem TCP: the target receives into a dma-buf bound to RX queues of
 // spec.Ifname (rx.Devmem), the source sends from a dma-buf bound for TX (tx.Devmem).
 type devmemDatapath struct{}
