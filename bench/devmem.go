@@ -91,7 +91,7 @@ func (devmemDatapath) Setup(ctx context.Context, s Setup) (Flows, error) {
 		logf("devmem: a real run would fail: %v", err)
 	}
 	if s.Role == RoleSource {
-		return setupDevmemTX(k, spec, ifi, kind, size, logf)
+		return setupDevmemTX(ctx, k, spec, ifi, kind, size, logf)
 	}
 	return setupDevmemRX(ctx, k, s, ifi, kind, size, logf)
 }
@@ -154,9 +154,16 @@ func setupDevmemRX(ctx context.Context, k *devmemKernel, s Setup, ifi *net.Inter
 	f.setup, err = devmem.Open(ctx, devmem.Config{
 		Ifname: ifi.Name, Ifindex: ifi.Index, Queues: f.queues, Flows: []nic.Flow{flow},
 		NoSetup: spec.NoSetup, StateDir: spec.StateDir, DryRun: spec.DryRun, Log: logWriter(logf), NIC: k.nic,
-		Alloc: func() (dmabuf.Buffer, error) { return k.open(kind, size) },
+		Alloc: func() (dmabuf.Buffer, error) {
+			if err := testHold(ctx, holdDevmemAlloc); err != nil {
+				return nil, stopped(ctx, "allocating the dma-buf")
+			}
+			return within(ctx, "allocating the dma-buf", func() (dmabuf.Buffer, error) { return k.open(kind, size) }, closeBuffer)
+		},
 		BindRX: func(req bind.RXRequest) (devmem.Binding, error) {
-			return k.bindRX(req.Ifindex, req.Queues, req.DmabufFD)
+			return within(ctx, "binding the dma-buf", func() (devmem.Binding, error) {
+				return k.bindRX(req.Ifindex, req.Queues, req.DmabufFD)
+			}, func(b devmem.Binding) { b.Close() })
 		},
 	})
 	switch devmem.StepOf(err) {
@@ -182,6 +189,47 @@ func setupDevmemRX(ctx context.Context, k *devmemKernel, s Setup, ifi *net.Inter
 	return f, nil
 }
 
+// holdDevmemAlloc is a point of the NCDEVMEM_TEST_HOLD hook (not a client phase): a devmem setup
+// holds there once the NIC is prepared, before it allocates its dma-buf.
+const holdDevmemAlloc Phase = "devmem-alloc"
+
+// within runs step, a setup step that cannot be interrupted (allocating, pinning and filling a
+// large dma-buf, binding it), and returns its result, or an error as soon as ctx ends, so a
+// stopping server restores the NIC at once. A result that comes after that is given to release.
+func within[T any](ctx context.Context, what string, step func() (T, error), release func(T)) (T, error) {
+	var zero T
+	if ctx.Err() != nil {
+		return zero, stopped(ctx, what)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := step()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.err == nil {
+				release(r.v)
+			}
+		}()
+		return zero, stopped(ctx, what)
+	}
+}
+
+// stopped is the error of a setup step that ctx ended.
+func stopped(ctx context.Context, what string) error {
+	return fmt.Errorf("stopped while %s: %w", what, context.Cause(ctx))
+}
+
+func closeBuffer(b dmabuf.Buffer) { b.Close() }
+
 // devmemRXFlows is a prepared devmem target: NIC set up, dma-buf bound, one rx.Devmem per flow.
 type devmemRXFlows struct {
 	k       *devmemKernel
@@ -198,12 +246,11 @@ type devmemRXFlows struct {
 	binding devmem.Binding
 	niov    int
 
-	mu      sync.Mutex // client, engines
-	bufMu   sync.Mutex // the providers are safe for one goroutine at a time; the flows share buf
-	engines []*rx.Devmem
-	win     window
-	once    sync.Once
-	cerr    error
+	mu    sync.Mutex // client
+	bufMu sync.Mutex // the providers are safe for one goroutine at a time; the flows share buf
+	win   window
+	once  sync.Once
+	cerr  error
 }
 
 func (*devmemRXFlows) Control(string, string, syscall.RawConn) error { return nil }
@@ -227,9 +274,7 @@ func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	f.engines = append(f.engines, e)
-	f.mu.Unlock()
+	f.win.addEngine(e.Stats.AddTo)
 	return e, nil
 }
 
@@ -273,25 +318,8 @@ func (f *devmemRXFlows) queueOfNapi(id uint32) (int, error) {
 	return int(q), nil
 }
 
-func (f *devmemRXFlows) counters() *report.Devmem {
-	d := &report.Devmem{}
-	f.mu.Lock()
-	for _, e := range f.engines {
-		e.Stats.AddTo(d)
-	}
-	f.mu.Unlock()
-	return d
-}
-
-func (f *devmemRXFlows) WindowStart() error {
-	f.win.start(f.counters(), f.snapshot())
-	return nil
-}
-
-func (f *devmemRXFlows) WindowEnd() error {
-	f.win.end(f.counters(), f.snapshot())
-	return nil
-}
+func (f *devmemRXFlows) WindowStart() error { f.win.start(f.win.engineSum(), f.snapshot()); return nil }
+func (f *devmemRXFlows) WindowEnd() error   { f.win.end(f.win.engineSum(), f.snapshot()); return nil }
 
 func (f *devmemRXFlows) Report() *report.Devmem { return f.win.report() }
 
@@ -369,7 +397,7 @@ func (f *devmemRXFlows) Close() error {
 	return f.cerr
 }
 
-func setupDevmemTX(k *devmemKernel, spec *TestSpec, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
+func setupDevmemTX(ctx context.Context, k *devmemKernel, spec *TestSpec, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
 	f := &devmemTXFlows{k: k, spec: spec, ifname: ifi.Name}
 	defer func() {
 		if err != nil {
@@ -385,13 +413,25 @@ func setupDevmemTX(k *devmemKernel, spec *TestSpec, ifi *net.Interface, kind str
 		logf("devmem tx: would allocate a %d-byte %s dma-buf, fill it with the pattern and bind it for TX on %s", size, kind, ifi.Name)
 		return f, nil
 	}
-	if f.buf, err = k.open(kind, size); err != nil {
-		return nil, fmt.Errorf("devmem tx --tx-mem %s: %w", kind, err)
+	if err := testHold(ctx, holdDevmemAlloc); err != nil {
+		return nil, stopped(ctx, "allocating the dma-buf")
 	}
-	if err := tx.FillDevmem(f.buf); err != nil {
+	f.buf, err = within(ctx, "allocating and filling the dma-buf", func() (dmabuf.Buffer, error) {
+		buf, err := k.open(kind, size)
+		if err != nil {
+			return nil, fmt.Errorf("devmem tx --tx-mem %s: %w", kind, err)
+		}
+		if err := tx.FillDevmem(buf); err != nil {
+			buf.Close()
+			return nil, err
+		}
+		return buf, nil
+	}, closeBuffer)
+	if err != nil {
 		return nil, err
 	}
-	if f.binding, err = k.bindTX(ifi.Index, f.buf.FD()); err != nil {
+	if f.binding, err = within(ctx, "binding the dma-buf", func() (binding, error) { return k.bindTX(ifi.Index, f.buf.FD()) },
+		func(b binding) { b.Close() }); err != nil {
 		return nil, fmt.Errorf("devmem tx: %w", err)
 	}
 	logf("devmem tx: %d-byte %s dma-buf bound for TX on %s as dma-buf id %d", size, kind, ifi.Name, f.binding.ID())
@@ -407,11 +447,9 @@ type devmemTXFlows struct {
 	buf     dmabuf.Buffer
 	binding binding
 
-	mu      sync.Mutex
-	engines []*tx.Devmem
-	win     window
-	once    sync.Once
-	cerr    error
+	win  window
+	once sync.Once
+	cerr error
 }
 
 // Control binds each data socket to the device (so the route uses the bound NIC) and turns on
@@ -433,24 +471,12 @@ func (f *devmemTXFlows) Sender(id int, _ syscall.RawConn) (tx.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	f.engines = append(f.engines, e)
-	f.mu.Unlock()
+	f.win.addEngine(e.Stats.AddTo)
 	return e, nil
 }
 
-func (f *devmemTXFlows) counters() *report.Devmem {
-	d := &report.Devmem{}
-	f.mu.Lock()
-	for _, e := range f.engines {
-		e.Stats.AddTo(d)
-	}
-	f.mu.Unlock()
-	return d
-}
-
-func (f *devmemTXFlows) WindowStart() error     { f.win.start(f.counters(), hwStats{}); return nil }
-func (f *devmemTXFlows) WindowEnd() error       { f.win.end(f.counters(), hwStats{}); return nil }
+func (f *devmemTXFlows) WindowStart() error     { f.win.start(f.win.engineSum(), hwStats{}); return nil }
+func (f *devmemTXFlows) WindowEnd() error       { f.win.end(f.win.engineSum(), hwStats{}); return nil }
 func (f *devmemTXFlows) Report() *report.Devmem { return f.win.report() }
 
 // Close unbinds, then frees the dma-buf.
@@ -475,10 +501,29 @@ type hwStats struct {
 
 // window turns cumulative counters into the measurement window's deltas.
 type window struct {
-	mu     sync.Mutex
-	a, b   *report.Devmem
-	ha, hb hwStats
-	noted  map[string]bool
+	mu      sync.Mutex
+	engines []func(*report.Devmem) // each engine's AddTo
+	a, b    *report.Devmem
+	ha, hb  hwStats
+	noted   map[string]bool
+}
+
+// addEngine adds an engine's counters (its Stats.AddTo) to those engineSum sums.
+func (w *window) addEngine(addTo func(*report.Devmem)) {
+	w.mu.Lock()
+	w.engines = append(w.engines, addTo)
+	w.mu.Unlock()
+}
+
+// engineSum is the engines' cumulative counters now.
+func (w *window) engineSum() *report.Devmem {
+	d := &report.Devmem{}
+	w.mu.Lock()
+	for _, addTo := range w.engines {
+		addTo(d)
+	}
+	w.mu.Unlock()
+	return d
 }
 
 func (w *window) note(logf func(string, ...any), what string, err error) {

@@ -21,6 +21,8 @@ import (
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
+	"github.com/devmemtcp/ncdevmem/nic"
+	"github.com/devmemtcp/ncdevmem/nic/nictest"
 	"github.com/devmemtcp/ncdevmem/report"
 )
 
@@ -191,11 +193,15 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 	}
 }
 
-// fakeNetdev is a device with one RX queue and no statistics.
-type fakeNetdev struct{}
+// fakeNetdev is a device with one RX queue (or rx of them) and no statistics.
+type fakeNetdev struct{ rx int }
 
-func (fakeNetdev) Queues(int) ([]bind.Queue, error) {
-	return []bind.Queue{{ID: 0, Type: bind.QueueRX}, {ID: 0, Type: bind.QueueTX}}, nil
+func (f fakeNetdev) Queues(int) ([]bind.Queue, error) {
+	var qs []bind.Queue
+	for i := range max(f.rx, 1) {
+		qs = append(qs, bind.Queue{ID: uint32(i), Type: bind.QueueRX}, bind.Queue{ID: uint32(i), Type: bind.QueueTX})
+	}
+	return qs, nil
 }
 func (fakeNetdev) QstatsQueues(int) ([]bind.Qstats, error) { return nil, nil }
 func (fakeNetdev) PagePools(int) ([]bind.PagePool, error)  { return nil, nil }
@@ -398,5 +404,82 @@ func TestDevmemDataConn(t *testing.T) {
 	}
 	if cn := sim().Counters(); cn.Frags == 0 || cn.Held != 0 {
 		t.Errorf("simulator counters %+v: want the hello delivered as frags and every token returned", cn)
+	}
+}
+
+// closeSignal is a buffer that says when it is closed.
+type closeSignal struct {
+	dmabuf.Buffer
+	closed chan struct{}
+}
+
+func (c closeSignal) Close() error { close(c.closed); return c.Buffer.Close() }
+
+// TestServerStopDuringDevmemSetup (issue 14): a server told to stop while it prepares a devmem
+// target for a remote client ends within a second with the NIC restored, although the dma-buf
+// allocation it is in does not return; the buffer that comes later is freed.
+func TestServerStopDuringDevmemSetup(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nictest.DevmemNIC(lo.Index)
+	before := n.Clone()
+	model := nictest.New(map[string]*nictest.NIC{"lo": n})
+	k := runningKernel()
+	k.nic = model
+	k.validate = func(string, int64) error { return nil }
+	k.dial = func() (netdevClient, error) { return fakeNetdev{rx: 8}, nil }
+	allocating, release, freed := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	k.open = func(_ string, size int64) (dmabuf.Buffer, error) {
+		close(allocating)
+		<-release // an allocation that takes as long as the test wants
+		b, err := dmabuf.NewHost(size)
+		return closeSignal{b, freed}, err
+	}
+	dst, stopDst := startServer(t, &Server{sys: k})
+	src, _ := startServer(t, &Server{})
+	spec := quickSpec(1, time.Second)
+	spec.DevmemRX, spec.Ifname, spec.Queues, spec.DmabufSize, spec.StateDir = true, "lo", []int{7}, 1<<20, t.TempDir()
+	ran := make(chan error, 1)
+	go func() {
+		_, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+		ran <- err
+	}()
+	select {
+	case <-allocating:
+	case err := <-ran:
+		t.Fatalf("the run ended before the allocation: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the target never started allocating its dma-buf")
+	}
+	if n.SplitConfig == before.SplitConfig {
+		t.Fatal("the NIC was not prepared before the allocation")
+	}
+	t0 := time.Now()
+	stopped := make(chan struct{})
+	go func() { stopDst(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Logf("server stopped %v into a devmem setup", time.Since(t0).Round(time.Millisecond))
+	case <-time.After(time.Second):
+		close(release)
+		<-stopped
+		t.Fatalf("the server took %v to stop (it waited for the allocation), want under 1 s", time.Since(t0))
+	}
+	if diff := cmp.Diff(before, n, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("NIC not restored when the server stopped (-before +after):\n%s", diff)
+	}
+	if err := nic.CheckClean(spec.StateDir, "lo"); err != nil {
+		t.Errorf("journal left: %v", err)
+	}
+	if err := <-ran; err == nil {
+		t.Error("the client's run succeeded against a stopped target")
+	}
+	close(release)
+	select {
+	case <-freed:
+	case <-time.After(10 * time.Second):
+		t.Error("the dma-buf allocated after the stop was never freed")
 	}
 }
