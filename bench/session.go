@@ -149,17 +149,11 @@ func closeFlows(fs []*flowState) {
 
 func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	spec := &s.p.Spec
-	local, ok := s.c.NetConn().LocalAddr().(*net.TCPAddr)
-	if !ok {
-		return s.fail(errors.New("control connection is not TCP"))
-	}
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP, Zone: local.Zone})
+	ln, lap, err := s.listenData()
 	if err != nil {
-		return s.fail(fmt.Errorf("listen for data connections on %s: %w", local.IP, err))
+		return s.fail(err)
 	}
 	defer ln.Close()
-	lap := ln.Addr().(*net.TCPAddr).AddrPort()
-	lap = netip.AddrPortFrom(lap.Addr().Unmap(), lap.Port())
 	var env *report.Env
 	if s.p.Env {
 		env = envinfo.Capture(spec.Ifname)
@@ -177,51 +171,9 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	if spec.DryRun {
 		return nil
 	}
-
-	// Accept until start: the source may replace a flow (same id) to spread flows over CPUs.
-	fs := make([]*flowState, spec.Flows)
-	acc := &acceptor{fs: fs, pending: map[*net.TCPConn]bool{}}
-	acceptDone := make(chan struct{})
-	var hellos sync.WaitGroup
-	go func() {
-		defer close(acceptDone)
-		ln.SetDeadline(time.Now().Add(startTimeout))
-		for {
-			c, err := ln.AcceptTCP()
-			if err != nil {
-				hellos.Wait()
-				return
-			}
-			// Each connection identifies itself on its own goroutine, so a silent one cannot
-			// hold up the others.
-			hellos.Add(1)
-			go func() {
-				defer hellos.Done()
-				s.acceptFlow(acc, c, session, flows)
-			}()
-		}
-	}()
-	stopAccept := func() {
-		ln.Close()
-		acc.closePending()
-		<-acceptDone
-	}
-
-	if err := s.waitStart(); err != nil {
-		stopAccept()
-		closeFlows(fs)
+	fs, err := s.acceptUntilStart(ln, session, flows)
+	if err != nil {
 		return err
-	}
-	stopAccept()
-	n := 0
-	for _, f := range fs {
-		if f != nil {
-			n++
-		}
-	}
-	if n < spec.Flows {
-		closeFlows(fs)
-		return s.fail(fmt.Errorf("only %d of %d data connections arrived from the source", n, spec.Flows))
 	}
 	defer closeFlows(fs)
 	for _, f := range fs {
@@ -234,6 +186,67 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 		}
 	}
 	return s.measure(ctx, flows, fs, env)
+}
+
+// listenData listens for the data connections on the control connection's local address.
+func (s *session) listenData() (*net.TCPListener, netip.AddrPort, error) {
+	local, ok := s.c.NetConn().LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return nil, netip.AddrPort{}, errors.New("control connection is not TCP")
+	}
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP, Zone: local.Zone})
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("listen for data connections on %s: %w", local.IP, err)
+	}
+	lap := ln.Addr().(*net.TCPAddr).AddrPort()
+	return ln, netip.AddrPortFrom(lap.Addr().Unmap(), lap.Port()), nil
+}
+
+// acceptUntilStart accepts the data connections until start: the source may replace a flow (same
+// id) to spread flows over CPUs. It returns every flow, or the error that ends the test (after
+// telling the client, when the client is still there).
+func (s *session) acceptUntilStart(ln *net.TCPListener, session []byte, flows Flows) ([]*flowState, error) {
+	fs := make([]*flowState, s.p.Spec.Flows)
+	acc := &acceptor{fs: fs, pending: map[*net.TCPConn]bool{}}
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		var hellos sync.WaitGroup
+		defer hellos.Wait()
+		ln.SetDeadline(time.Now().Add(startTimeout))
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			// Each connection identifies itself on its own goroutine, so a silent one cannot
+			// hold up the others.
+			hellos.Add(1)
+			go func() {
+				defer hellos.Done()
+				s.acceptFlow(acc, c, session, flows)
+			}()
+		}
+	}()
+	err := s.waitStart()
+	ln.Close()
+	acc.closePending()
+	<-acceptDone
+	if err != nil {
+		closeFlows(fs)
+		return nil, err
+	}
+	n := 0
+	for _, f := range fs {
+		if f != nil {
+			n++
+		}
+	}
+	if n < s.p.Spec.Flows {
+		closeFlows(fs)
+		return nil, s.fail(fmt.Errorf("only %d of %d data connections arrived from the source", n, s.p.Spec.Flows))
+	}
+	return fs, nil
 }
 
 // DataConner is implemented by target Flows whose data connections cannot be read with read(2)
@@ -349,71 +362,8 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	}
 	fs := make([]*flowState, spec.Flows)
 	defer closeFlows(fs)
-	d := net.Dialer{Timeout: connectTimeout, Control: flows.Control}
-	// kperf's collision avoidance: with pinning on and CPUs enough on both hosts, a flow whose
-	// softirq CPU on either side is taken by an earlier flow is reconnected (RSS hashes the new
-	// port elsewhere), so each flow gets its own net CPUs.
-	// Over loopback, or between namespaces of one host (veth), the softirq runs on the sending
-	// thread's CPU, so there is nothing to spread.
-	sameHost := s.p.TargetBoot != "" && s.p.TargetBoot == bootID()
-	spread := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
-		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost
-	usedSrc, usedDst := map[int]bool{}, map[int]bool{}
-	shared := 0
-	for i := range fs {
-		var c *net.TCPConn
-		for attempt := 1; ; attempt++ {
-			nc, err := d.DialContext(ctx, "tcp", target.String())
-			if err != nil {
-				return s.fail(fmt.Errorf("flow %d: connect to the target's data port: %w", i, err))
-			}
-			c = nc.(*net.TCPConn)
-			fs[i] = &flowState{id: i, conn: c}
-			ack, err := proto.SendDataHello(proto.NewConn(c), s.srv.Key, s.p.Session, i)
-			if err != nil {
-				return s.fail(err)
-			}
-			if !spread {
-				break
-			}
-			srcCPU := -1
-			if rc, err := c.SyscallConn(); err == nil {
-				srcCPU = stats.IncomingCPU(rc)
-			}
-			clash := (srcCPU >= 0 && usedSrc[srcCPU]) || (ack.CPU >= 0 && usedDst[ack.CPU])
-			if !clash || attempt == spreadAttempts {
-				if clash {
-					shared++
-				}
-				usedSrc[srcCPU], usedDst[ack.CPU] = true, true
-				break
-			}
-			c.Close()
-		}
-		c.SetDeadline(time.Time{})
-		if f := fs[i]; true {
-			if f.rc, err = c.SyscallConn(); err != nil {
-				return s.fail(err)
-			}
-			if spec.PaceBytes > 0 {
-				if err := setPacing(f.rc, spec.PaceBytes); err != nil {
-					return s.fail(fmt.Errorf("flow %d: %w", i, err))
-				}
-			}
-			if f.txe, err = flows.Sender(i, f.rc); err != nil {
-				return s.fail(fmt.Errorf("flow %d: %w", i, err))
-			}
-			if i == 0 && s.srv.CorruptAt != 0 {
-				cc, ok := f.txe.(interface{ CorruptAt(uint64) })
-				if !ok {
-					return s.fail(fmt.Errorf("test hook NCDEVMEM_TEST_CORRUPT_AT: the %s sender cannot corrupt its stream", dp.Name()))
-				}
-				cc.CorruptAt(s.srv.CorruptAt - 1)
-			}
-		}
-	}
-	if shared > 0 {
-		s.note("%d of %d flows share a net CPU with another flow after %d connection attempts each (RSS keeps hashing them to the same queues, or a virtual device such as veth runs the softirq on the sender's CPU); pin explicitly with --cpu-src/--cpu-dst if that matters", shared, spec.Flows, spreadAttempts)
+	if err := s.connectFlows(ctx, dp, flows, target, fs); err != nil {
+		return s.fail(err)
 	}
 	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
 		s.fatal.Store(true)
@@ -423,6 +373,103 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 		return err
 	}
 	return s.measure(ctx, flows, fs, env)
+}
+
+// spreader is kperf's collision avoidance: with pinning on and CPUs enough on both hosts, a flow
+// whose softirq CPU on either side is taken by an earlier flow is reconnected (RSS hashes the new
+// port elsewhere), so each flow gets its own net CPUs.
+type spreader struct {
+	on               bool
+	usedSrc, usedDst map[int]bool
+	shared           int // flows that still share a net CPU after spreadAttempts connections
+}
+
+func (s *session) newSpreader(target netip.AddrPort) *spreader {
+	spec := &s.p.Spec
+	// Over loopback, or between namespaces of one host (veth), the softirq runs on the sending
+	// thread's CPU, so there is nothing to spread.
+	sameHost := s.p.TargetBoot != "" && s.p.TargetBoot == bootID()
+	on := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
+		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost
+	return &spreader{on: on, usedSrc: map[int]bool{}, usedDst: map[int]bool{}}
+}
+
+// keep tells whether connection c (whose target softirq CPU is dstCPU) keeps its flow, at the
+// attempt-th try.
+func (sp *spreader) keep(c *net.TCPConn, dstCPU, attempt int) bool {
+	if !sp.on {
+		return true
+	}
+	srcCPU := -1
+	if rc, err := c.SyscallConn(); err == nil {
+		srcCPU = stats.IncomingCPU(rc)
+	}
+	clash := (srcCPU >= 0 && sp.usedSrc[srcCPU]) || (dstCPU >= 0 && sp.usedDst[dstCPU])
+	if clash && attempt < spreadAttempts {
+		return false
+	}
+	if clash {
+		sp.shared++
+	}
+	sp.usedSrc[srcCPU], sp.usedDst[dstCPU] = true, true
+	return true
+}
+
+// connectFlows connects and identifies every flow (spreading them over net CPUs) and makes its
+// engine; fs holds each connection as soon as it exists, for the caller to close.
+func (s *session) connectFlows(ctx context.Context, dp Datapath, flows Flows, target netip.AddrPort, fs []*flowState) error {
+	d := net.Dialer{Timeout: connectTimeout, Control: flows.Control}
+	sp := s.newSpreader(target)
+	for i := range fs {
+		for attempt := 1; ; attempt++ {
+			nc, err := d.DialContext(ctx, "tcp", target.String())
+			if err != nil {
+				return fmt.Errorf("flow %d: connect to the target's data port: %w", i, err)
+			}
+			c := nc.(*net.TCPConn)
+			fs[i] = &flowState{id: i, conn: c}
+			ack, err := proto.SendDataHello(proto.NewConn(c), s.srv.Key, s.p.Session, i)
+			if err != nil {
+				return err
+			}
+			if sp.keep(c, ack.CPU, attempt) {
+				break
+			}
+			c.Close()
+		}
+		fs[i].conn.SetDeadline(time.Time{})
+		if err := s.sender(dp, flows, fs[i]); err != nil {
+			return err
+		}
+	}
+	if sp.shared > 0 {
+		s.note("%d of %d flows share a net CPU with another flow after %d connection attempts each (RSS keeps hashing them to the same queues, or a virtual device such as veth runs the softirq on the sender's CPU); pin explicitly with --cpu-src/--cpu-dst if that matters", sp.shared, len(fs), spreadAttempts)
+	}
+	return nil
+}
+
+// sender paces flow f and makes its engine (the corruption test hook applies to flow 0).
+func (s *session) sender(dp Datapath, flows Flows, f *flowState) error {
+	var err error
+	if f.rc, err = f.conn.SyscallConn(); err != nil {
+		return err
+	}
+	if pace := s.p.Spec.PaceBytes; pace > 0 {
+		if err := setPacing(f.rc, pace); err != nil {
+			return fmt.Errorf("flow %d: %w", f.id, err)
+		}
+	}
+	if f.txe, err = flows.Sender(f.id, f.rc); err != nil {
+		return fmt.Errorf("flow %d: %w", f.id, err)
+	}
+	if f.id == 0 && s.srv.CorruptAt != 0 {
+		cc, ok := f.txe.(interface{ CorruptAt(uint64) })
+		if !ok {
+			return fmt.Errorf("test hook NCDEVMEM_TEST_CORRUPT_AT: the %s sender cannot corrupt its stream", dp.Name())
+		}
+		cc.CorruptAt(s.srv.CorruptAt - 1)
+	}
+	return nil
 }
 
 // errAborted is a test the client ended (abort, or its control connection closed); errShutdown
