@@ -102,8 +102,8 @@ func testMeasurement(t *testing.T, role Role, spec TestSpec, engines ...rx.Engin
 	return m, proto.NewConn(cl)
 }
 
-// run runs the phases after startWorkers, as session.measure does.
-func (m *measurement) runPhases(t *testing.T) error {
+// begin starts the workers and opens the window.
+func (m *measurement) begin(t *testing.T) {
 	t.Helper()
 	if err := m.startWorkers(); err != nil {
 		t.Fatal(err)
@@ -111,7 +111,11 @@ func (m *measurement) runPhases(t *testing.T) error {
 	if err := m.open(); err != nil {
 		t.Fatal(err)
 	}
-	defer m.stopTimers()
+	t.Cleanup(m.stopTimers)
+}
+
+// runPhases runs the phases from the window's loop on, as session.measure does.
+func (m *measurement) runPhases() error {
 	m.loop()
 	side := m.collect()
 	m.drain()
@@ -229,34 +233,36 @@ func TestMeasureLoop(t *testing.T) {
 func TestMeasureProgress(t *testing.T) {
 	spec := quickSpec(1, 500*time.Millisecond)
 	spec.Interval = 200 * time.Millisecond
-	m, client := testMeasurement(t, RoleTarget, spec, &fakeEngine{bytes: 1000, run: untilStopped})
+	// The source's EOF comes after the window (measured from its start, whatever the timers do).
+	eof := make(chan struct{})
+	m, client := testMeasurement(t, RoleTarget, spec, &fakeEngine{bytes: 1000, run: func(syscall.RawConn) error { <-eof; return nil }})
+	m.begin(t)
+	time.AfterFunc(spec.Duration+100*time.Millisecond, func() { close(eof) })
 	errc := make(chan error, 1)
-	go func() { errc <- m.runPhases(t) }()
+	go func() { errc <- m.runPhases() }()
 	var last progressMsg
+	var res resultMsg
 	n := 0
-	for {
+	for res.USec == 0 {
 		msg, err := client.RecvWithin(10 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if msg.Type == typeStarted {
-			continue
-		}
-		if msg.Type != typeProgress {
-			t.Fatalf("got %q before the drain, want progress", msg.Type)
-		}
-		msg.Decode(&last)
-		if n++; last.Elapsed >= 0.45 {
-			break
+		switch msg.Type {
+		case typeProgress:
+			msg.Decode(&last)
+			n++
+		case typeResult:
+			msg.Decode(&res)
 		}
 	}
-	if n != 3 || last.Bytes != 1000 {
-		t.Errorf("%d intervals, the last at %.2f s with %d bytes; want 3, the last at the window's end with 1000", n, last.Elapsed, last.Bytes)
+	if err := <-errc; err != nil || res.Error != "" {
+		t.Fatalf("window: %v, result error %q", err, res.Error)
 	}
-	// The flow never ends: the drain waits for it until the test is stopped.
-	m.cancel(errors.New("stop"))
-	if err := <-errc; err != errShutdown {
-		t.Errorf("a window stopped while draining: %v", err)
+	// Two ticks and the partial interval at the window's end (which a late tick may leave out).
+	end := float64(res.USec) / 1e6
+	if n < 2 || n > 3 || last.Bytes != 1000 || last.Elapsed < end-spec.Interval.Seconds()/10 || last.Elapsed > end {
+		t.Errorf("%d intervals, the last at %.3f s with %d bytes; want 3, the last at the window's end (%.3f s) with 1000", n, last.Elapsed, last.Bytes, end)
 	}
 }
 
@@ -265,13 +271,7 @@ func TestMeasureCollect(t *testing.T) {
 	spec := quickSpec(2, 200*time.Millisecond)
 	spec.MsgZerocopy = true
 	m, _ := testMeasurement(t, RoleSource, spec, &blockingSender{fakeEngine{bytes: 5000}}, &blockingSender{fakeEngine{bytes: 3000}})
-	if err := m.startWorkers(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.open(); err != nil {
-		t.Fatal(err)
-	}
-	defer m.stopTimers()
+	m.begin(t)
 	m.loop()
 	side := m.collect()
 	if m.failure != nil || len(side.Flows) != 2 || side.Host != hostname() || len(side.CPUs) == 0 {
@@ -293,12 +293,7 @@ func TestMeasureDrain(t *testing.T) {
 	eof := make(chan struct{})
 	spec := quickSpec(1, 200*time.Millisecond)
 	m, _ := testMeasurement(t, RoleTarget, spec, &fakeEngine{run: func(syscall.RawConn) error { <-eof; return nil }})
-	if err := m.startWorkers(); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.open(); err != nil {
-		t.Fatal(err)
-	}
+	m.begin(t)
 	m.loop()
 	m.collect()
 	drained := make(chan struct{})
@@ -313,6 +308,17 @@ func TestMeasureDrain(t *testing.T) {
 	if m.failure != nil || m.ended != 1 {
 		t.Errorf("drain: failure %v, %d flows ended", m.failure, m.ended)
 	}
+	// A server that stops ends the drain at once.
+	m, _ = testMeasurement(t, RoleTarget, spec, &fakeEngine{run: untilStopped})
+	m.begin(t)
+	m.loop()
+	m.collect()
+	m.cancel(errors.New("stop"))
+	m.drain()
+	if m.failure != errShutdown {
+		t.Errorf("drain of a stopped server: failure %v", m.failure)
+	}
+	m.callOff()
 	// A source never drains; nor does a window that failed.
 	for _, m := range []*measurement{{role: RoleSource}, {role: RoleTarget, failure: errAborted}} {
 		m.drain()

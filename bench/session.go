@@ -154,18 +154,13 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 		return s.fail(err)
 	}
 	defer ln.Close()
-	var env *report.Env
-	if s.p.Env {
-		env = envinfo.Capture(spec.Ifname)
-	}
-	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleTarget, Local: lap, Logf: s.note, sys: s.srv.sys})
+	flows, env, err := s.setup(ctx, dp, Setup{Local: lap})
 	if err != nil {
-		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+		return err
 	}
 	defer flows.Close()
 	session := proto.NewNonce()
-	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
-		s.fatal.Store(true)
+	if err := s.ready(&readyMsg{Session: session, DataPort: int(lap.Port())}); err != nil {
 		return err
 	}
 	if spec.DryRun {
@@ -186,6 +181,31 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 		}
 	}
 	return s.measure(ctx, flows, fs, env)
+}
+
+// setup captures the environment when the client asked for it and sets dp up for this role
+// (st gives the addresses); a failure is told to the client.
+func (s *session) setup(ctx context.Context, dp Datapath, st Setup) (Flows, *report.Env, error) {
+	var env *report.Env
+	if s.p.Env {
+		env = envinfo.Capture(s.p.Spec.Ifname)
+	}
+	st.Spec, st.Role, st.Logf, st.sys = &s.p.Spec, s.p.Role, s.note, s.srv.sys
+	flows, err := dp.Setup(ctx, st)
+	if err != nil {
+		return nil, nil, s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+	}
+	return flows, env, nil
+}
+
+// ready tells the client this role is set up: m with this host's identity and the notes so far.
+func (s *session) ready(m *readyMsg) error {
+	m.Host, m.NumCPU, m.BootID, m.Notes = hostname(), numCPU(), bootID(), s.takeNotes()
+	if err := s.c.Send(typeReady, m); err != nil {
+		s.fatal.Store(true)
+		return err
+	}
+	return nil
 }
 
 // listenData listens for the data connections on the control connection's local address.
@@ -344,29 +364,20 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	if err != nil {
 		return s.fail(fmt.Errorf("target data address %q: %w", s.p.Target, err))
 	}
-	var env *report.Env
-	if s.p.Env {
-		env = envinfo.Capture(spec.Ifname)
-	}
-	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleSource, Remote: target, Logf: s.note, sys: s.srv.sys})
+	flows, env, err := s.setup(ctx, dp, Setup{Remote: target})
 	if err != nil {
-		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+		return err
 	}
 	defer flows.Close()
 	if spec.DryRun {
-		if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
-			s.fatal.Store(true)
-			return err
-		}
-		return nil
+		return s.ready(&readyMsg{})
 	}
 	fs := make([]*flowState, spec.Flows)
 	defer closeFlows(fs)
 	if err := s.connectFlows(ctx, dp, flows, target, fs); err != nil {
 		return s.fail(err)
 	}
-	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
-		s.fatal.Store(true)
+	if err := s.ready(&readyMsg{}); err != nil {
 		return err
 	}
 	if err := s.waitStart(); err != nil {
