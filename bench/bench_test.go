@@ -355,20 +355,27 @@ func TestRunPaced(t *testing.T) {
 	}
 }
 
+// serversAndClient starts a source and a target server and connects a client to both: the test
+// speaks the protocol itself.
+func serversAndClient(t *testing.T) (src, dst string, s, d *endpoint) {
+	t.Helper()
+	src, _ = startServer(t, &Server{})
+	dst, _ = startServer(t, &Server{})
+	cl := &Client{}
+	var err error
+	if d, err = cl.dial(context.Background(), RoleTarget, dst); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = cl.dial(context.Background(), RoleSource, src); err != nil {
+		t.Fatal(err)
+	}
+	return src, dst, s, d
+}
+
 // TestClientCrash drops both control connections mid-test without a word: the servers must tear
 // down and serve the next client.
 func TestClientCrash(t *testing.T) {
-	src, _ := startServer(t, &Server{})
-	dst, _ := startServer(t, &Server{})
-	cl := &Client{}
-	d, err := cl.dial(context.Background(), RoleTarget, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := cl.dial(context.Background(), RoleSource, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, dst, s, d := serversAndClient(t)
 	spec := quickSpec(2, 30*time.Second)
 	spec.Interval = 100 * time.Millisecond
 	var tr readyMsg
@@ -412,18 +419,8 @@ func TestRunOneServerBothRoles(t *testing.T) {
 // TestSilentDataConnection: a connection to the data port that never identifies itself must
 // neither hold up the real flows nor the start.
 func TestSilentDataConnection(t *testing.T) {
-	src, _ := startServer(t, &Server{})
-	dst, _ := startServer(t, &Server{})
-	cl := &Client{}
-	d, err := cl.dial(context.Background(), RoleTarget, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, s, d := serversAndClient(t)
 	defer d.c.Close()
-	s, err := cl.dial(context.Background(), RoleSource, src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer s.c.Close()
 	spec := quickSpec(2, 300*time.Millisecond)
 	var tr readyMsg
