@@ -161,9 +161,10 @@ func setupDevmemRX(ctx context.Context, k *devmemKernel, s Setup, ifi *net.Inter
 			return within(ctx, "allocating the dma-buf", func() (dmabuf.Buffer, error) { return k.open(kind, size) }, closeBuffer)
 		},
 		BindRX: func(req bind.RXRequest) (devmem.Binding, error) {
-			return within(ctx, "binding the dma-buf", func() (devmem.Binding, error) {
-				return k.bindRX(req.Ifindex, req.Queues, req.DmabufFD)
-			}, func(b devmem.Binding) { b.Close() })
+			if ctx.Err() != nil {
+				return nil, stopped(ctx, "binding the dma-buf")
+			}
+			return k.bindRX(req.Ifindex, req.Queues, req.DmabufFD)
 		},
 	})
 	switch devmem.StepOf(err) {
@@ -194,8 +195,10 @@ func setupDevmemRX(ctx context.Context, k *devmemKernel, s Setup, ifi *net.Inter
 const holdDevmemAlloc Phase = "devmem-alloc"
 
 // within runs step, a setup step that cannot be interrupted (allocating, pinning and filling a
-// large dma-buf, binding it), and returns its result, or an error as soon as ctx ends, so a
-// stopping server restores the NIC at once. A result that comes after that is given to release.
+// large dma-buf), and returns its result, or an error as soon as ctx ends, so a stopping server
+// restores the NIC at once. A result that comes after that is given to release. step runs on
+// another thread: it must not depend on the caller's network namespace (binding does: netlink
+// and the ifindex are per namespace, so the bind steps only check ctx before they start).
 func within[T any](ctx context.Context, what string, step func() (T, error), release func(T)) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
@@ -430,8 +433,10 @@ func setupDevmemTX(ctx context.Context, k *devmemKernel, spec *TestSpec, ifi *ne
 	if err != nil {
 		return nil, err
 	}
-	if f.binding, err = within(ctx, "binding the dma-buf", func() (binding, error) { return k.bindTX(ifi.Index, f.buf.FD()) },
-		func(b binding) { b.Close() }); err != nil {
+	if ctx.Err() != nil {
+		return nil, stopped(ctx, "binding the dma-buf")
+	}
+	if f.binding, err = k.bindTX(ifi.Index, f.buf.FD()); err != nil {
 		return nil, fmt.Errorf("devmem tx: %w", err)
 	}
 	logf("devmem tx: %d-byte %s dma-buf bound for TX on %s as dma-buf id %d", size, kind, ifi.Name, f.binding.ID())
