@@ -13,6 +13,7 @@ import (
 
 	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/pattern"
+	"github.com/devmemtcp/ncdevmem/proto"
 	"github.com/devmemtcp/ncdevmem/report"
 	"github.com/devmemtcp/ncdevmem/rx"
 	"github.com/devmemtcp/ncdevmem/stats"
@@ -193,13 +194,15 @@ func (m *measurement) callOff() {
 // watch reads the control connection during the window: abort or a vanished client cancels
 // m.ctx. The returned function stops the watch and waits for it.
 func (m *measurement) watch() (stop func()) {
-	c := m.s.c
+	nc := m.s.c.NetConn()
 	readingDone, readerExited := make(chan struct{}), make(chan struct{})
+	// The read's deadline is set here, before the reader starts, so the one stop sets is the last.
+	nc.SetReadDeadline(time.Now().Add(m.spec.Duration + time.Hour))
 	go func() {
 		defer close(readerExited)
-		// One read: the client sends nothing but abort during a test, so anything else is the
-		// end of the session too (and a single read is what the deadline below can interrupt).
-		msg, err := c.RecvWithin(m.spec.Duration + time.Hour)
+		// One read: the client sends nothing but abort during a test, so anything else (an error
+		// message too) is the end of the session.
+		msg, err := proto.ReadFrame(nc)
 		select {
 		case <-readingDone:
 			return
@@ -212,16 +215,9 @@ func (m *measurement) watch() (stop func()) {
 	}()
 	return func() {
 		close(readingDone)
-		// Repeat the deadline until the reader is gone: it may not have set its own yet.
-		for {
-			c.NetConn().SetReadDeadline(time.Now())
-			select {
-			case <-readerExited:
-				c.NetConn().SetReadDeadline(time.Time{})
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+		nc.SetReadDeadline(time.Now())
+		<-readerExited
+		nc.SetReadDeadline(time.Time{})
 	}
 }
 
