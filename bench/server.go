@@ -183,6 +183,12 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, inWindow *atomic.Bool)
 	}
 	s.logf("%s: connected", peer)
 	c.Timeout = proto.DefaultTimeout
+	s.serve(ctx, c, peer, inWindow)
+}
+
+// serve runs the held session's tests (and peer operations) until the client leaves or the
+// connection can no longer be used.
+func (s *Server) serve(ctx context.Context, c *proto.Conn, peer string, inWindow *atomic.Bool) {
 	for {
 		m, err := c.RecvWithin(idleTimeout)
 		if err != nil {

@@ -293,6 +293,29 @@ func (a *acceptor) closePending() {
 	}
 }
 
+// identify reads data connection c's hello (through the datapath's DataConn when it has one) and
+// returns the connection to answer on, the flow's id and its SO_INCOMING_CPU.
+func (s *session) identify(c *net.TCPConn, session []byte, flows Flows, n int) (pc *proto.Conn, id, cpu int, err error) {
+	cpu = -1
+	if dc, ok := flows.(DataConner); ok {
+		nc, err := dc.DataConn(c)
+		if err != nil {
+			return nil, 0, cpu, err
+		}
+		pc = proto.NewConn(nc)
+	} else {
+		pc = proto.NewConn(c)
+	}
+	if id, err = proto.RecvDataHello(pc, s.srv.Key, session, n, connectTimeout); err != nil {
+		return nil, 0, cpu, err
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, 0, cpu, err
+	}
+	return pc, id, stats.IncomingCPU(rc), nil
+}
+
 // acceptFlow identifies one data connection and, if it belongs to the session, puts it in place
 // (replacing an earlier connection of the same flow) and acks it with its SO_INCOMING_CPU.
 func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte, flows Flows) {
@@ -304,27 +327,7 @@ func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte, flows 
 	}
 	a.pending[c] = true
 	a.mu.Unlock()
-	var pc *proto.Conn
-	var id int
-	var err error
-	if dc, ok := flows.(DataConner); ok {
-		var nc net.Conn
-		if nc, err = dc.DataConn(c); err == nil {
-			pc = proto.NewConn(nc)
-		}
-	} else {
-		pc = proto.NewConn(c)
-	}
-	if err == nil {
-		id, err = proto.RecvDataHello(pc, s.srv.Key, session, len(a.fs), connectTimeout)
-	}
-	cpu := -1
-	if err == nil {
-		var rc syscall.RawConn
-		if rc, err = c.SyscallConn(); err == nil {
-			cpu = stats.IncomingCPU(rc)
-		}
-	}
+	pc, id, cpu, err := s.identify(c, session, flows, len(a.fs))
 	var f *flowState
 	a.mu.Lock()
 	delete(a.pending, c)
