@@ -22,8 +22,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/zcrx"
 )
 
-func init() { Register(zcrxDatapath{}) }
-
 // DefaultZcrxAreaSize is the zcrx area when --zcrx-area-size is not given: the size of devmem's
 // default dma-buf, so the two paths are compared with the same memory.
 const DefaultZcrxAreaSize = 16000 * 4096
@@ -43,6 +41,7 @@ func (zcrxDatapath) Handles(spec *TestSpec, role Role) bool { return role == Rol
 
 func (zcrxDatapath) Setup(ctx context.Context, s Setup) (_ Flows, err error) {
 	spec := s.Spec
+	hooks := s.kernel()
 	logf := s.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
