@@ -148,9 +148,13 @@ func TestRunCorruptedStream(t *testing.T) {
 func TestRunSourceDies(t *testing.T) {
 	src, stopSrc := startServer(t, &Server{Software: "test"})
 	dst, _ := startServer(t, &Server{Software: "test"})
-	time.AfterFunc(700*time.Millisecond, stopSrc)
+	// The source stops at the window's first interval line: mid-window, data flowing.
+	spec := quickSpec(2, 5*time.Second)
+	spec.Interval = 200 * time.Millisecond
+	var once sync.Once
 	start := time.Now()
-	_, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), quickSpec(2, 5*time.Second), 1, 0)
+	inWindow := writerFunc(func() { once.Do(func() { go stopSrc() }) })
+	_, err := (&Client{Src: src, Dst: dst, Progress: inWindow}).Run(context.Background(), spec, 1, 0)
 	if err == nil || !strings.Contains(err.Error(), "source server "+src) || !(strings.Contains(err.Error(), "closed") || strings.Contains(err.Error(), "shutting down")) {
 		t.Fatalf("got %v, want the source server named as gone (%v)", err, time.Since(start))
 	}
@@ -163,6 +167,47 @@ func TestRunSourceDies(t *testing.T) {
 		t.Fatalf("target did not serve the next test: %v", err)
 	}
 	checkRun(t, &out.Runs[0], 1)
+}
+
+// writerFunc calls f on every write.
+type writerFunc func()
+
+func (f writerFunc) Write(p []byte) (int, error) { f(); return len(p), nil }
+
+// TestAcquireWaitsForRelease: a client that finds the server busy is let in as soon as the holder
+// releases it (no polling), and refused after busyGrace when the holder stays.
+func TestAcquireWaitsForRelease(t *testing.T) {
+	s := &Server{}
+	if ok, _ := s.acquire("a", []byte("a")); !ok {
+		t.Fatal("an idle server refused")
+	}
+	if ok, _ := s.acquire("a2", []byte("a")); !ok {
+		t.Fatal("the holder's second connection was refused")
+	}
+	got := make(chan bool)
+	go func() {
+		ok, _ := s.acquire("b", []byte("b"))
+		got <- ok
+	}()
+	s.release()
+	select {
+	case <-got:
+		t.Fatal("b got the server while a still held one connection")
+	default:
+	}
+	t0 := time.Now()
+	s.release()
+	if ok := <-got; !ok {
+		t.Fatal("b was refused after a released the server")
+	}
+	if d := time.Since(t0); d > busyGrace/2 {
+		t.Errorf("b waited %v after the release", d)
+	}
+	t0 = time.Now()
+	ok, busy := s.acquire("c", []byte("c"))
+	if ok || !strings.HasPrefix(busy, "b since ") || time.Since(t0) < busyGrace {
+		t.Errorf("c: got %v, busy %q after %v; want a refusal naming b after %v", ok, busy, time.Since(t0), busyGrace)
+	}
 }
 
 func TestServerBusyAndGarbage(t *testing.T) {
@@ -181,8 +226,7 @@ func TestServerBusyAndGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The server takes the client once it has authenticated; let it get there.
-	time.Sleep(100 * time.Millisecond)
+	// The server took the first client before welcoming it, so the second one finds it busy.
 	second, err := (&Client{Software: "test"}).dial(context.Background(), RoleTarget, dst)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +276,7 @@ func TestRunConnectRefused(t *testing.T) {
 	}
 }
 
-// fakeDevmem stands in for the devmem datapath to prove the registry and the dry-run path.
+// fakeDevmem stands in for the devmem datapath to prove the selection and the dry-run path.
 type fakeDevmem struct{ closed chan Role }
 
 func (fakeDevmem) Name() string { return "fake-devmem" }
@@ -260,37 +304,18 @@ func (*fakeFlows) WindowEnd() error                                 { return nil
 func (*fakeFlows) Report() *report.Devmem                           { return nil }
 func (f *fakeFlows) Close() error                                   { f.f.closed <- f.role; return nil }
 
-// withRegistry runs the test with only dps registered (plus the host datapath).
-func withRegistry(t *testing.T, dps ...Datapath) {
-	registryMu.Lock()
-	saved := registry
-	registry = append([]Datapath{hostDatapath{}}, dps...)
-	registryMu.Unlock()
-	t.Cleanup(func() {
-		registryMu.Lock()
-		registry = saved
-		registryMu.Unlock()
-	})
-}
-
-func TestDatapathRegistry(t *testing.T) {
-	withRegistry(t)
+func TestDatapathSelection(t *testing.T) {
 	spec := quickSpec(1, time.Second)
 	spec.DevmemRX, spec.Ifname, spec.Queues = true, "eth1", []int{14, 15}
-	if err := CheckDatapaths(&spec); err == nil || !strings.Contains(err.Error(), "devmem RX (--devmem-rx)") {
-		t.Errorf("without devmem: %v", err)
+	if dp := selectDatapath(nil, &spec, RoleSource); dp.Name() != "host" {
+		t.Errorf("source of a devmem-rx test: %s, want host", dp.Name())
 	}
-	if dp, err := Select(&spec, RoleSource); err != nil || dp.Name() != "host" {
-		t.Errorf("host source for devmem-rx: %v, %v", dp, err)
-	}
-
 	fake := fakeDevmem{closed: make(chan Role, 4)}
-	withRegistry(t, fake)
-	if dp, err := Select(&spec, RoleTarget); err != nil || dp.Name() != "fake-devmem" {
-		t.Fatalf("Select = %v, %v", dp, err)
+	if dp := selectDatapath([]Datapath{fake}, &spec, RoleTarget); dp.Name() != "fake-devmem" {
+		t.Fatalf("target of a devmem-rx test: %s, want fake-devmem", dp.Name())
 	}
-	src, _ := startServer(t, &Server{})
-	dst, _ := startServer(t, &Server{})
+	src, _ := startServer(t, &Server{dps: []Datapath{fake}})
+	dst, _ := startServer(t, &Server{dps: []Datapath{fake}})
 	spec.DryRun = true
 	out, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
 	if err != nil {
@@ -330,21 +355,29 @@ func TestRunPaced(t *testing.T) {
 	}
 }
 
+// serversAndClient starts a source and a target server and connects a client to both: the test
+// speaks the protocol itself.
+func serversAndClient(t *testing.T) (src, dst string, s, d *endpoint) {
+	t.Helper()
+	src, _ = startServer(t, &Server{})
+	dst, _ = startServer(t, &Server{})
+	cl := &Client{}
+	var err error
+	if d, err = cl.dial(context.Background(), RoleTarget, dst); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = cl.dial(context.Background(), RoleSource, src); err != nil {
+		t.Fatal(err)
+	}
+	return src, dst, s, d
+}
+
 // TestClientCrash drops both control connections mid-test without a word: the servers must tear
 // down and serve the next client.
 func TestClientCrash(t *testing.T) {
-	src, _ := startServer(t, &Server{})
-	dst, _ := startServer(t, &Server{})
-	cl := &Client{}
-	d, err := cl.dial(context.Background(), RoleTarget, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := cl.dial(context.Background(), RoleSource, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, dst, s, d := serversAndClient(t)
 	spec := quickSpec(2, 30*time.Second)
+	spec.Interval = 100 * time.Millisecond
 	var tr readyMsg
 	d.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: spec})
 	if err := d.c.Expect(typeReady, &tr); err != nil {
@@ -357,7 +390,10 @@ func TestClientCrash(t *testing.T) {
 	d.c.Send(typeStart, nil)
 	d.c.Expect(typeStarted, nil)
 	s.c.Send(typeStart, nil)
-	time.Sleep(300 * time.Millisecond)
+	// Crash once the target's window has counted bytes: its first progress message says so.
+	if err := d.c.Expect(typeProgress, nil); err != nil {
+		t.Fatal(err)
+	}
 	d.c.Close()
 	s.c.Close()
 	start := time.Now()
@@ -383,18 +419,8 @@ func TestRunOneServerBothRoles(t *testing.T) {
 // TestSilentDataConnection: a connection to the data port that never identifies itself must
 // neither hold up the real flows nor the start.
 func TestSilentDataConnection(t *testing.T) {
-	src, _ := startServer(t, &Server{})
-	dst, _ := startServer(t, &Server{})
-	cl := &Client{}
-	d, err := cl.dial(context.Background(), RoleTarget, dst)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, s, d := serversAndClient(t)
 	defer d.c.Close()
-	s, err := cl.dial(context.Background(), RoleSource, src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer s.c.Close()
 	spec := quickSpec(2, 300*time.Millisecond)
 	var tr readyMsg

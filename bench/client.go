@@ -135,32 +135,51 @@ func (e *endpoint) wrap(err error) error {
 	return e.errorf("%w", err)
 }
 
+// dial connects to the server at addr for role and shakes hands with it: the connect and
+// handshake phases.
 func (cl *Client) dial(ctx context.Context, role Role, addr string) (*endpoint, error) {
 	e := &endpoint{role: role, addr: addr}
+	nc, err := cl.connectTo(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if err := cl.handshake(ctx, e, nc); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// connectTo resolves e's address and connects to it.
+func (cl *Client) connectTo(ctx context.Context, e *endpoint) (net.Conn, error) {
 	cl.setPhase(PhaseConnect)
 	d := net.Dialer{Timeout: 10 * time.Second}
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	nc, err := d.DialContext(ctx, "tcp", e.addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, cl.interrupted(ctx)
 		}
-		return nil, e.errorf("%w (is `ncdevmem server` running there and port %s open?)", err, portOf(addr))
+		return nil, e.errorf("%w (is `ncdevmem server` running there and port %s open?)", err, portOf(e.addr))
 	}
+	return nc, nil
+}
+
+// handshake authenticates on nc and makes it e's control connection; nc is closed on failure.
+func (cl *Client) handshake(ctx context.Context, e *endpoint, nc net.Conn) error {
 	e.c = proto.NewConn(nc)
 	cl.setPhase(PhaseHandshake)
 	// The handshake reads and writes with deadlines but no context: closing the connection is
 	// what ends it when the run is interrupted.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	_, err = proto.ClientHandshakeAs(e.c, cl.Key, cl.Software, cl.id)
+	_, err := proto.ClientHandshakeAs(e.c, cl.Key, cl.Software, cl.id)
 	if !stop() || ctx.Err() != nil {
 		nc.Close()
-		return nil, cl.interrupted(ctx)
+		return cl.interrupted(ctx)
 	}
 	if err != nil {
 		nc.Close()
-		return nil, e.wrap(err)
+		return e.wrap(err)
 	}
-	return e, nil
+	return nil
 }
 
 func portOf(addr string) string {
@@ -181,57 +200,29 @@ type Outcome struct {
 // Run connects to both servers and runs warmup+runs tests of spec, keeping the last runs. With
 // spec.DryRun it only prepares both sides and returns their notes. The first failing test ends
 // Run; its error names the server and the reason (a payload mismatch names flow, offset, bytes).
+//
+// Its phases: connect and handshake with both servers (dial), then per test prepare both sides,
+// start the window, collect progress and results through the window and the drain, and wait
+// between runs.
 func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Outcome, error) {
-	if err := spec.Check(); err != nil {
+	if err := cl.begin(&spec, runs, warmup); err != nil {
 		return nil, err
 	}
-	if runs < 1 || warmup < 0 {
-		return nil, fmt.Errorf("--runs %d --warmup %d: want at least one run and no negative warm-up", runs, warmup)
-	}
-	if cl.id == nil {
-		cl.id = proto.NewNonce()[:16]
-	}
-	cl.runIndex.Store(0)
-	cl.total = warmup + runs
 	if cl.Live != nil {
-		spec.Live = livePeriod
-		cl.live.w, cl.live.runs, cl.live.window = cl.Live, warmup+runs, spec.Duration
 		defer cl.live.clear()
 	}
 	out := &Outcome{Env: map[string]*report.Env{}}
-	dst, err := cl.dial(ctx, RoleTarget, cl.Dst)
+	r, err := cl.connect(ctx, spec, out)
 	if err != nil {
 		return out, cl.runError(err)
 	}
-	defer dst.c.Close()
-	src, err := cl.dial(ctx, RoleSource, cl.Src)
-	if err != nil {
-		return out, cl.runError(err)
-	}
-	defer src.c.Close()
-	// Every wait on the control connections has a deadline but no context: closing them is what
-	// wakes the client when it is interrupted. The servers see the connection close and end the
-	// test at once (a server in this process is stopped through ctx as well).
-	stop := context.AfterFunc(ctx, func() {
-		src.c.Close()
-		dst.c.Close()
-	})
-	defer stop()
-	dstIP, err := netip.ParseAddrPort(dst.c.NetConn().RemoteAddr().String())
-	if err != nil {
-		return out, cl.runError(dst.errorf("%w", err))
-	}
-
+	defer r.close()
 	for i := 0; i < warmup+runs; i++ {
-		cl.runIndex.Store(int64(i))
-		if i > 0 {
-			cl.setPhase(PhaseBetween)
-			if testHold(ctx, PhaseBetween) != nil || ctx.Err() != nil {
-				return out, cl.interrupted(ctx)
-			}
+		if err := r.between(ctx, i); err != nil {
+			return out, err
 		}
 		measured := i >= warmup
-		run, err := cl.once(ctx, spec, src, dst, dstIP.Addr().Unmap(), measured && i == warmup, out)
+		run, err := r.once(ctx, measured && i == warmup)
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, cl.interrupted(ctx)
@@ -247,6 +238,173 @@ func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Ou
 		}
 	}
 	return out, nil
+}
+
+// begin checks Run's arguments and resets the client for warmup+runs tests of spec.
+func (cl *Client) begin(spec *TestSpec, runs, warmup int) error {
+	if err := spec.Check(); err != nil {
+		return err
+	}
+	if runs < 1 || warmup < 0 {
+		return fmt.Errorf("--runs %d --warmup %d: want at least one run and no negative warm-up", runs, warmup)
+	}
+	if cl.id == nil {
+		cl.id = proto.NewNonce()[:16]
+	}
+	cl.runIndex.Store(0)
+	cl.total = warmup + runs
+	if cl.Live != nil {
+		spec.Live = livePeriod
+		cl.live.w, cl.live.runs, cl.live.window = cl.Live, warmup+runs, spec.Duration
+	}
+	return nil
+}
+
+// clientRun is one Run's connections to its two servers and what its tests gathered.
+type clientRun struct {
+	cl       *Client
+	spec     TestSpec
+	src, dst *endpoint
+	dstIP    netip.Addr
+	out      *Outcome
+	stop     func() bool // stops closing the connections when ctx ends
+}
+
+// connect dials the target's server, then the source's.
+func (cl *Client) connect(ctx context.Context, spec TestSpec, out *Outcome) (*clientRun, error) {
+	dst, err := cl.dial(ctx, RoleTarget, cl.Dst)
+	if err != nil {
+		return nil, err
+	}
+	src, err := cl.dial(ctx, RoleSource, cl.Src)
+	if err != nil {
+		dst.c.Close()
+		return nil, err
+	}
+	r := &clientRun{cl: cl, spec: spec, src: src, dst: dst, out: out}
+	// Every wait on the control connections has a deadline but no context: closing them is what
+	// wakes the client when it is interrupted. The servers see the connection close and end the
+	// test at once (a server in this process is stopped through ctx as well).
+	r.stop = context.AfterFunc(ctx, func() {
+		src.c.Close()
+		dst.c.Close()
+	})
+	dstIP, err := netip.ParseAddrPort(dst.c.NetConn().RemoteAddr().String())
+	if err != nil {
+		r.close()
+		return nil, dst.errorf("%w", err)
+	}
+	r.dstIP = dstIP.Addr().Unmap()
+	return r, nil
+}
+
+func (r *clientRun) close() {
+	r.stop()
+	r.src.c.Close()
+	r.dst.c.Close()
+}
+
+// between is the pause before test i (0-based): none before the first.
+func (r *clientRun) between(ctx context.Context, i int) error {
+	r.cl.runIndex.Store(int64(i))
+	if i == 0 {
+		return nil
+	}
+	r.cl.setPhase(PhaseBetween)
+	if testHold(ctx, PhaseBetween) != nil || ctx.Err() != nil {
+		return r.cl.interrupted(ctx)
+	}
+	return nil
+}
+
+// once runs one test: prepare, start, window and drain; env asks the servers for their
+// environment. A dry run ends after prepare with no run.
+func (r *clientRun) once(ctx context.Context, env bool) (*report.Run, error) {
+	tr, sr, err := r.prepare(env)
+	if err != nil || r.spec.DryRun {
+		return nil, err
+	}
+	shared := tr.BootID != "" && tr.BootID == sr.BootID
+	if err := r.start(&startMsg{SharedHost: shared}); err != nil {
+		return nil, err
+	}
+	c := r.newCollector()
+	if err := c.wait(ctx); err != nil {
+		return nil, err
+	}
+	return r.result(c, env, shared), nil
+}
+
+// prepare asks the target, then the source (told where the target listens) to set up, and
+// returns their ready messages.
+func (r *clientRun) prepare(env bool) (tr, sr readyMsg, err error) {
+	src, dst := r.src, r.dst
+	r.cl.setPhase(PhaseSetup)
+	if err := dst.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: r.spec, Env: env}); err != nil {
+		return tr, sr, dst.wrap(err)
+	}
+	if err := dst.c.ExpectWithin(setupTimeout, typeReady, &tr); err != nil {
+		return tr, sr, dst.wrap(err)
+	}
+	r.cl.note(r.out, RoleTarget, tr.Notes)
+	target := netip.AddrPortFrom(r.dstIP, uint16(tr.DataPort))
+	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: r.spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU, TargetBoot: tr.BootID}); err != nil {
+		dst.c.Send(typeAbort, nil)
+		return tr, sr, src.wrap(err)
+	}
+	if err := src.c.ExpectWithin(setupTimeout, typeReady, &sr); err != nil {
+		dst.c.Send(typeAbort, nil)
+		return tr, sr, src.wrap(err)
+	}
+	r.cl.note(r.out, RoleSource, sr.Notes)
+	return tr, sr, nil
+}
+
+// start opens the target's window, then the source's; a side that fails has the other aborted.
+func (r *clientRun) start(st *startMsg) error {
+	src, dst := r.src, r.dst
+	r.cl.setPhase(PhaseWindow)
+	if err := dst.c.Send(typeStart, st); err != nil {
+		src.c.Send(typeAbort, nil)
+		return dst.wrap(err)
+	}
+	if err := dst.c.Expect(typeStarted, nil); err != nil {
+		src.c.Send(typeAbort, nil)
+		return dst.wrap(err)
+	}
+	if err := src.c.Send(typeStart, st); err != nil {
+		dst.c.Send(typeAbort, nil)
+		return src.wrap(err)
+	}
+	return nil
+}
+
+// result turns both sides' results into the run, after their notes and environment.
+func (r *clientRun) result(c *collector, env, shared bool) *report.Run {
+	cl, out := r.cl, r.out
+	cl.note(out, RoleSource, c.srcRes.res.Notes)
+	cl.note(out, RoleTarget, c.dstRes.res.Notes)
+	if env {
+		if c.srcRes.res.Env != nil {
+			out.Env["source"] = c.srcRes.res.Env
+		}
+		if c.dstRes.res.Env != nil {
+			out.Env["target"] = c.dstRes.res.Env
+		}
+	}
+	run := &report.Run{
+		Start:      c.srcRes.res.Start,
+		Duration:   float64(c.srcRes.res.USec) / 1e6,
+		Source:     c.srcRes.res.Side,
+		Target:     c.dstRes.res.Side,
+		Intervals:  c.intervals,
+		SharedHost: shared,
+	}
+	run.Warnings = report.PlacementWarnings(run)
+	for _, w := range run.Warnings {
+		cl.note(out, Role("warning"), []string{w})
+	}
+	return run
 }
 
 func (cl *Client) note(out *Outcome, role Role, notes []string) {
@@ -274,177 +432,140 @@ func (cl *Client) runError(err error) error {
 	return &RunError{Run: int(cl.runIndex.Load()), Phase: cl.Phase(), Err: err}
 }
 
-func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, dstIP netip.Addr, env bool, out *Outcome) (*report.Run, error) {
-	var tr, sr readyMsg
-	cl.setPhase(PhaseSetup)
-	if err := dst.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: spec, Env: env}); err != nil {
-		return nil, dst.wrap(err)
-	}
-	if err := dst.c.ExpectWithin(setupTimeout, typeReady, &tr); err != nil {
-		return nil, dst.wrap(err)
-	}
-	cl.note(out, RoleTarget, tr.Notes)
-	target := netip.AddrPortFrom(dstIP, uint16(tr.DataPort))
-	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU, TargetBoot: tr.BootID}); err != nil {
-		dst.c.Send(typeAbort, nil)
-		return nil, src.wrap(err)
-	}
-	if err := src.c.ExpectWithin(setupTimeout, typeReady, &sr); err != nil {
-		dst.c.Send(typeAbort, nil)
-		return nil, src.wrap(err)
-	}
-	cl.note(out, RoleSource, sr.Notes)
-	if spec.DryRun {
-		return nil, nil
-	}
-	shared := tr.BootID != "" && tr.BootID == sr.BootID
-	start := &startMsg{SharedHost: shared}
-	cl.setPhase(PhaseWindow)
-	if err := dst.c.Send(typeStart, start); err != nil {
-		src.c.Send(typeAbort, nil)
-		return nil, dst.wrap(err)
-	}
-	if err := dst.c.Expect(typeStarted, nil); err != nil {
-		src.c.Send(typeAbort, nil)
-		return nil, dst.wrap(err)
-	}
-	if err := src.c.Send(typeStart, start); err != nil {
-		dst.c.Send(typeAbort, nil)
-		return nil, src.wrap(err)
-	}
-	windowStart := time.Now()
-	drainAt := time.NewTimer(spec.Duration)
-	defer drainAt.Stop()
-	defer cl.live.clear()
+// sideProgress is one progress message of one side.
+type sideProgress struct {
+	role Role
+	p    progressMsg
+}
 
-	type prog struct {
-		role Role
-		p    progressMsg
-	}
-	progress := make(chan prog, 16)
-	collect := func(e *endpoint, done chan<- sideResult) {
-		limit := spec.Duration + drainTimeout + 30*time.Second
-		deadline := time.Now().Add(limit)
-		for {
-			m, err := e.c.RecvWithin(time.Until(deadline))
-			if err != nil {
+// collector gathers one test's progress and both sides' results on the client, through the
+// window and the drain.
+type collector struct {
+	cl          *Client
+	src, dst    *endpoint
+	window      time.Duration
+	windowStart time.Time
+	progress    chan sideProgress
+
+	intervals             []report.Interval
+	lastRx, lastTx, curTx uint64
+	lastSec               float64
+
+	srcRes, dstRes *sideResult
+	aborted        bool
+	abortWait      <-chan time.Time // once one side failed, the other must answer its abort by then
+}
+
+func (r *clientRun) newCollector() *collector {
+	return &collector{cl: r.cl, src: r.src, dst: r.dst, window: r.spec.Duration, windowStart: time.Now(),
+		progress: make(chan sideProgress, 16)}
+}
+
+// read reads e's messages until its result: progress goes to c.progress (dropped when it is
+// full), the result or the failure to done.
+func (c *collector) read(e *endpoint, done chan<- sideResult) {
+	deadline := time.Now().Add(c.window + drainTimeout + 30*time.Second)
+	for {
+		m, err := e.c.RecvWithin(time.Until(deadline))
+		if err != nil {
+			done <- sideResult{err: e.wrap(err)}
+			return
+		}
+		switch m.Type {
+		case typeProgress:
+			var p progressMsg
+			if m.Decode(&p) == nil {
+				select {
+				case c.progress <- sideProgress{e.role, p}:
+				default:
+				}
+			}
+		case typeResult:
+			var r resultMsg
+			if err := m.Decode(&r); err != nil {
 				done <- sideResult{err: e.wrap(err)}
 				return
 			}
-			switch m.Type {
-			case typeProgress:
-				var p progressMsg
-				if m.Decode(&p) == nil {
-					select {
-					case progress <- prog{e.role, p}:
-					default:
-					}
-				}
-			case typeResult:
-				var r resultMsg
-				if err := m.Decode(&r); err != nil {
-					done <- sideResult{err: e.wrap(err)}
-					return
-				}
-				done <- sideResult{res: r}
-				return
-			default:
-				done <- sideResult{err: e.errorf("protocol error: unexpected %q message during the test", m.Type)}
-				return
-			}
+			done <- sideResult{res: r}
+			return
+		default:
+			done <- sideResult{err: e.errorf("protocol error: unexpected %q message during the test", m.Type)}
+			return
 		}
 	}
-	srcDone, dstDone := make(chan sideResult, 1), make(chan sideResult, 1)
-	// Once one side failed, the other is aborted and must answer promptly.
-	var abortWait <-chan time.Time
-	go collect(src, srcDone)
-	go collect(dst, dstDone)
+}
 
-	var intervals []report.Interval
-	var lastRx, lastTx, curTx uint64
-	var lastSec float64
-	var srcRes, dstRes *sideResult
-	aborted := false
-	for srcRes == nil || dstRes == nil {
+// wait collects until both sides answered (the drain phase starts when the window's time is up)
+// and returns the error that explains a failed test, or the interruption when ctx ends.
+func (c *collector) wait(ctx context.Context) error {
+	drainAt := time.NewTimer(c.window)
+	defer drainAt.Stop()
+	defer c.cl.live.clear()
+	srcDone, dstDone := make(chan sideResult, 1), make(chan sideResult, 1)
+	go c.read(c.src, srcDone)
+	go c.read(c.dst, dstDone)
+	for c.srcRes == nil || c.dstRes == nil {
 		select {
 		case <-drainAt.C:
-			cl.setPhase(PhaseDrain)
-		case p := <-progress:
-			if p.p.Live {
-				cl.live.sample(p.role, p.p, int(cl.runIndex.Load()), time.Since(windowStart))
-				continue
-			}
-			if p.role == RoleSource {
-				curTx = p.p.Bytes
-				continue
-			}
-			iv := report.Interval{StartSec: lastSec, EndSec: p.p.Elapsed, RxBytes: p.p.Bytes - lastRx, TxBytes: curTx - lastTx}
-			if d := iv.EndSec - iv.StartSec; d > 0 {
-				iv.Gbps = float64(iv.RxBytes) * 8 / d / 1e9
-			}
-			intervals = append(intervals, iv)
-			if cl.Progress != nil {
-				cl.live.clear()
-				report.WriteInterval(cl.Progress, iv)
-			}
-			lastSec, lastRx, lastTx = p.p.Elapsed, p.p.Bytes, curTx
+			c.cl.setPhase(PhaseDrain)
+		case p := <-c.progress:
+			c.sample(p)
 		case r := <-srcDone:
-			srcRes = &r
-			if (r.err != nil || r.res.Error != "") && !aborted {
-				dst.c.Send(typeAbort, nil)
-				aborted = true
-				abortWait = time.After(drainTimeout)
-			}
+			c.srcRes = &r
+			c.sideEnded(&r, c.dst)
 		case r := <-dstDone:
-			dstRes = &r
-			if (r.err != nil || r.res.Error != "") && !aborted {
-				src.c.Send(typeAbort, nil)
-				aborted = true
-				abortWait = time.After(drainTimeout)
+			c.dstRes = &r
+			c.sideEnded(&r, c.src)
+		case <-c.abortWait:
+			if c.srcRes == nil {
+				c.srcRes = &sideResult{err: c.src.errorf("no answer to abort")}
 			}
-		case <-abortWait:
-			if srcRes == nil {
-				srcRes = &sideResult{err: src.errorf("no answer to abort")}
-			}
-			if dstRes == nil {
-				dstRes = &sideResult{err: dst.errorf("no answer to abort")}
+			if c.dstRes == nil {
+				c.dstRes = &sideResult{err: c.dst.errorf("no answer to abort")}
 			}
 		case <-ctx.Done():
-			if !aborted {
-				src.c.Send(typeAbort, nil)
-				dst.c.Send(typeAbort, nil)
-				aborted = true
+			if !c.aborted {
+				c.src.c.Send(typeAbort, nil)
+				c.dst.c.Send(typeAbort, nil)
+				c.aborted = true
 			}
 			// Servers answer an abort by closing the test without a result; give up on both.
-			return nil, cl.interrupted(ctx)
+			return c.cl.interrupted(ctx)
 		}
 	}
-	if err := firstCause(src, srcRes, dst, dstRes); err != nil {
-		return nil, err
+	return firstCause(c.src, c.srcRes, c.dst, c.dstRes)
+}
+
+// sideEnded takes one side's answer: when it failed, the other side is aborted.
+func (c *collector) sideEnded(r *sideResult, other *endpoint) {
+	if (r.err != nil || r.res.Error != "") && !c.aborted {
+		other.c.Send(typeAbort, nil)
+		c.aborted = true
+		c.abortWait = time.After(drainTimeout)
 	}
-	cl.note(out, RoleSource, srcRes.res.Notes)
-	cl.note(out, RoleTarget, dstRes.res.Notes)
-	if env {
-		if srcRes.res.Env != nil {
-			out.Env["source"] = srcRes.res.Env
-		}
-		if dstRes.res.Env != nil {
-			out.Env["target"] = dstRes.res.Env
-		}
+}
+
+// sample takes one progress message: a live sample redraws the live line; the source's bytes
+// wait for the target's next interval, which closes an interval and prints it.
+func (c *collector) sample(p sideProgress) {
+	if p.p.Live {
+		c.cl.live.sample(p.role, p.p, int(c.cl.runIndex.Load()), time.Since(c.windowStart))
+		return
 	}
-	run := &report.Run{
-		Start:      srcRes.res.Start,
-		Duration:   float64(srcRes.res.USec) / 1e6,
-		Source:     srcRes.res.Side,
-		Target:     dstRes.res.Side,
-		Intervals:  intervals,
-		SharedHost: shared,
+	if p.role == RoleSource {
+		c.curTx = p.p.Bytes
+		return
 	}
-	run.Warnings = report.PlacementWarnings(run)
-	for _, w := range run.Warnings {
-		cl.note(out, Role("warning"), []string{w})
+	iv := report.Interval{StartSec: c.lastSec, EndSec: p.p.Elapsed, RxBytes: p.p.Bytes - c.lastRx, TxBytes: c.curTx - c.lastTx}
+	if d := iv.EndSec - iv.StartSec; d > 0 {
+		iv.Gbps = float64(iv.RxBytes) * 8 / d / 1e9
 	}
-	return run, nil
+	c.intervals = append(c.intervals, iv)
+	if c.cl.Progress != nil {
+		c.cl.live.clear()
+		report.WriteInterval(c.cl.Progress, iv)
+	}
+	c.lastSec, c.lastRx, c.lastTx = p.p.Elapsed, p.p.Bytes, c.curTx
 }
 
 // firstCause picks the error that explains the failed test, not its consequences: a payload

@@ -4,9 +4,7 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"sync"
 	"syscall"
 
 	"github.com/devmemtcp/ncdevmem/report"
@@ -14,8 +12,9 @@ import (
 	"github.com/devmemtcp/ncdevmem/tx"
 )
 
-// A Datapath supplies the memory and the engines of one role of a test: host memory (read/write) is
-// built in; the devmem datapath (bench/devmem.go) registers itself with Register from its own file.
+// A Datapath supplies the memory and the engines of one role of a test: host memory (read/write,
+// bench/host.go), devmem (bench/devmem.go) and io_uring zcrx (bench/zcrx.go), listed by
+// builtinDatapaths. The kernel reaches them through Setup (see kernel.go).
 //
 // Lifecycle on one server, per test:
 //
@@ -56,6 +55,18 @@ type Setup struct {
 	Remote netip.AddrPort
 	// Logf reports progress and warnings to the server's log (and, for the embedded default, the user).
 	Logf func(format string, args ...any)
+
+	// sys is the kernel the datapath works on (nil: the running one; see Setup.kernel).
+	sys *devmemKernel
+}
+
+// kernel is the kernel this setup works on: the Server's (a test's simulator or NIC model), or
+// the running one.
+func (s Setup) kernel() *devmemKernel {
+	if s.sys != nil {
+		return s.sys
+	}
+	return runningKernel()
 }
 
 // Flows is a prepared role: it makes one engine per flow and keeps the role-wide counters.
@@ -79,45 +90,17 @@ type Flows interface {
 	Close() error
 }
 
-var (
-	registryMu sync.Mutex
-	registry   []Datapath
-)
+// builtinDatapaths are this build's datapaths other than host memory, most specific first: the
+// first that handles a role serves it, and host memory serves whatever none of them handles.
+func builtinDatapaths() []Datapath { return []Datapath{zcrxDatapath{}, devmemDatapath{}} }
 
-// Register adds a datapath; call it from an init function in the datapath's own file. A datapath
-// registered later is consulted first, so a specialised datapath wins over the built-in host one.
-func Register(dp Datapath) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	registry = append(registry, dp)
-}
-
-// Select returns the datapath that serves role for spec, or an error naming what this build lacks.
-func Select(spec *TestSpec, role Role) (Datapath, error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	for i := len(registry) - 1; i >= 0; i-- {
-		if registry[i].Handles(spec, role) {
-			return registry[i], nil
+// selectDatapath returns the datapath that serves role for spec: the first of dps that handles
+// it, else host memory (which handles every role whose devmem flag is off, and devmem is built in).
+func selectDatapath(dps []Datapath, spec *TestSpec, role Role) Datapath {
+	for _, dp := range dps {
+		if dp.Handles(spec, role) {
+			return dp
 		}
 	}
-	what := "host-memory"
-	switch {
-	case role == RoleTarget && spec.DevmemRX:
-		what = "devmem RX (--devmem-rx)"
-	case role == RoleSource && spec.DevmemTX:
-		what = "devmem TX (--devmem-tx)"
-	}
-	return nil, fmt.Errorf("%s %s: no datapath in this build handles it (the devmem datapath, bench/devmem.go, is missing from this binary; build from a tree that has it)", role, what)
-}
-
-// CheckDatapaths fails when either role of spec has no datapath in this binary: the client calls it
-// before contacting any server, so a devmem flag fails at once with the reason.
-func CheckDatapaths(spec *TestSpec) error {
-	for _, r := range []Role{RoleTarget, RoleSource} {
-		if _, err := Select(spec, r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return hostDatapath{}
 }

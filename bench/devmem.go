@@ -22,71 +22,9 @@ import (
 	"github.com/devmemtcp/ncdevmem/tx"
 )
 
-func init() { Register(devmemDatapath{}) }
-
 // DefaultDmabufSize is the dma-buf size when --dmabuf-size is not given: the C ncdevmem's 16000
 // pages, which fits udmabuf's default 64 MiB size limit.
 const DefaultDmabufSize = 16000 * 4096
-
-// netdevClient is what the devmem datapath asks the netdev family (a *bind.Client).
-type netdevClient interface {
-	Queues(ifindex int) ([]bind.Queue, error)
-	QstatsQueues(ifindex int) ([]bind.Qstats, error)
-	PagePools(ifindex int) ([]bind.PagePool, error)
-	PagePoolStats(ifindex int) ([]bind.PagePoolStats, error)
-	Close() error
-}
-
-// binding is a dma-buf binding (a *bind.Binding): alive until Close.
-type binding interface {
-	ID() uint32
-	Close() error
-}
-
-// devmemHooks are the devmem datapath's ways into the kernel. Tests replace them to run whole
-// devmem tests on the simulator (internal/devmemsim) or to reach the NIC steps without
-// /dev/udmabuf.
-type devmemHooks struct {
-	validate func(kind string, size int64) error
-	open     func(kind string, size int64) (dmabuf.Buffer, error)
-	dial     func() (netdevClient, error)
-	bindRX   func(ifindex int, queues []uint32, fd int) (binding, error)
-	bindTX   func(ifindex, fd int) (binding, error)
-	rxSys    rx.DevmemSys // nil: the running kernel
-	txSys    tx.DevmemSys
-}
-
-func kernelHooks() devmemHooks {
-	return devmemHooks{
-		validate: func(kind string, size int64) error { return dmabuf.Validate(kind, size, dmabuf.OpenOptions{}) },
-		open: func(kind string, size int64) (dmabuf.Buffer, error) {
-			return dmabuf.Open(kind, size, dmabuf.OpenOptions{})
-		},
-		dial: func() (netdevClient, error) {
-			c, err := bind.Dial()
-			if err != nil {
-				return nil, err
-			}
-			return c, nil
-		},
-		bindRX: func(ifindex int, queues []uint32, fd int) (binding, error) {
-			b, err := bind.BindRX(ifindex, queues, fd)
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
-		},
-		bindTX: func(ifindex, fd int) (binding, error) {
-			b, err := bind.BindTX(ifindex, fd)
-			if err != nil {
-				return nil, err
-			}
-			return b, nil
-		},
-	}
-}
-
-var hooks = kernelHooks()
 
 // devmemDatapath is devmem TCP: the target receives into a dma-buf bound to RX queues of
 // spec.Ifname (rx.Devmem), the source sends from a dma-buf bound for TX (tx.Devmem).
@@ -117,6 +55,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 // request leaves the NIC, the buffers and the journal as they were.
 func (devmemDatapath) Setup(ctx context.Context, s Setup) (Flows, error) {
 	spec := s.Spec
+	k := s.kernel()
 	logf := s.Logf
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -143,7 +82,7 @@ func (devmemDatapath) Setup(ctx context.Context, s Setup) (Flows, error) {
 	if kind == "host" {
 		return nil, fmt.Errorf("devmem %s host: plain host memory has no dma-buf to bind (use %s udmabuf, or cuda in a cuda build)", flag, flag)
 	}
-	if err := hooks.validate(kind, size); err != nil {
+	if err := k.validate(kind, size); err != nil {
 		err = fmt.Errorf("devmem %s %s: %w", flag, kind, err)
 		if !spec.DryRun {
 			return nil, err
@@ -152,9 +91,9 @@ func (devmemDatapath) Setup(ctx context.Context, s Setup) (Flows, error) {
 		logf("devmem: a real run would fail: %v", err)
 	}
 	if s.Role == RoleSource {
-		return setupDevmemTX(spec, ifi, kind, size, logf)
+		return setupDevmemTX(ctx, k, spec, ifi, kind, size, logf)
 	}
-	return setupDevmemRX(ctx, s, ifi, kind, size, logf)
+	return setupDevmemRX(ctx, k, s, ifi, kind, size, logf)
 }
 
 // rxQueues picks the devmem RX queues: --queues, or the last --num-rx-queues queues, or (as the C
@@ -187,15 +126,15 @@ func rxQueues(spec *TestSpec, ifname string, queues []bind.Queue) ([]uint32, err
 	return out, nil
 }
 
-func setupDevmemRX(ctx context.Context, s Setup, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
+func setupDevmemRX(ctx context.Context, k *devmemKernel, s Setup, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
 	spec := s.Spec
-	f := &devmemRXFlows{spec: spec, ifname: ifi.Name, ifindex: ifi.Index, logf: logf}
+	f := &devmemRXFlows{k: k, spec: spec, ifname: ifi.Name, ifindex: ifi.Index, logf: logf}
 	defer func() {
 		if err != nil {
 			f.Close()
 		}
 	}()
-	if f.client, err = hooks.dial(); err != nil {
+	if f.client, err = k.dial(); err != nil {
 		return nil, fmt.Errorf("devmem rx: %w", err)
 	}
 	qs, err := f.client.Queues(ifi.Index)
@@ -214,10 +153,18 @@ func setupDevmemRX(ctx context.Context, s Setup, ifi *net.Interface, kind string
 	f.rule = fmt.Sprintf("%s -> queues %s (set up by the user: --no-setup)", flow, rx.QueueList(f.queues))
 	f.setup, err = devmem.Open(ctx, devmem.Config{
 		Ifname: ifi.Name, Ifindex: ifi.Index, Queues: f.queues, Flows: []nic.Flow{flow},
-		NoSetup: spec.NoSetup, StateDir: spec.StateDir, DryRun: spec.DryRun, Log: logWriter(logf),
-		Alloc: func() (dmabuf.Buffer, error) { return hooks.open(kind, size) },
+		NoSetup: spec.NoSetup, StateDir: spec.StateDir, DryRun: spec.DryRun, Log: logWriter(logf), NIC: k.nic,
+		Alloc: func() (dmabuf.Buffer, error) {
+			if err := testHold(ctx, holdDevmemAlloc); err != nil {
+				return nil, stopped(ctx, "allocating the dma-buf")
+			}
+			return within(ctx, "allocating the dma-buf", func() (dmabuf.Buffer, error) { return k.open(kind, size) }, closeBuffer)
+		},
 		BindRX: func(req bind.RXRequest) (devmem.Binding, error) {
-			return hooks.bindRX(req.Ifindex, req.Queues, req.DmabufFD)
+			if ctx.Err() != nil {
+				return nil, stopped(ctx, "binding the dma-buf")
+			}
+			return k.bindRX(req.Ifindex, req.Queues, req.DmabufFD)
 		},
 	})
 	switch devmem.StepOf(err) {
@@ -243,8 +190,52 @@ func setupDevmemRX(ctx context.Context, s Setup, ifi *net.Interface, kind string
 	return f, nil
 }
 
+// holdDevmemAlloc is a point of the NCDEVMEM_TEST_HOLD hook (not a client phase): a devmem setup
+// holds there once the NIC is prepared, before it allocates its dma-buf.
+const holdDevmemAlloc Phase = "devmem-alloc"
+
+// within runs step, a setup step that cannot be interrupted (allocating, pinning and filling a
+// large dma-buf), and returns its result, or an error as soon as ctx ends, so a stopping server
+// restores the NIC at once. A result that comes after that is given to release. step runs on
+// another thread: it must not depend on the caller's network namespace (binding does: netlink
+// and the ifindex are per namespace, so the bind steps only check ctx before they start).
+func within[T any](ctx context.Context, what string, step func() (T, error), release func(T)) (T, error) {
+	var zero T
+	if ctx.Err() != nil {
+		return zero, stopped(ctx, what)
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := step()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.err == nil {
+				release(r.v)
+			}
+		}()
+		return zero, stopped(ctx, what)
+	}
+}
+
+// stopped is the error of a setup step that ctx ended.
+func stopped(ctx context.Context, what string) error {
+	return fmt.Errorf("stopped while %s: %w", what, context.Cause(ctx))
+}
+
+func closeBuffer(b dmabuf.Buffer) { b.Close() }
+
 // devmemRXFlows is a prepared devmem target: NIC set up, dma-buf bound, one rx.Devmem per flow.
 type devmemRXFlows struct {
+	k       *devmemKernel
 	spec    *TestSpec
 	ifname  string
 	ifindex int
@@ -258,12 +249,11 @@ type devmemRXFlows struct {
 	binding devmem.Binding
 	niov    int
 
-	mu      sync.Mutex // client, engines
-	bufMu   sync.Mutex // the providers are safe for one goroutine at a time; the flows share buf
-	engines []*rx.Devmem
-	win     window
-	once    sync.Once
-	cerr    error
+	mu    sync.Mutex // client
+	bufMu sync.Mutex // the providers are safe for one goroutine at a time; the flows share buf
+	win   window
+	once  sync.Once
+	cerr  error
 }
 
 func (*devmemRXFlows) Control(string, string, syscall.RawConn) error { return nil }
@@ -278,7 +268,7 @@ func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
 		// The flows share the buffer: together they may pin at most half of it.
 		HoldBytes: max(f.buf.Size()/int64(2*max(f.spec.Flows, 1)), 64<<10),
 		Ifname:    f.ifname, Queues: f.queues, Rule: f.rule,
-		QueueOfNapi: f.queueOfNapi, Sys: hooks.rxSys, NiovSize: f.niov,
+		QueueOfNapi: f.queueOfNapi, Sys: f.k.rxSys, NiovSize: f.niov,
 	}
 	if f.spec.Validate.On() {
 		cfg.Verify = func(p []byte, off uint64) error { return pattern.Check(id, p, off) }
@@ -287,9 +277,7 @@ func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	f.engines = append(f.engines, e)
-	f.mu.Unlock()
+	f.win.addEngine(e.Stats.AddTo)
 	return e, nil
 }
 
@@ -305,7 +293,7 @@ func (f *devmemRXFlows) DataConn(c *net.TCPConn) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devmem rx: data connection: %w", err)
 	}
-	return &devmemDataConn{TCPConn: c, r: rx.NewDevmemReader(rc, share(f.buf, &f.bufMu), f.binding.ID(), hooks.rxSys)}, nil
+	return &devmemDataConn{TCPConn: c, r: rx.NewDevmemReader(rc, share(f.buf, &f.bufMu), f.binding.ID(), f.k.rxSys)}, nil
 }
 
 type devmemDataConn struct {
@@ -333,25 +321,8 @@ func (f *devmemRXFlows) queueOfNapi(id uint32) (int, error) {
 	return int(q), nil
 }
 
-func (f *devmemRXFlows) counters() *report.Devmem {
-	d := &report.Devmem{}
-	f.mu.Lock()
-	for _, e := range f.engines {
-		e.Stats.AddTo(d)
-	}
-	f.mu.Unlock()
-	return d
-}
-
-func (f *devmemRXFlows) WindowStart() error {
-	f.win.start(f.counters(), f.snapshot())
-	return nil
-}
-
-func (f *devmemRXFlows) WindowEnd() error {
-	f.win.end(f.counters(), f.snapshot())
-	return nil
-}
+func (f *devmemRXFlows) WindowStart() error { f.win.start(f.win.engineSum(), f.snapshot()); return nil }
+func (f *devmemRXFlows) WindowEnd() error   { f.win.end(f.win.engineSum(), f.snapshot()); return nil }
 
 func (f *devmemRXFlows) Report() *report.Devmem { return f.win.report() }
 
@@ -429,8 +400,8 @@ func (f *devmemRXFlows) Close() error {
 	return f.cerr
 }
 
-func setupDevmemTX(spec *TestSpec, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
-	f := &devmemTXFlows{spec: spec, ifname: ifi.Name}
+func setupDevmemTX(ctx context.Context, k *devmemKernel, spec *TestSpec, ifi *net.Interface, kind string, size int64, logf func(string, ...any)) (_ Flows, err error) {
+	f := &devmemTXFlows{k: k, spec: spec, ifname: ifi.Name}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -445,13 +416,27 @@ func setupDevmemTX(spec *TestSpec, ifi *net.Interface, kind string, size int64, 
 		logf("devmem tx: would allocate a %d-byte %s dma-buf, fill it with the pattern and bind it for TX on %s", size, kind, ifi.Name)
 		return f, nil
 	}
-	if f.buf, err = hooks.open(kind, size); err != nil {
-		return nil, fmt.Errorf("devmem tx --tx-mem %s: %w", kind, err)
+	if err := testHold(ctx, holdDevmemAlloc); err != nil {
+		return nil, stopped(ctx, "allocating the dma-buf")
 	}
-	if err := tx.FillDevmem(f.buf); err != nil {
+	f.buf, err = within(ctx, "allocating and filling the dma-buf", func() (dmabuf.Buffer, error) {
+		buf, err := k.open(kind, size)
+		if err != nil {
+			return nil, fmt.Errorf("devmem tx --tx-mem %s: %w", kind, err)
+		}
+		if err := tx.FillDevmem(buf); err != nil {
+			buf.Close()
+			return nil, err
+		}
+		return buf, nil
+	}, closeBuffer)
+	if err != nil {
 		return nil, err
 	}
-	if f.binding, err = hooks.bindTX(ifi.Index, f.buf.FD()); err != nil {
+	if ctx.Err() != nil {
+		return nil, stopped(ctx, "binding the dma-buf")
+	}
+	if f.binding, err = k.bindTX(ifi.Index, f.buf.FD()); err != nil {
 		return nil, fmt.Errorf("devmem tx: %w", err)
 	}
 	logf("devmem tx: %d-byte %s dma-buf bound for TX on %s as dma-buf id %d", size, kind, ifi.Name, f.binding.ID())
@@ -460,23 +445,22 @@ func setupDevmemTX(spec *TestSpec, ifi *net.Interface, kind string, size int64, 
 
 // devmemTXFlows is a prepared devmem source: one TX binding, the buffer split between the flows.
 type devmemTXFlows struct {
+	k       *devmemKernel
 	spec    *TestSpec
 	ifname  string
 	per     int64
 	buf     dmabuf.Buffer
 	binding binding
 
-	mu      sync.Mutex
-	engines []*tx.Devmem
-	win     window
-	once    sync.Once
-	cerr    error
+	win  window
+	once sync.Once
+	cerr error
 }
 
 // Control binds each data socket to the device (so the route uses the bound NIC) and turns on
 // SO_ZEROCOPY before connect.
 func (f *devmemTXFlows) Control(network, address string, c syscall.RawConn) error {
-	return tx.Control(hooks.txSys, f.ifname)(network, address, c)
+	return tx.Control(f.k.txSys, f.ifname)(network, address, c)
 }
 
 func (f *devmemTXFlows) Receiver(int, syscall.RawConn) (rx.Engine, error) {
@@ -488,28 +472,16 @@ func (f *devmemTXFlows) Sender(id int, _ syscall.RawConn) (tx.Engine, error) {
 		return nil, errors.New("devmem tx: no dma-buf binding (dry run)")
 	}
 	e, err := tx.NewDevmem(tx.DevmemConfig{Buf: f.buf, DmabufID: f.binding.ID(), Base: int64(id) * f.per, Length: f.per,
-		WriteSize: f.spec.WriteSize, Ifname: f.ifname, Sys: hooks.txSys})
+		WriteSize: f.spec.WriteSize, Ifname: f.ifname, Sys: f.k.txSys})
 	if err != nil {
 		return nil, err
 	}
-	f.mu.Lock()
-	f.engines = append(f.engines, e)
-	f.mu.Unlock()
+	f.win.addEngine(e.Stats.AddTo)
 	return e, nil
 }
 
-func (f *devmemTXFlows) counters() *report.Devmem {
-	d := &report.Devmem{}
-	f.mu.Lock()
-	for _, e := range f.engines {
-		e.Stats.AddTo(d)
-	}
-	f.mu.Unlock()
-	return d
-}
-
-func (f *devmemTXFlows) WindowStart() error     { f.win.start(f.counters(), hwStats{}); return nil }
-func (f *devmemTXFlows) WindowEnd() error       { f.win.end(f.counters(), hwStats{}); return nil }
+func (f *devmemTXFlows) WindowStart() error     { f.win.start(f.win.engineSum(), hwStats{}); return nil }
+func (f *devmemTXFlows) WindowEnd() error       { f.win.end(f.win.engineSum(), hwStats{}); return nil }
 func (f *devmemTXFlows) Report() *report.Devmem { return f.win.report() }
 
 // Close unbinds, then frees the dma-buf.
@@ -534,10 +506,29 @@ type hwStats struct {
 
 // window turns cumulative counters into the measurement window's deltas.
 type window struct {
-	mu     sync.Mutex
-	a, b   *report.Devmem
-	ha, hb hwStats
-	noted  map[string]bool
+	mu      sync.Mutex
+	engines []func(*report.Devmem) // each engine's AddTo
+	a, b    *report.Devmem
+	ha, hb  hwStats
+	noted   map[string]bool
+}
+
+// addEngine adds an engine's counters (its Stats.AddTo) to those engineSum sums.
+func (w *window) addEngine(addTo func(*report.Devmem)) {
+	w.mu.Lock()
+	w.engines = append(w.engines, addTo)
+	w.mu.Unlock()
+}
+
+// engineSum is the engines' cumulative counters now.
+func (w *window) engineSum() *report.Devmem {
+	d := &report.Devmem{}
+	w.mu.Lock()
+	for _, addTo := range w.engines {
+		addTo(d)
+	}
+	w.mu.Unlock()
+	return d
 }
 
 func (w *window) note(logf func(string, ...any), what string, err error) {

@@ -21,6 +21,8 @@ import (
 	"github.com/devmemtcp/ncdevmem/dmabuf"
 	"github.com/devmemtcp/ncdevmem/internal/devmemsim"
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
+	"github.com/devmemtcp/ncdevmem/nic"
+	"github.com/devmemtcp/ncdevmem/nic/nictest"
 	"github.com/devmemtcp/ncdevmem/report"
 )
 
@@ -40,9 +42,12 @@ func TestDevmemHandles(t *testing.T) {
 			t.Errorf("Handles(%+v, %s) = %v", tc.spec, tc.role, got)
 		}
 	}
-	// With devmem registered, a devmem spec finds a datapath for both roles.
-	if err := CheckDatapaths(&TestSpec{DevmemRX: true, DevmemTX: true}); err != nil {
-		t.Error(err)
+	// This build's datapaths serve a devmem spec with devmem for both roles.
+	spec := &TestSpec{DevmemRX: true, DevmemTX: true}
+	for _, r := range []Role{RoleTarget, RoleSource} {
+		if dp := selectDatapath(builtinDatapaths(), spec, r); dp.Name() != "devmem" {
+			t.Errorf("%s of a devmem spec: datapath %s", r, dp.Name())
+		}
 	}
 }
 
@@ -115,9 +120,9 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 	stateDir := t.TempDir()
 	local := netip.AddrPortFrom(b.Addr, 5201)
 	var sims []*devmemsim.Sim
-	useSim := func() {
-		hooks.validate = func(string, int64) error { return nil }
-		hooks.open = func(_ string, size int64) (dmabuf.Buffer, error) {
+	useSim := func(k *devmemKernel) {
+		k.validate = func(string, int64) error { return nil }
+		k.open = func(_ string, size int64) (dmabuf.Buffer, error) {
 			s, err := devmemsim.New(devmemsim.Config{Size: size})
 			if err != nil {
 				return nil, err
@@ -126,7 +131,6 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 			return s.Buffer(), nil
 		}
 	}
-	t.Cleanup(func() { hooks = kernelHooks() })
 
 	for _, tc := range []struct {
 		name string
@@ -151,9 +155,9 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 			want: []string{"nosuch0", "check -f"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			hooks = kernelHooks()
+			k := runningKernel()
 			if tc.sim {
-				useSim()
+				useSim(k)
 			}
 			spec := tc.spec
 			if spec.Ifname == "" {
@@ -163,7 +167,7 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 			before := b.LinkState(t, "veth0")
 			err := b.Do(func() error {
 				fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: tc.role, Local: local,
-					Logf: func(f string, a ...any) { t.Logf("note: "+f, a...) }})
+					Logf: func(f string, a ...any) { t.Logf("note: "+f, a...) }, sys: k})
 				if err == nil {
 					fl.Close()
 					return errors.New("setup succeeded on a veth")
@@ -189,11 +193,15 @@ func TestRootDevmemRunOnVeth(t *testing.T) {
 	}
 }
 
-// fakeNetdev is a device with one RX queue and no statistics.
-type fakeNetdev struct{}
+// fakeNetdev is a device with one RX queue (or rx of them) and no statistics.
+type fakeNetdev struct{ rx int }
 
-func (fakeNetdev) Queues(int) ([]bind.Queue, error) {
-	return []bind.Queue{{ID: 0, Type: bind.QueueRX}, {ID: 0, Type: bind.QueueTX}}, nil
+func (f fakeNetdev) Queues(int) ([]bind.Queue, error) {
+	var qs []bind.Queue
+	for i := range max(f.rx, 1) {
+		qs = append(qs, bind.Queue{ID: uint32(i), Type: bind.QueueRX}, bind.Queue{ID: uint32(i), Type: bind.QueueTX})
+	}
+	return qs, nil
 }
 func (fakeNetdev) QstatsQueues(int) ([]bind.Qstats, error) { return nil, nil }
 func (fakeNetdev) PagePools(int) ([]bind.PagePool, error)  { return nil, nil }
@@ -207,13 +215,13 @@ type fakeBinding struct{ id uint32 }
 func (b fakeBinding) ID() uint32 { return b.id }
 func (fakeBinding) Close() error { return nil }
 
-// simHooks runs the devmem datapath on the simulator: one simulated socket shared by the flows
-// (RX), or serving the one flow (TX).
-func simHooks(t *testing.T, cfg devmemsim.Config) func() *devmemsim.Sim {
+// simKernel is a kernel that runs the devmem datapath on the simulator: one simulated socket
+// shared by the flows (RX), or serving the one flow (TX). The function returns the simulator.
+func simKernel(t *testing.T, cfg devmemsim.Config) (*devmemKernel, func() *devmemsim.Sim) {
 	t.Helper()
 	cfg.RXID, cfg.TXID = 1, 1
 	var sim *devmemsim.Sim
-	h := kernelHooks()
+	h := runningKernel()
 	h.validate = func(string, int64) error { return nil }
 	h.open = func(_ string, size int64) (dmabuf.Buffer, error) {
 		var err error
@@ -229,14 +237,12 @@ func simHooks(t *testing.T, cfg devmemsim.Config) func() *devmemsim.Sim {
 	// The engines take the seam when the flows are made, after open: hand them a forwarder.
 	fw := &simForward{sim: &sim}
 	h.rxSys, h.txSys = fw, fw
-	hooks = h
 	t.Cleanup(func() {
-		hooks = kernelHooks()
 		if sim != nil {
 			sim.Close()
 		}
 	})
-	return func() *devmemsim.Sim { return sim }
+	return h, func() *devmemsim.Sim { return sim }
 }
 
 type simForward struct{ sim **devmemsim.Sim }
@@ -257,10 +263,10 @@ func (f *simForward) GetsockoptInt(fd, level, name int) (int, error) {
 // TestDevmemRunSimulated is a whole devmem RX run (client, two servers, two flows, validation)
 // with the simulator standing in for the devmem kernel, on loopback.
 func TestDevmemRunSimulated(t *testing.T) {
-	simHooks(t, devmemsim.Config{})
+	k, _ := simKernel(t, devmemsim.Config{})
 	key := []byte("0123456789abcdef")
-	src, _ := startServer(t, &Server{Key: key, Software: "test"})
-	dst, _ := startServer(t, &Server{Key: key, Software: "test"})
+	src, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
+	dst, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
 	cl := &Client{Src: src, Dst: dst, Key: key, Software: "test"}
 	spec := quickSpec(2, 500*time.Millisecond)
 	spec.DevmemRX, spec.Ifname, spec.Queues, spec.NoSetup, spec.DmabufSize = true, "lo", []int{0}, true, 4<<20
@@ -293,10 +299,10 @@ func TestDevmemRunSimulated(t *testing.T) {
 // TestDevmemTXRunSimulated is a devmem TX run on the simulator: the target validates every byte
 // the simulator read out of the dma-buf at the engine's offsets.
 func TestDevmemTXRunSimulated(t *testing.T) {
-	simHooks(t, devmemsim.Config{CopiedEvery: 50})
+	k, _ := simKernel(t, devmemsim.Config{CopiedEvery: 50})
 	key := []byte("0123456789abcdef")
-	src, _ := startServer(t, &Server{Key: key, Software: "test"})
-	dst, _ := startServer(t, &Server{Key: key, Software: "test"})
+	src, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
+	dst, _ := startServer(t, &Server{Key: key, Software: "test", sys: k})
 	cl := &Client{Src: src, Dst: dst, Key: key, Software: "test"}
 	spec := quickSpec(1, 500*time.Millisecond)
 	spec.DevmemTX, spec.Ifname, spec.DmabufSize = true, "lo", 1<<20
@@ -361,10 +367,10 @@ func TestShareKeepsMapped(t *testing.T) {
 // The session reads a devmem data connection's hello through DataConn: the bytes come out of the
 // (simulated) dma-buf, and the stream after them is left for the engine.
 func TestDevmemDataConn(t *testing.T) {
-	sim := simHooks(t, devmemsim.Config{})
+	k, sim := simKernel(t, devmemsim.Config{})
 	spec := quickSpec(1, time.Second)
 	spec.DevmemRX, spec.Ifname, spec.Queues, spec.NoSetup, spec.DmabufSize = true, "lo", []int{0}, true, 1<<20
-	fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: RoleTarget, Local: netip.MustParseAddrPort("127.0.0.1:1")})
+	fl, err := devmemDatapath{}.Setup(context.Background(), Setup{Spec: &spec, Role: RoleTarget, Local: netip.MustParseAddrPort("127.0.0.1:1"), sys: k})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,5 +404,82 @@ func TestDevmemDataConn(t *testing.T) {
 	}
 	if cn := sim().Counters(); cn.Frags == 0 || cn.Held != 0 {
 		t.Errorf("simulator counters %+v: want the hello delivered as frags and every token returned", cn)
+	}
+}
+
+// closeSignal is a buffer that says when it is closed.
+type closeSignal struct {
+	dmabuf.Buffer
+	closed chan struct{}
+}
+
+func (c closeSignal) Close() error { close(c.closed); return c.Buffer.Close() }
+
+// TestServerStopDuringDevmemSetup (issue 14): a server told to stop while it prepares a devmem
+// target for a remote client ends within a second with the NIC restored, although the dma-buf
+// allocation it is in does not return; the buffer that comes later is freed.
+func TestServerStopDuringDevmemSetup(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nictest.DevmemNIC(lo.Index)
+	before := n.Clone()
+	model := nictest.New(map[string]*nictest.NIC{"lo": n})
+	k := runningKernel()
+	k.nic = model
+	k.validate = func(string, int64) error { return nil }
+	k.dial = func() (netdevClient, error) { return fakeNetdev{rx: 8}, nil }
+	allocating, release, freed := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	k.open = func(_ string, size int64) (dmabuf.Buffer, error) {
+		close(allocating)
+		<-release // an allocation that takes as long as the test wants
+		b, err := dmabuf.NewHost(size)
+		return closeSignal{b, freed}, err
+	}
+	dst, stopDst := startServer(t, &Server{sys: k})
+	src, _ := startServer(t, &Server{})
+	spec := quickSpec(1, time.Second)
+	spec.DevmemRX, spec.Ifname, spec.Queues, spec.DmabufSize, spec.StateDir = true, "lo", []int{7}, 1<<20, t.TempDir()
+	ran := make(chan error, 1)
+	go func() {
+		_, err := (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+		ran <- err
+	}()
+	select {
+	case <-allocating:
+	case err := <-ran:
+		t.Fatalf("the run ended before the allocation: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the target never started allocating its dma-buf")
+	}
+	if n.SplitConfig == before.SplitConfig {
+		t.Fatal("the NIC was not prepared before the allocation")
+	}
+	t0 := time.Now()
+	stopped := make(chan struct{})
+	go func() { stopDst(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Logf("server stopped %v into a devmem setup", time.Since(t0).Round(time.Millisecond))
+	case <-time.After(time.Second):
+		close(release)
+		<-stopped
+		t.Fatalf("the server took %v to stop (it waited for the allocation), want under 1 s", time.Since(t0))
+	}
+	if diff := cmp.Diff(before, n, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+		t.Errorf("NIC not restored when the server stopped (-before +after):\n%s", diff)
+	}
+	if err := nic.CheckClean(spec.StateDir, "lo"); err != nil {
+		t.Errorf("journal left: %v", err)
+	}
+	if err := <-ran; err == nil {
+		t.Error("the client's run succeeded against a stopped target")
+	}
+	close(release)
+	select {
+	case <-freed:
+	case <-time.After(10 * time.Second):
+		t.Error("the dma-buf allocated after the stop was never freed")
 	}
 }

@@ -7,8 +7,15 @@
 //     data port, receives and validates; the source connects the flows and sends.
 //   - Client (behind `ncdevmem run`) prepares both servers, starts the target and then the source,
 //     collects progress and results, and turns them into report.Run values.
-//   - A Datapath supplies each role's memory and engines: host memory is built in (rx.Host,
-//     tx.Host); the devmem datapath registers itself from bench/devmem.go.
+//   - A Datapath supplies each role's memory and engines: host memory (rx.Host, tx.Host), devmem
+//     (rx.Devmem, tx.Devmem) and io_uring zcrx, listed by builtinDatapaths.
+//   - The kernel reaches the datapaths through one config struct (devmemKernel, kernel.go) that a
+//     Server hands each Setup; tests give the Server a simulator or a modelled NIC instead.
+//
+// A server's measurement window is a measurement (measure.go) run in phases: start and pin the
+// workers, watch the control connection, open, loop, collect the side report, drain, finish
+// (classify the failure and send the result). The client's test runs in phases too: connect and
+// handshake, prepare, start, collect (window and drain), between runs.
 //
 // Each role pins its workers kperf's way (SO_INCOMING_CPU + --pin-off, or explicit CPU lists) and
 // samples /proc/stat, the flows' byte counters and the datapath's counters at the exact start and

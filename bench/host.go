@@ -11,8 +11,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/tx"
 )
 
-func init() { Register(hostDatapath{}) }
-
 // hostDatapath is plain process memory: rx.Host and tx.Host. It changes nothing on the host.
 type hostDatapath struct{}
 

@@ -74,9 +74,10 @@ func (l *liveLine) clear() {
 	}
 }
 
-// TestHoldEnv is a test hook: NCDEVMEM_TEST_HOLD=PHASE[,PHASE] makes the server (setup, drain) or
-// the client (between) wait in that phase until it is stopped or a minute passes, saying so on
-// stderr, so tests can deliver a signal in a phase that is normally too short to hit.
+// TestHoldEnv is a test hook: NCDEVMEM_TEST_HOLD=PHASE[,PHASE] makes the server (setup, drain,
+// devmem-alloc: a devmem setup with the NIC prepared) or the client (between) wait in that phase
+// until it is stopped or a minute passes, saying so on stderr, so tests can deliver a signal in a
+// phase that is normally too short to hit.
 const TestHoldEnv = "NCDEVMEM_TEST_HOLD"
 
 // testHold waits in phase p while the hook names it; it returns ctx's error if ctx ended.

@@ -40,10 +40,16 @@ type Server struct {
 	// CorruptAt-1 of flow 0. A test hook, set only from NCDEVMEM_TEST_CORRUPT_AT.
 	CorruptAt uint64
 
+	// Test options. sys is the kernel the datapaths work on (nil: the running one); dps replaces
+	// builtinDatapaths (host memory still serves what none of them handles).
+	sys *devmemKernel
+	dps []Datapath
+
 	mu       sync.Mutex
-	busy     string // who holds the server, "" when idle
-	busyID   []byte // the holder's client id (proto.Hello.Client)
-	busyRefs int    // the holder's connections (2 when this server is both source and target)
+	busy     string        // who holds the server, "" when idle
+	busyID   []byte        // the holder's client id (proto.Hello.Client)
+	busyRefs int           // the holder's connections (2 when this server is both source and target)
+	freed    chan struct{} // closed when the holder releases the server (made by a waiter)
 	wg       sync.WaitGroup
 	closing  bool
 	// conns maps each open control connection to whether it is inside a measurement window.
@@ -53,6 +59,13 @@ type Server struct {
 // shutdownGrace is how long a stopping server lets a test in its window end on its own (stop the
 // flows, send the result with kind shutdown) before closing its connection.
 const shutdownGrace = 600 * time.Millisecond
+
+func (s *Server) datapaths() []Datapath {
+	if s.dps != nil {
+		return s.dps
+	}
+	return builtinDatapaths()
+}
 
 func (s *Server) logf(format string, args ...any) {
 	if s.Logf != nil {
@@ -170,6 +183,12 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, inWindow *atomic.Bool)
 	}
 	s.logf("%s: connected", peer)
 	c.Timeout = proto.DefaultTimeout
+	s.serve(ctx, c, peer, inWindow)
+}
+
+// serve runs the held session's tests (and peer operations) until the client leaves or the
+// connection can no longer be used.
+func (s *Server) serve(ctx context.Context, c *proto.Conn, peer string, inWindow *atomic.Bool) {
 	for {
 		m, err := c.RecvWithin(idleTimeout)
 		if err != nil {
@@ -205,20 +224,31 @@ func (s *Server) handle(ctx context.Context, nc net.Conn, inWindow *atomic.Bool)
 	}
 }
 
+// busyGrace is how long a client is kept waiting for a busy server before it is refused: a
+// holder that just finished may not have been noticed as gone yet.
+const busyGrace = time.Second
+
 // acquire claims the server for client id (a connection of the holder may share it) and reports
-// whether it got it, or whom the server is busy with. A holder that just finished may not have
-// been noticed as gone yet, so a busy server is given a moment first.
+// whether it got it, or whom the server is busy with. A busy server is waited for (release
+// wakes the waiters) for up to busyGrace.
 func (s *Server) acquire(peer string, id []byte) (bool, string) {
+	grace := time.NewTimer(busyGrace)
+	defer grace.Stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	same := func() bool { return s.busy != "" && len(id) > 0 && bytes.Equal(id, s.busyID) }
-	for i := 0; s.busy != "" && !same() && i < 50; i++ {
+	for s.busy != "" && !(len(id) > 0 && bytes.Equal(id, s.busyID)) {
+		if s.freed == nil {
+			s.freed = make(chan struct{})
+		}
+		freed := s.freed
 		s.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		s.mu.Lock()
-	}
-	if s.busy != "" && !same() {
-		return false, s.busy
+		select {
+		case <-freed:
+			s.mu.Lock()
+		case <-grace.C:
+			s.mu.Lock()
+			return false, s.busy
+		}
 	}
 	if s.busy == "" {
 		s.busy = fmt.Sprintf("%s since %s", peer, time.Now().UTC().Format("15:04:05 UTC"))
@@ -233,6 +263,10 @@ func (s *Server) release() {
 	defer s.mu.Unlock()
 	if s.busyRefs--; s.busyRefs == 0 {
 		s.busy, s.busyID = "", nil
+		if s.freed != nil {
+			close(s.freed)
+			s.freed = nil
+		}
 	}
 }
 

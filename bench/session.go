@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -88,10 +87,7 @@ func (s *session) run(ctx context.Context) error {
 	if err := spec.Check(); err != nil {
 		return s.fail(fmt.Errorf("bad test: %w", err))
 	}
-	dp, err := Select(spec, s.p.Role)
-	if err != nil {
-		return s.fail(err)
-	}
+	dp := selectDatapath(s.srv.datapaths(), spec, s.p.Role)
 	if testHold(ctx, PhaseSetup) != nil {
 		return s.fail(errShutdown)
 	}
@@ -153,79 +149,26 @@ func closeFlows(fs []*flowState) {
 
 func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	spec := &s.p.Spec
-	local, ok := s.c.NetConn().LocalAddr().(*net.TCPAddr)
-	if !ok {
-		return s.fail(errors.New("control connection is not TCP"))
-	}
-	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP, Zone: local.Zone})
+	ln, lap, err := s.listenData()
 	if err != nil {
-		return s.fail(fmt.Errorf("listen for data connections on %s: %w", local.IP, err))
+		return s.fail(err)
 	}
 	defer ln.Close()
-	lap := ln.Addr().(*net.TCPAddr).AddrPort()
-	lap = netip.AddrPortFrom(lap.Addr().Unmap(), lap.Port())
-	var env *report.Env
-	if s.p.Env {
-		env = envinfo.Capture(spec.Ifname)
-	}
-	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleTarget, Local: lap, Logf: s.note})
+	flows, env, err := s.setup(ctx, dp, Setup{Local: lap})
 	if err != nil {
-		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+		return err
 	}
 	defer flows.Close()
 	session := proto.NewNonce()
-	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
-		s.fatal.Store(true)
+	if err := s.ready(&readyMsg{Session: session, DataPort: int(lap.Port())}); err != nil {
 		return err
 	}
 	if spec.DryRun {
 		return nil
 	}
-
-	// Accept until start: the source may replace a flow (same id) to spread flows over CPUs.
-	fs := make([]*flowState, spec.Flows)
-	acc := &acceptor{fs: fs, pending: map[*net.TCPConn]bool{}}
-	acceptDone := make(chan struct{})
-	var hellos sync.WaitGroup
-	go func() {
-		defer close(acceptDone)
-		ln.SetDeadline(time.Now().Add(startTimeout))
-		for {
-			c, err := ln.AcceptTCP()
-			if err != nil {
-				hellos.Wait()
-				return
-			}
-			// Each connection identifies itself on its own goroutine, so a silent one cannot
-			// hold up the others.
-			hellos.Add(1)
-			go func() {
-				defer hellos.Done()
-				s.acceptFlow(acc, c, session, flows)
-			}()
-		}
-	}()
-	stopAccept := func() {
-		ln.Close()
-		acc.closePending()
-		<-acceptDone
-	}
-
-	if err := s.waitStart(); err != nil {
-		stopAccept()
-		closeFlows(fs)
+	fs, err := s.acceptUntilStart(ln, session, flows)
+	if err != nil {
 		return err
-	}
-	stopAccept()
-	n := 0
-	for _, f := range fs {
-		if f != nil {
-			n++
-		}
-	}
-	if n < spec.Flows {
-		closeFlows(fs)
-		return s.fail(fmt.Errorf("only %d of %d data connections arrived from the source", n, spec.Flows))
 	}
 	defer closeFlows(fs)
 	for _, f := range fs {
@@ -238,6 +181,92 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 		}
 	}
 	return s.measure(ctx, flows, fs, env)
+}
+
+// setup captures the environment when the client asked for it and sets dp up for this role
+// (st gives the addresses); a failure is told to the client.
+func (s *session) setup(ctx context.Context, dp Datapath, st Setup) (Flows, *report.Env, error) {
+	var env *report.Env
+	if s.p.Env {
+		env = envinfo.Capture(s.p.Spec.Ifname)
+	}
+	st.Spec, st.Role, st.Logf, st.sys = &s.p.Spec, s.p.Role, s.note, s.srv.sys
+	flows, err := dp.Setup(ctx, st)
+	if err != nil {
+		return nil, nil, s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+	}
+	return flows, env, nil
+}
+
+// ready tells the client this role is set up: m with this host's identity and the notes so far.
+func (s *session) ready(m *readyMsg) error {
+	m.Host, m.NumCPU, m.BootID, m.Notes = hostname(), numCPU(), bootID(), s.takeNotes()
+	if err := s.c.Send(typeReady, m); err != nil {
+		s.fatal.Store(true)
+		return err
+	}
+	return nil
+}
+
+// listenData listens for the data connections on the control connection's local address.
+func (s *session) listenData() (*net.TCPListener, netip.AddrPort, error) {
+	local, ok := s.c.NetConn().LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return nil, netip.AddrPort{}, errors.New("control connection is not TCP")
+	}
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: local.IP, Zone: local.Zone})
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("listen for data connections on %s: %w", local.IP, err)
+	}
+	lap := ln.Addr().(*net.TCPAddr).AddrPort()
+	return ln, netip.AddrPortFrom(lap.Addr().Unmap(), lap.Port()), nil
+}
+
+// acceptUntilStart accepts the data connections until start: the source may replace a flow (same
+// id) to spread flows over CPUs. It returns every flow, or the error that ends the test (after
+// telling the client, when the client is still there).
+func (s *session) acceptUntilStart(ln *net.TCPListener, session []byte, flows Flows) ([]*flowState, error) {
+	fs := make([]*flowState, s.p.Spec.Flows)
+	acc := &acceptor{fs: fs, pending: map[*net.TCPConn]bool{}}
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		var hellos sync.WaitGroup
+		defer hellos.Wait()
+		ln.SetDeadline(time.Now().Add(startTimeout))
+		for {
+			c, err := ln.AcceptTCP()
+			if err != nil {
+				return
+			}
+			// Each connection identifies itself on its own goroutine, so a silent one cannot
+			// hold up the others.
+			hellos.Add(1)
+			go func() {
+				defer hellos.Done()
+				s.acceptFlow(acc, c, session, flows)
+			}()
+		}
+	}()
+	err := s.waitStart()
+	ln.Close()
+	acc.closePending()
+	<-acceptDone
+	if err != nil {
+		closeFlows(fs)
+		return nil, err
+	}
+	n := 0
+	for _, f := range fs {
+		if f != nil {
+			n++
+		}
+	}
+	if n < s.p.Spec.Flows {
+		closeFlows(fs)
+		return nil, s.fail(fmt.Errorf("only %d of %d data connections arrived from the source", n, s.p.Spec.Flows))
+	}
+	return fs, nil
 }
 
 // DataConner is implemented by target Flows whose data connections cannot be read with read(2)
@@ -264,6 +293,29 @@ func (a *acceptor) closePending() {
 	}
 }
 
+// identify reads data connection c's hello (through the datapath's DataConn when it has one) and
+// returns the connection to answer on, the flow's id and its SO_INCOMING_CPU.
+func (s *session) identify(c *net.TCPConn, session []byte, flows Flows, n int) (pc *proto.Conn, id, cpu int, err error) {
+	cpu = -1
+	if dc, ok := flows.(DataConner); ok {
+		nc, err := dc.DataConn(c)
+		if err != nil {
+			return nil, 0, cpu, err
+		}
+		pc = proto.NewConn(nc)
+	} else {
+		pc = proto.NewConn(c)
+	}
+	if id, err = proto.RecvDataHello(pc, s.srv.Key, session, n, connectTimeout); err != nil {
+		return nil, 0, cpu, err
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, 0, cpu, err
+	}
+	return pc, id, stats.IncomingCPU(rc), nil
+}
+
 // acceptFlow identifies one data connection and, if it belongs to the session, puts it in place
 // (replacing an earlier connection of the same flow) and acks it with its SO_INCOMING_CPU.
 func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte, flows Flows) {
@@ -275,27 +327,7 @@ func (s *session) acceptFlow(a *acceptor, c *net.TCPConn, session []byte, flows 
 	}
 	a.pending[c] = true
 	a.mu.Unlock()
-	var pc *proto.Conn
-	var id int
-	var err error
-	if dc, ok := flows.(DataConner); ok {
-		var nc net.Conn
-		if nc, err = dc.DataConn(c); err == nil {
-			pc = proto.NewConn(nc)
-		}
-	} else {
-		pc = proto.NewConn(c)
-	}
-	if err == nil {
-		id, err = proto.RecvDataHello(pc, s.srv.Key, session, len(a.fs), connectTimeout)
-	}
-	cpu := -1
-	if err == nil {
-		var rc syscall.RawConn
-		if rc, err = c.SyscallConn(); err == nil {
-			cpu = stats.IncomingCPU(rc)
-		}
-	}
+	pc, id, cpu, err := s.identify(c, session, flows, len(a.fs))
 	var f *flowState
 	a.mu.Lock()
 	delete(a.pending, c)
@@ -335,98 +367,123 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	if err != nil {
 		return s.fail(fmt.Errorf("target data address %q: %w", s.p.Target, err))
 	}
-	var env *report.Env
-	if s.p.Env {
-		env = envinfo.Capture(spec.Ifname)
-	}
-	flows, err := dp.Setup(ctx, Setup{Spec: spec, Role: RoleSource, Remote: target, Logf: s.note})
+	flows, env, err := s.setup(ctx, dp, Setup{Remote: target})
 	if err != nil {
-		return s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
+		return err
 	}
 	defer flows.Close()
 	if spec.DryRun {
-		if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
-			s.fatal.Store(true)
-			return err
-		}
-		return nil
+		return s.ready(&readyMsg{})
 	}
 	fs := make([]*flowState, spec.Flows)
 	defer closeFlows(fs)
-	d := net.Dialer{Timeout: connectTimeout, Control: flows.Control}
-	// kperf's collision avoidance: with pinning on and CPUs enough on both hosts, a flow whose
-	// softirq CPU on either side is taken by an earlier flow is reconnected (RSS hashes the new
-	// port elsewhere), so each flow gets its own net CPUs.
-	// Over loopback, or between namespaces of one host (veth), the softirq runs on the sending
-	// thread's CPU, so there is nothing to spread.
-	sameHost := s.p.TargetBoot != "" && s.p.TargetBoot == bootID()
-	spread := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
-		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost
-	usedSrc, usedDst := map[int]bool{}, map[int]bool{}
-	shared := 0
-	for i := range fs {
-		var c *net.TCPConn
-		for attempt := 1; ; attempt++ {
-			nc, err := d.DialContext(ctx, "tcp", target.String())
-			if err != nil {
-				return s.fail(fmt.Errorf("flow %d: connect to the target's data port: %w", i, err))
-			}
-			c = nc.(*net.TCPConn)
-			fs[i] = &flowState{id: i, conn: c}
-			ack, err := proto.SendDataHello(proto.NewConn(c), s.srv.Key, s.p.Session, i)
-			if err != nil {
-				return s.fail(err)
-			}
-			if !spread {
-				break
-			}
-			srcCPU := -1
-			if rc, err := c.SyscallConn(); err == nil {
-				srcCPU = stats.IncomingCPU(rc)
-			}
-			clash := (srcCPU >= 0 && usedSrc[srcCPU]) || (ack.CPU >= 0 && usedDst[ack.CPU])
-			if !clash || attempt == spreadAttempts {
-				if clash {
-					shared++
-				}
-				usedSrc[srcCPU], usedDst[ack.CPU] = true, true
-				break
-			}
-			c.Close()
-		}
-		c.SetDeadline(time.Time{})
-		if f := fs[i]; true {
-			if f.rc, err = c.SyscallConn(); err != nil {
-				return s.fail(err)
-			}
-			if spec.PaceBytes > 0 {
-				if err := setPacing(f.rc, spec.PaceBytes); err != nil {
-					return s.fail(fmt.Errorf("flow %d: %w", i, err))
-				}
-			}
-			if f.txe, err = flows.Sender(i, f.rc); err != nil {
-				return s.fail(fmt.Errorf("flow %d: %w", i, err))
-			}
-			if i == 0 && s.srv.CorruptAt != 0 {
-				cc, ok := f.txe.(interface{ CorruptAt(uint64) })
-				if !ok {
-					return s.fail(fmt.Errorf("test hook NCDEVMEM_TEST_CORRUPT_AT: the %s sender cannot corrupt its stream", dp.Name()))
-				}
-				cc.CorruptAt(s.srv.CorruptAt - 1)
-			}
-		}
+	if err := s.connectFlows(ctx, dp, flows, target, fs); err != nil {
+		return s.fail(err)
 	}
-	if shared > 0 {
-		s.note("%d of %d flows share a net CPU with another flow after %d connection attempts each (RSS keeps hashing them to the same queues, or a virtual device such as veth runs the softirq on the sender's CPU); pin explicitly with --cpu-src/--cpu-dst if that matters", shared, spec.Flows, spreadAttempts)
-	}
-	if err := s.c.Send(typeReady, &readyMsg{Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
-		s.fatal.Store(true)
+	if err := s.ready(&readyMsg{}); err != nil {
 		return err
 	}
 	if err := s.waitStart(); err != nil {
 		return err
 	}
 	return s.measure(ctx, flows, fs, env)
+}
+
+// spreader is kperf's collision avoidance: with pinning on and CPUs enough on both hosts, a flow
+// whose softirq CPU on either side is taken by an earlier flow is reconnected (RSS hashes the new
+// port elsewhere), so each flow gets its own net CPUs.
+type spreader struct {
+	on               bool
+	usedSrc, usedDst map[int]bool
+	shared           int // flows that still share a net CPU after spreadAttempts connections
+}
+
+func (s *session) newSpreader(target netip.AddrPort) *spreader {
+	spec := &s.p.Spec
+	// Over loopback, or between namespaces of one host (veth), the softirq runs on the sending
+	// thread's CPU, so there is nothing to spread.
+	sameHost := s.p.TargetBoot != "" && s.p.TargetBoot == bootID()
+	on := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
+		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost
+	return &spreader{on: on, usedSrc: map[int]bool{}, usedDst: map[int]bool{}}
+}
+
+// keep tells whether connection c (whose target softirq CPU is dstCPU) keeps its flow, at the
+// attempt-th try.
+func (sp *spreader) keep(c *net.TCPConn, dstCPU, attempt int) bool {
+	if !sp.on {
+		return true
+	}
+	srcCPU := -1
+	if rc, err := c.SyscallConn(); err == nil {
+		srcCPU = stats.IncomingCPU(rc)
+	}
+	clash := (srcCPU >= 0 && sp.usedSrc[srcCPU]) || (dstCPU >= 0 && sp.usedDst[dstCPU])
+	if clash && attempt < spreadAttempts {
+		return false
+	}
+	if clash {
+		sp.shared++
+	}
+	sp.usedSrc[srcCPU], sp.usedDst[dstCPU] = true, true
+	return true
+}
+
+// connectFlows connects and identifies every flow (spreading them over net CPUs) and makes its
+// engine; fs holds each connection as soon as it exists, for the caller to close.
+func (s *session) connectFlows(ctx context.Context, dp Datapath, flows Flows, target netip.AddrPort, fs []*flowState) error {
+	d := net.Dialer{Timeout: connectTimeout, Control: flows.Control}
+	sp := s.newSpreader(target)
+	for i := range fs {
+		for attempt := 1; ; attempt++ {
+			nc, err := d.DialContext(ctx, "tcp", target.String())
+			if err != nil {
+				return fmt.Errorf("flow %d: connect to the target's data port: %w", i, err)
+			}
+			c := nc.(*net.TCPConn)
+			fs[i] = &flowState{id: i, conn: c}
+			ack, err := proto.SendDataHello(proto.NewConn(c), s.srv.Key, s.p.Session, i)
+			if err != nil {
+				return err
+			}
+			if sp.keep(c, ack.CPU, attempt) {
+				break
+			}
+			c.Close()
+		}
+		fs[i].conn.SetDeadline(time.Time{})
+		if err := s.sender(dp, flows, fs[i]); err != nil {
+			return err
+		}
+	}
+	if sp.shared > 0 {
+		s.note("%d of %d flows share a net CPU with another flow after %d connection attempts each (RSS keeps hashing them to the same queues, or a virtual device such as veth runs the softirq on the sender's CPU); pin explicitly with --cpu-src/--cpu-dst if that matters", sp.shared, len(fs), spreadAttempts)
+	}
+	return nil
+}
+
+// sender paces flow f and makes its engine (the corruption test hook applies to flow 0).
+func (s *session) sender(dp Datapath, flows Flows, f *flowState) error {
+	var err error
+	if f.rc, err = f.conn.SyscallConn(); err != nil {
+		return err
+	}
+	if pace := s.p.Spec.PaceBytes; pace > 0 {
+		if err := setPacing(f.rc, pace); err != nil {
+			return fmt.Errorf("flow %d: %w", f.id, err)
+		}
+	}
+	if f.txe, err = flows.Sender(f.id, f.rc); err != nil {
+		return fmt.Errorf("flow %d: %w", f.id, err)
+	}
+	if f.id == 0 && s.srv.CorruptAt != 0 {
+		cc, ok := f.txe.(interface{ CorruptAt(uint64) })
+		if !ok {
+			return fmt.Errorf("test hook NCDEVMEM_TEST_CORRUPT_AT: the %s sender cannot corrupt its stream", dp.Name())
+		}
+		cc.CorruptAt(s.srv.CorruptAt - 1)
+	}
+	return nil
 }
 
 // errAborted is a test the client ended (abort, or its control connection closed); errShutdown
@@ -491,363 +548,6 @@ func pin(cpu int) error {
 		return fmt.Errorf("pin worker to CPU %d: %w (is the CPU online and in this process's cpuset?)", cpu, err)
 	}
 	return nil
-}
-
-// measure runs the window: pin workers, sample, run, sample, stop, report.
-func (s *session) measure(ctx context.Context, flows Flows, fs []*flowState, env *report.Env) error {
-	spec := &s.p.Spec
-	role := s.p.Role
-	ncpu := numCPU()
-	allowed := allowedCPUs()
-	if s.inWindow != nil {
-		s.inWindow.Store(true)
-		defer s.inWindow.Store(false)
-	}
-	for i, f := range fs {
-		f.netCPU = stats.IncomingCPU(f.rc)
-		f.appCPU = appCPU(spec, role, i, f.netCPU, ncpu, s.shared, allowed)
-		if f.appCPU >= ncpu {
-			return s.fail(fmt.Errorf("--cpu-src/--cpu-dst: CPU %d does not exist on %s (it has %d)", f.appCPU, hostname(), ncpu))
-		}
-		f.done = make(chan struct{})
-		if f.rxe != nil {
-			f.brx, _ = f.rxe.(rx.Blocking)
-		} else {
-			f.btx, _ = f.txe.(tx.Blocking)
-		}
-	}
-
-	startCh := make(chan struct{})
-	readyCh := make(chan error, len(fs))
-	finished := make(chan *flowState, len(fs))
-	for _, f := range fs {
-		go func() {
-			defer close(f.done)
-			// The thread stays locked until the goroutine ends, so Go retires it with its affinity
-			// rather than handing a pinned thread to other goroutines.
-			runtime.LockOSThread()
-			f.tid = unix.Gettid()
-			if f.appCPU >= 0 {
-				if err := pin(f.appCPU); err != nil {
-					readyCh <- err
-					f.err = err
-					return
-				}
-			}
-			if f.brx != nil || f.btx != nil {
-				// A blocking socket: read(2)/write(2) sleep in the kernel on this thread, and
-				// SO_RCVTIMEO/SO_SNDTIMEO bring them back to look at f.stop.
-				var serr error
-				if err := f.rc.Control(func(fd uintptr) { serr = sockcall.SetBlocking(int(fd), sockcall.StopPoll) }); err != nil || serr != nil {
-					err = fmt.Errorf("flow %d: blocking socket: %w", f.id, errors.Join(err, serr))
-					readyCh <- err
-					f.err = err
-					return
-				}
-			}
-			readyCh <- nil
-			<-startCh
-			switch {
-			case f.brx != nil:
-				if err := f.rc.Control(func(fd uintptr) { f.err = f.brx.ReceiveBlocking(int(fd), &f.rst, &f.stop) }); err != nil {
-					f.err = err
-				}
-			case f.rxe != nil:
-				f.err = f.rxe.Receive(f.rc, &f.rst)
-			default:
-				if f.btx != nil {
-					if err := f.rc.Control(func(fd uintptr) { f.err = f.btx.SendBlocking(int(fd), &f.tst, &f.stop) }); err != nil {
-						f.err = err
-					}
-				} else {
-					f.err = f.txe.Send(f.rc, &f.tst)
-				}
-				if r, ok := f.txe.(interface {
-					Reap(syscall.RawConn, *tx.Stats) error
-				}); ok {
-					r.Reap(f.rc, &f.tst)
-				}
-			}
-			finished <- f
-		}()
-	}
-	var pinErr error
-	for range fs {
-		if err := <-readyCh; err != nil && pinErr == nil {
-			pinErr = err
-		}
-	}
-	if pinErr != nil {
-		close(startCh)
-		stopFlows(fs)
-		return s.fail(pinErr)
-	}
-
-	// Watch the control connection during the window: abort or a vanished client ends the test.
-	ctx, cancelCause := context.WithCancelCause(ctx)
-	defer cancelCause(nil)
-	readingDone, readerExited := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(readerExited)
-		// One read: the client sends nothing but abort during a test, so anything else is the
-		// end of the session too (and a single read is what endReading's deadline can interrupt).
-		m, err := s.c.RecvWithin(spec.Duration + time.Hour)
-		select {
-		case <-readingDone:
-			return
-		default:
-		}
-		if err != nil || m.Type != typeAbort {
-			s.fatal.Store(true)
-		}
-		cancelCause(errAborted)
-	}()
-	endReading := func() {
-		close(readingDone)
-		// Repeat the deadline until the reader is gone: it may not have set its own yet.
-		for {
-			s.c.NetConn().SetReadDeadline(time.Now())
-			select {
-			case <-readerExited:
-				s.c.NetConn().SetReadDeadline(time.Time{})
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-
-	cpu0, err := stats.ReadCPUTimes()
-	if err != nil {
-		close(startCh)
-		stopFlows(fs)
-		endReading()
-		return s.fail(err)
-	}
-	if err := flows.WindowStart(); err != nil {
-		close(startCh)
-		stopFlows(fs)
-		endReading()
-		return s.fail(err)
-	}
-	start := time.Now()
-	if role == RoleSource {
-		// The window's end: the write deadline for netpoller engines, the stop flag for blocking ones.
-		for _, f := range fs {
-			f.conn.SetWriteDeadline(start.Add(spec.Duration))
-		}
-		windowEnd := time.AfterFunc(spec.Duration, func() {
-			for _, f := range fs {
-				f.stop.Set()
-			}
-		})
-		defer windowEnd.Stop()
-	}
-	close(startCh)
-	if role == RoleTarget {
-		// The client starts the source only after this, so the source starts after the target's
-		// window opened and stops after it closed: the target never sees an EOF inside its window.
-		if err := s.c.Send(typeStarted, nil); err != nil {
-			s.fatal.Store(true)
-			cancelCause(errAborted)
-		}
-	}
-
-	var failure error
-	end := time.NewTimer(spec.Duration)
-	defer end.Stop()
-	var tick, live <-chan time.Time
-	if spec.Interval > 0 {
-		t := time.NewTicker(spec.Interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	liveCPU := cpu0
-	if spec.Live > 0 {
-		t := time.NewTicker(spec.Live)
-		defer t.Stop()
-		live = t.C
-	}
-	// Where the workers and the softirqs run, sampled through the window.
-	// Each sample reads /proc and makes a syscall per flow: space them out for many flows.
-	sampler := time.NewTicker(placementSample * time.Duration(max(1, len(fs)/32)))
-	defer sampler.Stop()
-	var cpu1 []stats.CPUTimes
-	var lastTick time.Duration
-	ended := 0
-window:
-	for {
-		select {
-		case <-end.C:
-			break window
-		case <-sampler.C:
-			for _, f := range fs {
-				f.sample()
-			}
-		case <-tick:
-			lastTick = time.Since(start)
-			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: lastTick.Seconds(), Bytes: flowBytes(fs)}); err != nil {
-				s.fatal.Store(true)
-				cancelCause(errAborted)
-			}
-		case <-live:
-			now, err := stats.ReadCPUTimes()
-			idle := -1.0
-			if err == nil {
-				idle = appIdle(liveCPU, now, fs, allowed)
-				liveCPU = now
-			}
-			if err := s.c.Send(typeProgress, &progressMsg{Live: true, Elapsed: time.Since(start).Seconds(), Bytes: flowBytes(fs), AppIdle: idle}); err != nil {
-				s.fatal.Store(true)
-				cancelCause(errAborted)
-			}
-		case <-ctx.Done():
-			failure = errAborted
-			if !errors.Is(context.Cause(ctx), errAborted) {
-				failure = errShutdown
-			}
-			break window
-		case f := <-finished:
-			ended++
-			if role == RoleSource && errors.Is(f.err, os.ErrDeadlineExceeded) {
-				// The window's own end (the write deadline or the stop flag), seen a hair before
-				// the timer.
-				if ended == len(fs) {
-					break window
-				}
-				continue
-			}
-			if f.err == nil && time.Since(start) >= spec.Duration {
-				// The source's EOF after the window, seen before the timer: the window's end.
-				break window
-			}
-			failure = flowFailure(role, f, time.Since(start), spec.Duration)
-			break window
-		}
-	}
-	cpu1, err = stats.ReadCPUTimes()
-	if err != nil && failure == nil {
-		failure = err
-	}
-	usec := uint64(time.Since(start).Microseconds())
-	for _, f := range fs {
-		f.sample()
-	}
-	if role == RoleSource {
-		// Sources stop at their deadline; wait so the byte counts are final.
-		if failure != nil {
-			stopFlows(fs)
-		}
-		for _, f := range fs {
-			<-f.done
-		}
-	}
-	bytes := make([]uint64, len(fs))
-	var total uint64
-	for i, f := range fs {
-		bytes[i] = f.bytes()
-		total += bytes[i]
-	}
-	// Close the last partial interval at the window's end, so the intervals cover the window.
-	if spec.Interval > 0 && failure == nil && !s.fatal.Load() {
-		if w := time.Duration(usec) * time.Microsecond; w-lastTick > spec.Interval/10 {
-			if err := s.c.Send(typeProgress, &progressMsg{Elapsed: w.Seconds(), Bytes: total}); err != nil {
-				s.fatal.Store(true)
-			}
-		}
-	}
-	if err := flows.WindowEnd(); err != nil && failure == nil {
-		failure = err
-	}
-	side := report.Side{Host: hostname(), Devmem: flows.Report()}
-	for i, f := range fs {
-		// The net CPU the report shows is where the softirq ran at the window's end; the one at
-		// its start (from the connection's handshake) placed the worker.
-		net := stats.IncomingCPU(f.rc)
-		if net < 0 {
-			net = f.netCPU
-		}
-		fl := report.Flow{ID: f.id, Dir: "rx", Bytes: bytes[i], USec: usec, Gbps: report.Gbps(bytes[i], usec), NetCPU: net, AppCPU: f.appCPU,
-			ThreadCPUs: f.threadCPUs, SoftirqCPUs: f.softirqCPUs}
-		if role == RoleSource {
-			fl.Dir = "tx"
-			if spec.MsgZerocopy || spec.DevmemTX {
-				fl.ZC = &report.ZC{Sends: f.tst.ZCSends.Load(), Completions: f.tst.ZCCompleted.Load(), Copied: f.tst.ZCCopied.Load()}
-			}
-		}
-		if ti, err := stats.TCPInfo(f.rc); err == nil {
-			fl.TCP = ti
-		}
-		side.Flows = append(side.Flows, fl)
-	}
-	if cpu1 != nil {
-		side.CPUs = stats.CPUUsage(cpu0, cpu1, stats.Roles(side.Flows))
-	}
-
-	// Tail: the target drains until the source's EOF so the source never blocks on a full window.
-	if role == RoleTarget && failure == nil {
-		testHold(ctx, PhaseDrain)
-		deadline := time.Now().Add(drainTimeout)
-		for _, f := range fs {
-			f.conn.SetReadDeadline(deadline)
-		}
-		drainEnd := time.AfterFunc(drainTimeout, func() {
-			for _, f := range fs {
-				f.stop.Set()
-			}
-		})
-		for ; ended < len(fs); ended++ {
-			var f *flowState
-			select {
-			case f = <-finished:
-			case <-ctx.Done():
-			}
-			if f == nil {
-				failure = errAborted
-				if !errors.Is(context.Cause(ctx), errAborted) {
-					failure = errShutdown
-				}
-				break
-			}
-			if f.err != nil && failure == nil {
-				failure = flowFailure(role, f, time.Since(start), spec.Duration)
-			}
-		}
-		drainEnd.Stop()
-	}
-	stopFlows(fs)
-	if role == RoleSource && failure == nil {
-		for _, f := range fs {
-			if f.err != nil && !errors.Is(f.err, os.ErrDeadlineExceeded) {
-				failure = flowFailure(role, f, time.Since(start), spec.Duration)
-				break
-			}
-		}
-	}
-	endReading()
-	if s.fatal.Load() {
-		if failure == nil {
-			failure = errAborted
-		}
-		return failure
-	}
-	res := resultMsg{Side: side, Start: start, USec: usec, Env: env, Notes: s.takeNotes()}
-	if failure != nil {
-		res.Error = failure.Error()
-		var me *pattern.MismatchError
-		switch {
-		case errors.As(failure, &me):
-			res.Kind = kindMismatch
-		case errors.Is(failure, errAborted):
-			res.Kind = kindAborted
-		case errors.Is(failure, errShutdown):
-			res.Kind = kindShutdown
-		}
-	}
-	if err := s.c.Send(typeResult, &res); err != nil {
-		s.fatal.Store(true)
-		return err
-	}
-	return failure
 }
 
 // placementSample is how often the window records where workers and softirqs run (for up to 32

@@ -150,6 +150,19 @@ func DefaultSpec() TestSpec {
 func (s *TestSpec) Check() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	s.checkSizes(bad)
+	s.checkPaths(bad)
+	s.checkZcrx(bad)
+	s.checkDevmemOnly(bad)
+	s.checkLists(bad)
+	return errors.Join(errs...)
+}
+
+// badf collects one of Check's complaints.
+type badf func(format string, a ...any)
+
+// checkSizes checks the flow count, the window and the I/O sizes and periods.
+func (s *TestSpec) checkSizes(bad badf) {
 	if s.Flows < 1 || s.Flows > MaxFlows {
 		bad("--flows %d: want 1..%d", s.Flows, MaxFlows)
 	}
@@ -176,6 +189,10 @@ func (s *TestSpec) Check() error {
 	if s.Live < 0 {
 		bad("live progress period %v: must not be negative", s.Live)
 	}
+}
+
+// checkPaths checks that the receive and send paths asked for go together.
+func (s *TestSpec) checkPaths(bad badf) {
 	if s.MsgTrunc && s.Validate.On() {
 		bad("--msg-trunc discards the payload, so it cannot be validated (add --validate off)")
 	}
@@ -188,41 +205,56 @@ func (s *TestSpec) Check() error {
 	if (s.DevmemRX || s.DevmemTX) && s.Ifname == "" {
 		bad("--devmem-rx/--devmem-tx need the interface: add -f IFNAME")
 	}
-	if s.Zcrx {
-		switch {
-		case s.DevmemRX:
-			bad("--zcrx and --devmem-rx are two zero-copy receive paths for the same queue; pick one (run them one after the other to compare)")
-		case s.Ifname == "":
-			bad("--zcrx needs the interface whose queue it registers: add -f IFNAME")
-		case s.MsgTrunc:
-			bad("--msg-trunc and --zcrx are different receive paths; pick one")
-		}
-		if s.RxMem != "" && s.RxMem != "host" && s.RxMem != "udmabuf" {
-			bad("--rx-mem %s: a zcrx area is host memory or a udmabuf dma-buf (--rx-mem host|udmabuf)", s.RxMem)
-		}
-		if s.DmabufSize != 0 {
-			bad("--dmabuf-size sizes devmem's dma-buf; the zcrx area is --zcrx-area-size")
-		}
+}
+
+// checkZcrx checks the zcrx options.
+func (s *TestSpec) checkZcrx(bad badf) {
+	if !s.Zcrx {
 		if s.ZcrxAreaSize != 0 {
-			if err := zcrx.CheckArea(s.ZcrxAreaSize); err != nil {
-				bad("--zcrx-area-size: %v", err)
-			}
+			bad("--zcrx-area-size only applies to --zcrx runs")
 		}
-	} else if s.ZcrxAreaSize != 0 {
-		bad("--zcrx-area-size only applies to --zcrx runs")
+		return
 	}
-	if !s.DevmemRX && !s.DevmemTX && !s.Zcrx {
-		for name, set := range map[string]bool{
-			"-f": s.Ifname != "", "--rx-mem": s.RxMem != "", "--tx-mem": s.TxMem != "",
-			"--queues": len(s.Queues) > 0, "--num-rx-queues": s.NumRXQueues != 0,
-			"--dmabuf-size": s.DmabufSize != 0, "--no-setup": s.NoSetup, "--dry-run": s.DryRun,
-			"--fail-linear": s.FailLinear,
-		} {
-			if set {
-				bad("%s only applies to devmem runs: add --devmem-rx or --devmem-tx", name)
-			}
+	switch {
+	case s.DevmemRX:
+		bad("--zcrx and --devmem-rx are two zero-copy receive paths for the same queue; pick one (run them one after the other to compare)")
+	case s.Ifname == "":
+		bad("--zcrx needs the interface whose queue it registers: add -f IFNAME")
+	case s.MsgTrunc:
+		bad("--msg-trunc and --zcrx are different receive paths; pick one")
+	}
+	if s.RxMem != "" && s.RxMem != "host" && s.RxMem != "udmabuf" {
+		bad("--rx-mem %s: a zcrx area is host memory or a udmabuf dma-buf (--rx-mem host|udmabuf)", s.RxMem)
+	}
+	if s.DmabufSize != 0 {
+		bad("--dmabuf-size sizes devmem's dma-buf; the zcrx area is --zcrx-area-size")
+	}
+	if s.ZcrxAreaSize != 0 {
+		if err := zcrx.CheckArea(s.ZcrxAreaSize); err != nil {
+			bad("--zcrx-area-size: %v", err)
 		}
 	}
+}
+
+// checkDevmemOnly refuses the devmem options in a run without devmem or zcrx.
+func (s *TestSpec) checkDevmemOnly(bad badf) {
+	if s.DevmemRX || s.DevmemTX || s.Zcrx {
+		return
+	}
+	for name, set := range map[string]bool{
+		"-f": s.Ifname != "", "--rx-mem": s.RxMem != "", "--tx-mem": s.TxMem != "",
+		"--queues": len(s.Queues) > 0, "--num-rx-queues": s.NumRXQueues != 0,
+		"--dmabuf-size": s.DmabufSize != 0, "--no-setup": s.NoSetup, "--dry-run": s.DryRun,
+		"--fail-linear": s.FailLinear,
+	} {
+		if set {
+			bad("%s only applies to devmem runs: add --devmem-rx or --devmem-tx", name)
+		}
+	}
+}
+
+// checkLists checks the queue and CPU choices.
+func (s *TestSpec) checkLists(bad badf) {
 	if len(s.Queues) > 0 && s.NumRXQueues != 0 {
 		bad("--queues and --num-rx-queues both choose the devmem queues; give one")
 	}
@@ -244,7 +276,6 @@ func (s *TestSpec) Check() error {
 			}
 		}
 	}
-	return errors.Join(errs...)
 }
 
 // ParseList parses a CPU or queue list such as "0-3,8,10-11" (ascending ranges, no duplicates).

@@ -29,8 +29,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/zcrx"
 )
 
-func init() { Register(zcrxDatapath{}) }
-
 // DefaultZcrxAreaSize is the zcrx area when --zcrx-area-size is not given (zcrx.DefaultAreaSize).
 const DefaultZcrxAreaSize = zcrx.DefaultAreaSize
 
@@ -90,7 +88,7 @@ func (zcrxDatapath) Setup(ctx context.Context, s Setup) (_ Flows, err error) {
 // newZcrxFlows checks the request against the interface and the kernel, changing nothing.
 func newZcrxFlows(s Setup) (*zcrxFlows, zcrx.Support, error) {
 	spec := s.Spec
-	f := &zcrxFlows{spec: spec, kind: spec.RxMem, size: spec.ZcrxAreaSize, logf: s.Logf}
+	f := &zcrxFlows{spec: spec, k: s.kernel(), kind: spec.RxMem, size: spec.ZcrxAreaSize, logf: s.Logf}
 	if f.logf == nil {
 		f.logf = func(string, ...any) {}
 	}
@@ -124,7 +122,7 @@ func newZcrxFlows(s Setup) (*zcrxFlows, zcrx.Support, error) {
 // pickQueues chooses the queues as devmem RX does (--queues, or the last --num-rx-queues) and
 // splits the area between them.
 func (f *zcrxFlows) pickQueues() (err error) {
-	if f.client, err = hooks.dial(); err != nil {
+	if f.client, err = f.k.dial(); err != nil {
 		return fmt.Errorf("zcrx: %w", err)
 	}
 	qs, err := f.client.Queues(f.ifindex)
@@ -160,7 +158,7 @@ func heldQueue(qs []bind.Queue, queues []uint32) (bind.Queue, bool) {
 func (f *zcrxFlows) checkMemory(m zcrx.Memlock, err error) error {
 	host := f.kind != "udmabuf"
 	if !host {
-		if err := hooks.validate(f.kind, f.per); err != nil {
+		if err := f.k.validate(f.kind, f.per); err != nil {
 			return fmt.Errorf("zcrx --rx-mem udmabuf: %w", err)
 		}
 	}
@@ -176,7 +174,7 @@ func (f *zcrxFlows) checkMemory(m zcrx.Memlock, err error) error {
 func (f *zcrxFlows) prepare(ctx context.Context, local netip.AddrPort) (err error) {
 	f.setup, err = devmem.Open(ctx, devmem.Config{Ifname: f.ifname, Ifindex: f.ifindex, Queues: f.queues,
 		Flows: []nic.Flow{{Dst: local}}, NoSetup: f.spec.NoSetup, StateDir: f.spec.StateDir,
-		DryRun: f.spec.DryRun, Log: logWriter(f.logf), NoBind: true})
+		DryRun: f.spec.DryRun, Log: logWriter(f.logf), NIC: f.k.nic, NoBind: true})
 	if err != nil {
 		return fmt.Errorf("zcrx: %w", err)
 	}
@@ -189,7 +187,7 @@ func (f *zcrxFlows) register(queue uint32, sup zcrx.Support) (err error) {
 	f.qs = append(f.qs, zq)
 	cfg := zcrx.IfqConfig{Ifname: f.ifname, Ifindex: f.ifindex, Queue: queue, DmabufFD: -1, CopyStats: sup.CopyStats()}
 	if f.kind == "udmabuf" {
-		if zq.buf, err = hooks.open(f.kind, f.per); err != nil {
+		if zq.buf, err = f.k.open(f.kind, f.per); err != nil {
 			return fmt.Errorf("zcrx --rx-mem udmabuf: %w", err)
 		}
 		m, ok := zq.buf.(dmabuf.Mapped)
@@ -269,6 +267,7 @@ type zcrxQueue struct {
 // zcrxFlows is a prepared zcrx target: NIC set up, one ifq and receiver per queue.
 type zcrxFlows struct {
 	spec    *TestSpec
+	k       *devmemKernel
 	ifname  string
 	ifindex int
 	kind    string

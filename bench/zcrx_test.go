@@ -127,7 +127,6 @@ func (d zcrxNetdev) Queues(int) ([]bind.Queue, error) {
 }
 
 func TestZcrxPickQueuesSplitsTheArea(t *testing.T) {
-	t.Cleanup(func() { hooks = kernelHooks() })
 	for _, tc := range []struct {
 		name   string
 		spec   TestSpec
@@ -144,9 +143,9 @@ func TestZcrxPickQueuesSplitsTheArea(t *testing.T) {
 		{"too few queues", TestSpec{NumRXQueues: 4, ZcrxAreaSize: 1 << 20}, zcrxNetdev{n: 4}, nil, 0, "ethtool -L"},
 	} {
 		dev := tc.dev
-		hooks.dial = func() (netdevClient, error) { return dev, nil }
+		k := &devmemKernel{dial: func() (netdevClient, error) { return dev, nil }}
 		spec := tc.spec
-		f := &zcrxFlows{spec: &spec, ifname: "eth1", size: spec.ZcrxAreaSize}
+		f := &zcrxFlows{spec: &spec, k: k, ifname: "eth1", size: spec.ZcrxAreaSize}
 		err := f.pickQueues()
 		if tc.want != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -161,7 +160,6 @@ func TestZcrxPickQueuesSplitsTheArea(t *testing.T) {
 }
 
 func TestZcrxMemoryCheckedBeforeTheNIC(t *testing.T) {
-	t.Cleanup(func() { hooks = kernelHooks() })
 	low := zcrx.Memlock{Limit: 8 << 20}
 	for _, tc := range []struct {
 		kind  string
@@ -174,9 +172,9 @@ func TestZcrxMemoryCheckedBeforeTheNIC(t *testing.T) {
 		{"host", zcrx.Memlock{Limit: 8 << 20, IPCLock: true}, nil, ""},
 		{"host", zcrx.Memlock{}, errors.New("capget: EPERM"), ""}, // noted, left to the kernel
 	} {
-		hooks.validate = func(string, int64) error { return nil }
+		k := &devmemKernel{validate: func(string, int64) error { return nil }}
 		var notes []string
-		f := &zcrxFlows{kind: tc.kind, per: 32 << 20, queues: []uint32{2, 3},
+		f := &zcrxFlows{k: k, kind: tc.kind, per: 32 << 20, queues: []uint32{2, 3},
 			logf: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
 		err := f.checkMemory(tc.m, tc.mlErr)
 		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
@@ -187,8 +185,8 @@ func TestZcrxMemoryCheckedBeforeTheNIC(t *testing.T) {
 		}
 	}
 	// A udmabuf area over the module's limit is refused by dmabuf's own check.
-	hooks.validate = func(kind string, size int64) error { return fmt.Errorf("%d bytes over the udmabuf size limit", size) }
-	f := &zcrxFlows{kind: "udmabuf", per: 32 << 20, queues: []uint32{3}, logf: func(string, ...any) {}}
+	k := &devmemKernel{validate: func(kind string, size int64) error { return fmt.Errorf("%d bytes over the udmabuf size limit", size) }}
+	f := &zcrxFlows{k: k, kind: "udmabuf", per: 32 << 20, queues: []uint32{3}, logf: func(string, ...any) {}}
 	if err := f.checkMemory(low, nil); err == nil || !strings.Contains(err.Error(), "zcrx --rx-mem udmabuf: 33554432 bytes") {
 		t.Errorf("udmabuf over the limit: %v", err)
 	}
@@ -218,7 +216,6 @@ func TestZcrxRcvbuf(t *testing.T) {
 }
 
 func TestZcrxQueueOfNeedsTheFlowsNAPI(t *testing.T) {
-	t.Cleanup(func() { hooks = kernelHooks() })
 	c, _ := testnet.TCPPair(t)
 	rc, err := c.SyscallConn()
 	if err != nil {

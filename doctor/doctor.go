@@ -526,55 +526,57 @@ func (d *run) rings() {
 func (d *run) ntuple() {
 	c := Check{ID: "ntuple", Title: "ntuple rule slot", RX: true}
 	nt, err := d.sys.Ntuple(d.ifname)
-	switch {
-	case notSupported(err):
+	if unreadable(&c, err, "ntuple", "no ntuple rules: flows cannot be steered to the devmem queues",
+		fmt.Sprintf("ethtool -K %s ntuple on (if the NIC has flow steering), or steer another way and run with --no-setup", d.ifname)) {
+		d.add(c)
+		return
+	}
+	used := len(nt.Rules)
+	d.rep.Facts.Ntuple = &NtupleFacts{Slots: nt.TableSize, Used: used, LocAny: nt.LocAny}
+	c.Status, c.Detail = StatusOK, fmt.Sprintf("%d of %d slots used", used, nt.TableSize)
+	if nt.LocAny {
+		c.Detail += ", driver picks slots"
+	}
+	if nt.TableSize > 0 && used >= int(nt.TableSize) {
 		c.Status = StatusFail
-		c.Detail = "no ntuple rules: flows cannot be steered to the devmem queues"
-		c.Fix = []string{fmt.Sprintf("ethtool -K %s ntuple on (if the NIC has flow steering), or steer another way and run with --no-setup", d.ifname)}
-	case err != nil:
-		c.Status, c.Detail = StatusWarn, "ntuple: "+err.Error()
-	default:
-		used := len(nt.Rules)
-		d.rep.Facts.Ntuple = &NtupleFacts{Slots: nt.TableSize, Used: used, LocAny: nt.LocAny}
-		c.Detail = fmt.Sprintf("%d of %d slots used", used, nt.TableSize)
-		if nt.LocAny {
-			c.Detail += ", driver picks slots"
-		}
-		switch {
-		case nt.TableSize > 0 && used >= int(nt.TableSize):
-			c.Status = StatusFail
-			c.Detail += "; no free slot"
-			c.Fix = []string{fmt.Sprintf("ethtool -N %s delete %d (ethtool -n %s lists the rules)", d.ifname, nt.Rules[0].Location, d.ifname)}
-		default:
-			c.Status = StatusOK
-		}
+		c.Detail += "; no free slot"
+		c.Fix = []string{fmt.Sprintf("ethtool -N %s delete %d (ethtool -n %s lists the rules)", d.ifname, nt.Rules[0].Location, d.ifname)}
 	}
 	d.add(c)
+}
+
+// unreadable fills c when a fact could not be read and reports whether it did: a fail with lack
+// and fix when the driver does not support it, a warn with the error otherwise.
+func unreadable(c *Check, err error, what, lack, fix string) bool {
+	switch {
+	case err == nil:
+		return false
+	case notSupported(err):
+		c.Status, c.Detail, c.Fix = StatusFail, lack, []string{fix}
+	default:
+		c.Status, c.Detail = StatusWarn, what+": "+err.Error()
+	}
+	return true
 }
 
 func (d *run) rss() {
 	c := Check{ID: "rss", Title: "RSS control", RX: true}
 	r, err := d.sys.RSS(d.ifname)
-	switch {
-	case notSupported(err):
+	if unreadable(&c, err, "rss", "no RSS control: traffic cannot be kept off the devmem queues",
+		"a NIC whose driver supports ethtool -X, or keep RSS off the devmem queues another way and run with --no-setup") {
+		d.add(c)
+		return
+	}
+	d.rep.Facts.RSS = &RSSFacts{RXRings: r.RXRings, TableSize: len(r.Indir), Contexts: r.Contexts}
+	c.Status, c.Detail = StatusOK, fmt.Sprintf("%d RX rings, indirection table of %d entries", r.RXRings, len(r.Indir))
+	if r.Contexts {
+		c.Detail += ", RSS contexts supported"
+	} else {
+		c.Detail += ", no RSS contexts (ncdevmem narrows the main table instead)"
+	}
+	if len(r.Indir) == 0 {
 		c.Status = StatusFail
-		c.Detail = "no RSS control: traffic cannot be kept off the devmem queues"
-		c.Fix = []string{"a NIC whose driver supports ethtool -X, or keep RSS off the devmem queues another way and run with --no-setup"}
-	case err != nil:
-		c.Status, c.Detail = StatusWarn, "rss: "+err.Error()
-	default:
-		c.Status = StatusOK
-		d.rep.Facts.RSS = &RSSFacts{RXRings: r.RXRings, TableSize: len(r.Indir), Contexts: r.Contexts}
-		c.Detail = fmt.Sprintf("%d RX rings, indirection table of %d entries", r.RXRings, len(r.Indir))
-		if r.Contexts {
-			c.Detail += ", RSS contexts supported"
-		} else {
-			c.Detail += ", no RSS contexts (ncdevmem narrows the main table instead)"
-		}
-		if len(r.Indir) == 0 {
-			c.Status = StatusFail
-			c.Detail += "; the driver has no indirection table"
-		}
+		c.Detail += "; the driver has no indirection table"
 	}
 	d.add(c)
 }

@@ -19,17 +19,7 @@ func TestRootDoctorVeth(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ip link: %v: %s", err, before)
 	}
-	var r *Report
-	err = ns.Do(func() error {
-		l := Live()
-		defer l.Close()
-		var err error
-		r, err = Run(l, ns.Link)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := runIn(t, ns)
 	var text bytes.Buffer
 	WriteText(&text, r)
 	t.Logf("\n%s", text.String())
@@ -77,7 +67,20 @@ func TestRootDoctorVeth(t *testing.T) {
 	if out, err := ns.Command("ip", "link", "set", ns.Link, "down").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set down: %v: %s", err, out)
 	}
-	err = ns.Do(func() error {
+	r = runIn(t, ns)
+	if c := check(t, r, "link"); c.Status != StatusFail || len(c.Fix) != 1 || c.Fix[0] != "ip link set veth0 up" {
+		t.Errorf("down link: %+v", c)
+	}
+	if c := check(t, r, "queues"); c.Status != StatusSkip || len(r.Queues) != 0 {
+		t.Errorf("queues of a down link: %+v %+v", c, r.Queues)
+	}
+}
+
+// runIn runs the doctor on ns's link with the live machine, inside ns.
+func runIn(t *testing.T, ns *testnet.NS) *Report {
+	t.Helper()
+	var r *Report
+	err := ns.Do(func() error {
 		l := Live()
 		defer l.Close()
 		var err error
@@ -87,10 +90,5 @@ func TestRootDoctorVeth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := check(t, r, "link"); c.Status != StatusFail || len(c.Fix) != 1 || c.Fix[0] != "ip link set veth0 up" {
-		t.Errorf("down link: %+v", c)
-	}
-	if c := check(t, r, "queues"); c.Status != StatusSkip || len(r.Queues) != 0 {
-		t.Errorf("queues of a down link: %+v %+v", c, r.Queues)
-	}
+	return r
 }

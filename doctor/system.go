@@ -14,6 +14,7 @@ import (
 	"github.com/devmemtcp/ncdevmem/bind"
 	"github.com/devmemtcp/ncdevmem/gpu"
 	"github.com/devmemtcp/ncdevmem/nic"
+	"github.com/devmemtcp/ncdevmem/nic/ethtool"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,8 +22,8 @@ import (
 // opens one netdev netlink socket lazily; Close releases it.
 func Live() *LiveSystem { return &LiveSystem{cuda: sync.OnceValue(gpu.Available)} }
 
-// LiveSystem reads the machine: netdev generic netlink, ethtool (package nic), rtnetlink, /proc,
-// /sys, /dev and capget. Reading needs no privilege; the bind probes need CAP_NET_ADMIN.
+// LiveSystem reads the machine: netdev generic netlink (package bind), ethtool (package nic),
+// rtnetlink (package nic/ethtool), /proc, /sys, /dev and capget. Reading needs no privilege; the bind probes need CAP_NET_ADMIN.
 type LiveSystem struct {
 	c    *bind.Client
 	cerr error
@@ -143,8 +144,18 @@ func (l *LiveSystem) Ntuple(ifname string) (*nic.Ntuple, error) { return nic.Ntu
 // RSS is ethtool -x.
 func (l *LiveSystem) RSS(ifname string) (*nic.RSS, error) { return nic.RSSInfo(ifname) }
 
+// Link is what rtnetlink says about a device that matters for devmem: up, and any XDP program.
+type Link = ethtool.Link
+
 // Link asks rtnetlink for the device's flags and IFLA_XDP.
-func (l *LiveSystem) Link(ifindex int) (Link, error) { return linkState(ifindex) }
+func (l *LiveSystem) Link(ifindex int) (Link, error) {
+	c, err := ethtool.DialLink()
+	if err != nil {
+		return Link{}, err
+	}
+	defer c.Close()
+	return c.Link(ifindex)
+}
 
 // IRQAffinity reads /proc/irq/N/smp_affinity_list.
 func (l *LiveSystem) IRQAffinity(irq uint32) (string, error) {

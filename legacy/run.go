@@ -35,6 +35,10 @@ const (
 	hugeSize   = 2 << 20
 )
 
+// HugePagesFor is how many 2 MiB huge pages the C tool's dma-buf takes when -b asks for rx pages
+// above the page size (the buffer is rounded up to whole huge pages).
+const HugePagesFor = (dmabufSize + hugeSize - 1) / hugeSize
+
 // Binding is a dma-buf binding; Close unbinds.
 type Binding interface {
 	ID() uint32

@@ -7,10 +7,10 @@ import (
 	"os"
 )
 
-// SetCrashHook installs the crash simulator for external tests and returns the undo.
-func SetCrashHook(f func() bool) func() {
-	crashHook = f
-	return func() { crashHook = nil }
+// WithCrash returns req with the crash simulator crash (see Request.crash).
+func WithCrash(req Request, crash func() bool) Request {
+	req.crash = crash
+	return req
 }
 
 // IsCrash reports whether err is a simulated crash.
@@ -18,7 +18,12 @@ func IsCrash(err error) bool { return err == errCrash }
 
 // CleanupWith is Cleanup against k.
 func CleanupWith(k Kernel, stateDir, ifname string, log io.Writer) error {
-	return cleanup(k, stateDir, ifname, log)
+	return cleanup(&undoer{k: k, ifname: ifname, log: log}, stateDir)
+}
+
+// CleanupCrashing is CleanupWith with the crash simulator crash (see Request.crash).
+func CleanupCrashing(k Kernel, stateDir, ifname string, log io.Writer, crash func() bool) error {
+	return cleanup(&undoer{k: k, ifname: ifname, log: log, crash: crash}, stateDir)
 }
 
 // WriteTestJournal writes the journal a run leaves after journaling a channel change and before

@@ -133,10 +133,16 @@ func TestGuestNetdevsimCrashCleanup(t *testing.T) {
 	before := nsimSnapshot(t, ifname)
 	dir := t.TempDir()
 	for point := 1; ; point++ {
-		calls := 0
-		undo := nic.SetCrashHook(func() bool { calls++; return calls == point })
-		s, err := nic.Prepare(context.Background(), request(ifname, rss, dir, io.Discard))
-		undo()
+		calls, off := 0, false
+		crash := func() bool {
+			if off {
+				return false
+			}
+			calls++
+			return calls == point
+		}
+		s, err := nic.Prepare(context.Background(), nic.WithCrash(request(ifname, rss, dir, io.Discard), crash))
+		off = true
 		if calls < point {
 			if err != nil {
 				t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
+	"github.com/devmemtcp/ncdevmem/nic/ethtool"
 	"golang.org/x/sys/unix"
 )
 
@@ -171,37 +172,58 @@ func parseJournal(b []byte) (recs []record, valid int, err error) {
 }
 
 func parseLine(ln []byte) (record, error) {
-	var r record
-	if len(ln) == 0 || ln[len(ln)-1] != '\n' {
-		return r, errors.New("incomplete line")
-	}
-	ln = ln[:len(ln)-1]
-	if len(ln) < 10 || ln[8] != ' ' {
-		return r, errors.New("no checksum")
-	}
-	sum, err := strconv.ParseUint(string(ln[:8]), 16, 32)
+	body, err := checkedBody(ln)
 	if err != nil {
-		return r, errors.New("bad checksum field")
-	}
-	body := ln[9:]
-	if crc32.Checksum(body, crcTable) != uint32(sum) {
-		return r, errors.New("checksum mismatch")
+		return record{}, err
 	}
 	fields := strings.Split(string(body), " ")
-	r.Kind = fields[0]
 	kv := map[string]string{}
 	for _, f := range fields[1:] {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return r, fmt.Errorf("field %q is not key=value", f)
+			return record{Kind: fields[0]}, fmt.Errorf("field %q is not key=value", f)
 		}
 		if _, dup := kv[k]; dup {
-			return r, fmt.Errorf("field %q twice", k)
+			return record{Kind: fields[0]}, fmt.Errorf("field %q twice", k)
 		}
 		kv[k] = v
 	}
 	p := fieldParser{kv: kv}
-	switch r.Kind {
+	r, err := p.record(fields[0])
+	if err != nil {
+		return r, err
+	}
+	if p.err == nil && len(p.used) != len(kv) {
+		p.fail("unexpected fields in %q record", r.Kind)
+	}
+	return r, p.err
+}
+
+// checkedBody returns the record text of a journal line after checking its newline and checksum.
+func checkedBody(ln []byte) ([]byte, error) {
+	if len(ln) == 0 || ln[len(ln)-1] != '\n' {
+		return nil, errors.New("incomplete line")
+	}
+	ln = ln[:len(ln)-1]
+	if len(ln) < 10 || ln[8] != ' ' {
+		return nil, errors.New("no checksum")
+	}
+	sum, err := strconv.ParseUint(string(ln[:8]), 16, 32)
+	if err != nil {
+		return nil, errors.New("bad checksum field")
+	}
+	body := ln[9:]
+	if crc32.Checksum(body, crcTable) != uint32(sum) {
+		return nil, errors.New("checksum mismatch")
+	}
+	return body, nil
+}
+
+// record decodes the fields of a record of kind; field errors collect in p.err. Only an unknown
+// kind is returned as an error.
+func (p *fieldParser) record(kind string) (record, error) {
+	r := record{Kind: kind}
+	switch kind {
 	case recBegin:
 		r.Ifname = p.str("ifname")
 		r.Ifindex = int(p.u32("ifindex"))
@@ -226,11 +248,8 @@ func parseLine(ln []byte) (record, error) {
 	case recIndir:
 		if p.str("table") == "default" {
 			r.Default = true
-		} else {
-			r.Table = p.list("table")
-			if len(r.Table) == 0 {
-				p.fail("empty table")
-			}
+		} else if r.Table = p.list("table"); len(r.Table) == 0 {
+			p.fail("empty table")
 		}
 	case recContextPending, recContext:
 		r.ID = p.u32("id")
@@ -240,26 +259,29 @@ func parseLine(ln []byte) (record, error) {
 		if r.Kind == recRulePending {
 			r.Existing = p.list("existing")
 		}
-		r.Rule = Rule{
-			Location: r.Loc,
-			FlowType: p.u32("flow"),
-			Src:      netip.AddrPortFrom(p.addr("src"), uint16(p.port("sport"))),
-			Dst:      netip.AddrPortFrom(p.addr("dst"), uint16(p.port("dport"))),
-			Queue:    p.u64("queue"),
-			Context:  p.u32("context"),
-		}
-		if r.Rule.FlowType != unix.TCP_V4_FLOW && r.Rule.FlowType != unix.TCP_V6_FLOW {
-			p.fail("flow type %d is not TCP", r.Rule.FlowType)
-		}
+		r.Rule = p.rule(r.Loc)
 	case recUndone:
 		r.Seq = int(p.u32("seq"))
 	default:
 		return r, fmt.Errorf("unknown record %q", r.Kind)
 	}
-	if p.err == nil && len(p.used) != len(kv) {
-		p.fail("unexpected fields in %q record", r.Kind)
+	return r, nil
+}
+
+// rule decodes the match and destination of a rule record at loc.
+func (p *fieldParser) rule(loc uint32) Rule {
+	r := Rule{
+		Location: loc,
+		FlowType: p.u32("flow"),
+		Src:      netip.AddrPortFrom(p.addr("src"), uint16(p.port("sport"))),
+		Dst:      netip.AddrPortFrom(p.addr("dst"), uint16(p.port("dport"))),
+		Queue:    p.u64("queue"),
+		Context:  p.u32("context"),
 	}
-	return r, p.err
+	if r.FlowType != unix.TCP_V4_FLOW && r.FlowType != unix.TCP_V6_FLOW {
+		p.fail("flow type %d is not TCP", r.FlowType)
+	}
+	return r
 }
 
 type fieldParser struct {
@@ -329,7 +351,7 @@ func (p *fieldParser) list(k string) []uint32 {
 		return nil
 	}
 	parts := strings.Split(s, ",")
-	if len(parts) > maxIndir {
+	if len(parts) > ethtool.MaxIndir {
 		p.fail("%s has %d entries", k, len(parts))
 		return nil
 	}

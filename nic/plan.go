@@ -38,6 +38,11 @@ type Request struct {
 	HeaderSplitOnly bool
 	// Kernel is the seam to the kernel; nil means System().
 	Kernel Kernel
+
+	// crash simulates a kill -9, for tests only (export_test.go): called at every point between a
+	// journal write and a kernel change, in Prepare and in the Restore of its Setup, it returns
+	// true to stop right there, leaving the journal and the NIC as the kill would.
+	crash func() bool
 }
 
 func (r *Request) kernel() Kernel {
@@ -86,7 +91,6 @@ type Step struct {
 	table    []uint32 // new main table, or the context's table
 	rule     Rule     // Location RX_CLS_LOC_ANY or a free slot; Context set later for context rules
 	toCtx    bool     // rule targets the context this plan creates
-	existing []uint32 // rule locations before the insert
 }
 
 // String is the log line of the step: "tcp-data-split off -> on".
@@ -173,46 +177,78 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 	if _, err := k.Ifindex(ifname); err != nil {
 		return nil, err
 	}
-
-	// Channels: the devmem queues must exist and leave at least one queue for other traffic.
 	rxq := uint32(0)
 	if !req.HeaderSplitOnly {
-		ch, err := k.Channels(ifname)
-		if err != nil {
+		var err error
+		if rxq, err = planChannels(k, req, p); err != nil {
 			return nil, err
 		}
-		rxq = ch.RXQueues()
-		need := uint32(slices.Max(req.Queues)) + 1
-		if need <= uint32(len(req.Queues)) {
-			need = uint32(len(req.Queues)) + 1 // queues 0..n-1 all devmem: one more for other traffic
-		}
-		if need > rxq {
-			s := Step{kind: stepChannels, oldCh: ch}
-			switch {
-			case ch.Combined > 0 && need-ch.RX <= ch.CombinedMax:
-				v := need - ch.RX
-				s.channels.Combined = &v
-				s.What, s.Old, s.New = "channels combined", strconv.Itoa(int(ch.Combined)), strconv.Itoa(int(v))
-			case ch.Combined == 0 && need <= ch.RXMax:
-				s.channels.RX = &need
-				s.What, s.Old, s.New = "channels rx", strconv.Itoa(int(ch.RX)), strconv.Itoa(int(need))
-			default:
-				return nil, fmt.Errorf("prepare %s: queues %s need %d RX queues but the device has %d and allows at most %d (pick lower queues with -t/-q; see ethtool -l %s)",
-					ifname, queueList(req.Queues), need, rxq, max(ch.RXMax, ch.RX+ch.CombinedMax), ifname)
-			}
-			p.Steps = append(p.Steps, s)
-			rxq = need
-		}
 	}
-
-	// Header split: tcp-data-split on, hds-thresh 0 (the kernel's checks for binding a provider).
-	rings, err := k.Rings(ifname)
+	if err := planRings(k, ifname, p); err != nil {
+		return nil, err
+	}
+	if req.HeaderSplitOnly {
+		return p, nil
+	}
+	dq := make([]uint32, 0, len(req.Queues))
+	for _, q := range req.Queues {
+		dq = append(dq, uint32(q))
+	}
+	useCtx, err := planRSS(k, req, p, rxq, dq)
 	if err != nil {
 		return nil, err
 	}
-	// Both are set even when they already read as wanted: bind-rx checks the configured values
-	// (dev->cfg), and a driver may report "on" or 0 while the configuration is "auto", which binding
-	// refuses. The C tool sets them unconditionally for the same reason.
+	if len(req.Flows) == 0 {
+		return p, nil
+	}
+	if err := planRules(k, req, p, dq, useCtx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// planChannels adds a channel step when the devmem queues do not exist or leave no queue for other
+// traffic. It returns the RX queue count after the plan.
+func planChannels(k Kernel, req *Request, p *PlanResult) (uint32, error) {
+	ifname := req.Ifname
+	ch, err := k.Channels(ifname)
+	if err != nil {
+		return 0, err
+	}
+	rxq := ch.RXQueues()
+	need := uint32(slices.Max(req.Queues)) + 1
+	if need <= uint32(len(req.Queues)) {
+		need = uint32(len(req.Queues)) + 1 // queues 0..n-1 all devmem: one more for other traffic
+	}
+	if need <= rxq {
+		return rxq, nil
+	}
+	s := Step{kind: stepChannels, oldCh: ch}
+	switch {
+	case ch.Combined > 0 && need-ch.RX <= ch.CombinedMax:
+		v := need - ch.RX
+		s.channels.Combined = &v
+		s.What, s.Old, s.New = "channels combined", strconv.Itoa(int(ch.Combined)), strconv.Itoa(int(v))
+	case ch.Combined == 0 && need <= ch.RXMax:
+		s.channels.RX = &need
+		s.What, s.Old, s.New = "channels rx", strconv.Itoa(int(ch.RX)), strconv.Itoa(int(need))
+	default:
+		return 0, fmt.Errorf("prepare %s: queues %s need %d RX queues but the device has %d and allows at most %d (pick lower queues with -t/-q; see ethtool -l %s)",
+			ifname, queueList(req.Queues), need, rxq, max(ch.RXMax, ch.RX+ch.CombinedMax), ifname)
+	}
+	p.Steps = append(p.Steps, s)
+	return need, nil
+}
+
+// planRings turns header split on: tcp-data-split on, hds-thresh 0 (the kernel's checks for
+// binding a provider). Both are set even when they already read as wanted: bind-rx checks the
+// configured values (dev->cfg), and a driver may report "on" or 0 while the configuration is
+// "auto", which binding refuses. The C tool sets them unconditionally for the same reason.
+func planRings(k Kernel, ifname string, p *PlanResult) error {
+	rings, err := k.Rings(ifname)
+	if err != nil {
+		return err
+	}
 	on := TCPDataSplitEnabled
 	st := Step{What: "tcp-data-split", Old: rings.TCPDataSplit.String(), New: "on", kind: stepRings, rings: RingsUpdate{TCPDataSplit: &on}}
 	if rings.TCPDataSplit == TCPDataSplitEnabled {
@@ -227,50 +263,31 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 		}
 		p.Steps = append(p.Steps, st)
 	}
-	if req.HeaderSplitOnly {
-		return p, nil
-	}
+	return nil
+}
 
-	devmem := map[uint32]bool{}
-	for _, q := range req.Queues {
-		devmem[uint32(q)] = true
+// planRSS keeps the main table off the devmem queues dq and, when the driver has contexts and
+// there are flows, adds an RSS context spreading them over dq. It reports whether it did.
+func planRSS(k Kernel, req *Request, p *PlanResult, rxq uint32, dq []uint32) (bool, error) {
+	ifname := req.Ifname
+	cur, err := k.Indir(ifname)
+	if err != nil {
+		return false, rssAdvice(err, ifname)
+	}
+	if len(cur) == 0 {
+		return false, fmt.Errorf("prepare %s: the driver has no RSS indirection table, so traffic cannot be kept off the devmem queues (run with --no-setup on queues prepared another way)", ifname)
+	}
+	useCtx, err := planContext(k, req, p)
+	if err != nil {
+		return false, err
 	}
 	var others []uint32
 	for q := range rxq {
-		if !devmem[q] {
+		if !slices.Contains(dq, q) {
 			others = append(others, q)
 		}
 	}
-	dq := make([]uint32, 0, len(req.Queues))
-	for _, q := range req.Queues {
-		dq = append(dq, uint32(q))
-	}
-
-	// RSS: the main table must not send other traffic to devmem queues; a context spreads the
-	// flows over the devmem queues when the driver has contexts.
-	cur, err := k.Indir(ifname)
-	if err != nil {
-		return nil, rssAdvice(err, ifname)
-	}
-	if len(cur) == 0 {
-		return nil, fmt.Errorf("prepare %s: the driver has no RSS indirection table, so traffic cannot be kept off the devmem queues (run with --no-setup on queues prepared another way)", ifname)
-	}
-	useCtx := false
-	if req.UseRSSContext == nil || *req.UseRSSContext {
-		have, err := haveContexts(k, ifname)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case have && len(req.Flows) > 0:
-			useCtx = true
-		case req.UseRSSContext != nil && !have:
-			return nil, fmt.Errorf("prepare %s: the driver has no RSS contexts (drop --rss-context)", ifname)
-		case !have:
-			p.Notes = append(p.Notes, "the driver has no RSS contexts: each rule targets one devmem queue")
-		}
-	}
-	hits := slices.ContainsFunc(cur, func(q uint32) bool { return devmem[q] })
+	hits := slices.ContainsFunc(cur, func(q uint32) bool { return slices.Contains(dq, q) })
 	if hits || hasChannelStep(p) {
 		// A channel change rebuilds a default table over all queues, so write ours after it.
 		table := spread(len(cur), others)
@@ -283,63 +300,69 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 		p.Context = true
 		p.Steps = append(p.Steps, Step{What: "rss context", Old: "none", New: "queues " + queueList32(dq), kind: stepContext, table: spread(len(cur), dq)})
 	}
+	return useCtx, nil
+}
 
-	// Rules: one per distinct match; 5-tuple when the peer is known.
-	if len(req.Flows) == 0 {
-		return p, nil
+// planContext decides whether the plan creates an RSS context, as req.UseRSSContext asks.
+func planContext(k Kernel, req *Request, p *PlanResult) (bool, error) {
+	if req.UseRSSContext != nil && !*req.UseRSSContext {
+		return false, nil
 	}
-	count, size, special, err := k.RuleCount(ifname)
+	have, err := haveContexts(k, req.Ifname)
 	if err != nil {
-		return nil, ntupleAdvice(err, ifname)
+		return false, err
 	}
-	locs, err := k.RuleLocations(ifname, count)
+	switch {
+	case have && len(req.Flows) > 0:
+		return true, nil
+	case req.UseRSSContext != nil && !have:
+		return false, fmt.Errorf("prepare %s: the driver has no RSS contexts (drop --rss-context)", req.Ifname)
+	case !have:
+		p.Notes = append(p.Notes, "the driver has no RSS contexts: each rule targets one devmem queue")
+	}
+	return false, nil
+}
+
+// planRules adds one rule per distinct match (5-tuple when the peer is known), to the context
+// when useCtx, else round-robin over the devmem queues dq.
+func planRules(k Kernel, req *Request, p *PlanResult, dq []uint32, useCtx bool) error {
+	ifname := req.Ifname
+	nt, err := ntupleInfo(k, ifname)
 	if err != nil {
-		return nil, ntupleAdvice(err, ifname)
-	}
-	existing := make([]Rule, 0, len(locs))
-	for _, loc := range locs {
-		r, err := k.Rule(ifname, loc)
-		if err != nil {
-			return nil, ntupleAdvice(err, ifname)
-		}
-		r.Location = loc
-		existing = append(existing, *r)
+		return ntupleAdvice(err, ifname)
 	}
 	used := map[uint32]bool{}
-	for _, loc := range locs {
-		used[loc] = true
+	for _, e := range nt.Rules {
+		used[e.Location] = true
 	}
 	var planned []Rule
 	for i, f := range req.Flows {
-		var r Rule
-		if useCtx {
-			r = ruleFromFlow(f, 0, 0)
-		} else {
-			r = ruleFromFlow(f, uint64(dq[i%len(dq)]), 0)
+		q := uint64(0)
+		if !useCtx {
+			q = uint64(dq[i%len(dq)])
 		}
-		if slices.ContainsFunc(planned, func(o Rule) bool { return o.FlowType == r.FlowType && o.Src == r.Src && o.Dst == r.Dst }) {
+		r := ruleFromFlow(f, q, 0)
+		if slices.ContainsFunc(planned, r.SameMatch) {
 			if !useCtx {
-				p.Notes = append(p.Notes, fmt.Sprintf("flows %s share one rule and so one queue (give peer addresses for one rule per flow)", r.matchString()))
+				p.Notes = append(p.Notes, fmt.Sprintf("flows %s share one rule and so one queue (give peer addresses for one rule per flow)", r.Match()))
 			}
 			continue
 		}
-		for _, e := range existing {
-			if !e.Other && e.FlowType == r.FlowType && e.Src == r.Src && e.Dst == r.Dst {
-				return nil, fmt.Errorf("prepare %s: rule %d already matches %s (delete it: ethtool -N %s delete %d)", ifname, e.Location, r.matchString(), ifname, e.Location)
-			}
+		if i := slices.IndexFunc(nt.Rules, r.SameMatch); i >= 0 {
+			e := nt.Rules[i]
+			return fmt.Errorf("prepare %s: rule %d already matches %s (delete it: ethtool -N %s delete %d)", ifname, e.Location, r.Match(), ifname, e.Location)
 		}
 		r.Location = uapi.RX_CLS_LOC_ANY
-		if !special {
-			loc, ok := freeSlot(size, used)
+		if !nt.LocAny {
+			loc, ok := freeSlot(nt.TableSize, used)
 			if !ok {
-				return nil, fmt.Errorf("prepare %s: all %d ntuple rule slots are in use (delete one: ethtool -n %s, ethtool -N %s delete ID)", ifname, size, ifname, ifname)
+				return fmt.Errorf("prepare %s: all %d ntuple rule slots are in use (delete one: ethtool -n %s, ethtool -N %s delete ID)", ifname, nt.TableSize, ifname, ifname)
 			}
 			used[loc] = true
 			r.Location = loc
 		}
 		planned = append(planned, r)
-		s := Step{What: "rule", Old: "none", kind: stepRule, rule: r, toCtx: useCtx, existing: locs}
-		s.New = r.matchString()
+		s := Step{What: "rule", Old: "none", New: r.Match(), kind: stepRule, rule: r, toCtx: useCtx}
 		if useCtx {
 			s.New += " context (new)"
 		} else {
@@ -347,7 +370,7 @@ func plan(k Kernel, req *Request) (*PlanResult, error) {
 		}
 		p.Steps = append(p.Steps, s)
 	}
-	return p, nil
+	return nil
 }
 
 func hasChannelStep(p *PlanResult) bool {

@@ -84,7 +84,10 @@ func snapshot(t *testing.T, ns *testnet.NS) vethState {
 			return err
 		}
 		ae := netlink.NewAttributeEncoder()
-		encodeHeader(ae, ns.Link)
+		ae.Nested(unix.ETHTOOL_A_FEATURES_HEADER, func(nae *netlink.AttributeEncoder) error {
+			nae.String(unix.ETHTOOL_A_HEADER_DEV_NAME, ns.Link)
+			return nil
+		})
 		body, err := ae.Encode()
 		if err != nil {
 			return err

@@ -47,6 +47,38 @@ func (f *fixture) req(queues ...int) nic.Request {
 
 func (f *fixture) nic() *nictest.NIC { return f.model.NICs[eth] }
 
+// prepare runs Prepare and fails t on an error.
+func (f *fixture) prepare(t *testing.T, req nic.Request) *nic.Setup {
+	t.Helper()
+	s, err := nic.Prepare(context.Background(), req)
+	if err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, f.log)
+	}
+	return s
+}
+
+// restore runs s.Restore and checks that the NIC is back as it was.
+func (f *fixture) restore(t *testing.T, s *nic.Setup) {
+	t.Helper()
+	if err := s.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	f.checkRestored(t)
+}
+
+// restoreWhileBound prepares the NIC, binds the devmem queues as a devmem binding would, and
+// returns the Setup and the error of a Restore tried while bound. The queues are unbound again
+// before it returns; a failed Restore leaves the rest of the NIC as it found it.
+func (f *fixture) restoreWhileBound(t *testing.T) (*nic.Setup, error) {
+	t.Helper()
+	s := f.prepare(t, f.req(6, 7))
+	n := f.nic()
+	n.Bound, n.BoundQueues = true, []uint32{6, 7}
+	err := s.Restore()
+	n.Bound, n.BoundQueues = false, nil
+	return s, err
+}
+
 // checkRestored fails t unless the NIC is exactly as before and no journal is left.
 func (f *fixture) checkRestored(t *testing.T) {
 	t.Helper()
@@ -60,10 +92,7 @@ func (f *fixture) checkRestored(t *testing.T) {
 
 func TestPrepareWithContext(t *testing.T) {
 	f := newFixture(t, nil)
-	s, err := nic.Prepare(context.Background(), f.req(6, 7))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.prepare(t, f.req(6, 7))
 	n := f.nic()
 	if n.SplitConfig != nic.TCPDataSplitEnabled || n.HDSThresh != 0 {
 		t.Errorf("header split config %v hds-thresh %d, want on and 0", n.SplitConfig, n.HDSThresh)
@@ -106,10 +135,7 @@ func TestPrepareWithContext(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", w, f.log)
 		}
 	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	f.restore(t, s)
 	if err := s.Restore(); err != nil {
 		t.Fatalf("second Restore: %v", err)
 	}
@@ -120,10 +146,7 @@ func TestPrepareWithoutContext(t *testing.T) {
 		n.Contexts, n.LocAny = false, false
 		n.Rules[0] = nic.Rule{Location: 0, FlowType: unix.TCP_V4_FLOW, Dst: netip.MustParseAddrPort("192.0.2.9:22"), Queue: 1}
 	})
-	s, err := nic.Prepare(context.Background(), f.req(6, 7))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.prepare(t, f.req(6, 7))
 	rules := s.Rules()
 	if len(rules) != 2 || rules[0].Location != 1 || rules[0].Queue != 6 || rules[1].Location != 2 || rules[1].Queue != 7 {
 		t.Fatalf("rules %+v, want slots 1 and 2 to queues 6 and 7", rules)
@@ -131,10 +154,7 @@ func TestPrepareWithoutContext(t *testing.T) {
 	if s.Context() != 0 || len(f.nic().ContextMap) != 0 {
 		t.Fatalf("context created on a NIC without contexts")
 	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	f.restore(t, s)
 }
 
 // TestPrepare3TupleFallback: a NIC that refuses rules with a source gets the 3-tuple dst-ip +
@@ -159,10 +179,10 @@ func TestPrepare3TupleFallback(t *testing.T) {
 				t.Errorf("context %v: log lacks %q:\n%s", ctx, w, f.log)
 			}
 		}
-		if err := s.Restore(); err != nil {
-			t.Fatal(err)
+		if strings.Contains(f.log.String(), "nic eth1: nic eth1:") {
+			t.Errorf("context %v: a log line names the device twice:\n%s", ctx, f.log)
 		}
-		f.checkRestored(t)
+		f.restore(t, s)
 	}
 }
 
@@ -172,17 +192,11 @@ func TestPrepareRaisesChannels(t *testing.T) {
 	no := false
 	req := f.req(9)
 	req.UseRSSContext = &no
-	s, err := nic.Prepare(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.prepare(t, req)
 	if got := f.nic().Channels.Combined; got != 10 {
 		t.Fatalf("combined = %d, want 10", got)
 	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	f.restore(t, s)
 }
 
 // TestNetdevsimLike is a driver with an RSS table but no GRXRINGS, contexts or ntuple filters, and
@@ -191,37 +205,25 @@ func TestNetdevsimLike(t *testing.T) {
 	f := newFixture(t, func(n *nictest.NIC) { n.NoRXRings, n.Contexts, n.Ntuple = true, false, false })
 	req := f.req(6, 7)
 	req.Flows = nil
-	s, err := nic.Prepare(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.prepare(t, req)
 	if f.nic().Indir == nil {
 		t.Fatal("RSS table not set")
 	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	f.restore(t, s)
 }
 
 // TestHeaderSplitDefaultOn is a driver that splits by default ("auto" reads as on): Prepare must
 // still configure it (bind-rx checks the configuration), and Restore must leave it "auto" again.
 func TestHeaderSplitDefaultOn(t *testing.T) {
 	f := newFixture(t, func(n *nictest.NIC) { n.SplitDefault, n.HDSThresh = nic.TCPDataSplitEnabled, 0 })
-	s, err := nic.Prepare(context.Background(), f.req(6, 7))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.prepare(t, f.req(6, 7))
 	if f.nic().SplitConfig != nic.TCPDataSplitEnabled {
 		t.Fatalf("tcp-data-split config %v, want on", f.nic().SplitConfig)
 	}
 	if !strings.Contains(f.log.String(), "nic eth1: tcp-data-split on -> on (configured explicitly)\n") {
 		t.Errorf("log:\n%s", f.log)
 	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	f.restore(t, s)
 }
 
 // TestHeaderSplitExplicitOff: an admin's explicit "off" on a driver whose default is on comes back
@@ -230,34 +232,22 @@ func TestHeaderSplitExplicitOff(t *testing.T) {
 	f := newFixture(t, func(n *nictest.NIC) {
 		n.SplitDefault, n.SplitConfig = nic.TCPDataSplitEnabled, nic.TCPDataSplitDisabled
 	})
-	s, err := nic.Prepare(context.Background(), f.req(6, 7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	s := f.prepare(t, f.req(6, 7))
+	f.restore(t, s)
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	req := f.req(6, 7)
 	req.DryRun = true
-	s, err := nic.Prepare(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := f.prepare(t, req)
 	if f.model.Changes != 0 {
 		t.Fatalf("dry run made %d changes", f.model.Changes)
 	}
 	if !strings.Contains(f.log.String(), "nic eth1: rss context none -> queues 6,7\n") {
 		t.Fatalf("dry run output:\n%s", f.log)
 	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	f.restore(t, s)
 }
 
 func TestHeaderSplitOnly(t *testing.T) {
@@ -270,14 +260,8 @@ func TestHeaderSplitOnly(t *testing.T) {
 	if len(p.Steps) != 2 || p.Steps[0].What != "tcp-data-split" || p.Steps[1].What != "hds-thresh" {
 		t.Fatalf("plan:\n%s", p)
 	}
-	s, err := nic.Prepare(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	s := f.prepare(t, req)
+	f.restore(t, s)
 }
 
 // TestFailureAtEveryStep injects a kernel error at each changing call of Prepare in turn: every
@@ -306,17 +290,31 @@ func TestFailureAtEveryStep(t *testing.T) {
 	}
 }
 
-// crashAt returns a hook that reports a crash at its n-th call, and whether it fired.
-func crashAt(n int) (func() bool, *bool) {
-	calls, fired := 0, false
-	return func() bool {
-		calls++
-		if calls == n {
-			fired = true
-			return true
-		}
+// crasher simulates a crash at the at-th call of its hook; off disarms it (after the run under
+// test returns, so that a later Restore runs to the end).
+type crasher struct {
+	at, calls  int
+	fired, off bool
+}
+
+func (c *crasher) hook() bool {
+	if c.off {
 		return false
-	}, &fired
+	}
+	c.calls++
+	if c.calls == c.at {
+		c.fired = true
+		return true
+	}
+	return false
+}
+
+// prepareCrashing runs Prepare with a crash at the point-th point and reports whether it fired.
+func (f *fixture) prepareCrashing(point int) (*nic.Setup, bool, error) {
+	c := &crasher{at: point}
+	s, err := nic.Prepare(context.Background(), nic.WithCrash(f.req(6, 7), c.hook))
+	c.off = true
+	return s, c.fired, err
 }
 
 // TestCrashAtEveryPoint stops Prepare as kill -9 would at every point between journal writes and
@@ -329,18 +327,12 @@ func TestCrashAtEveryPoint(t *testing.T) {
 			f := newFixture(t, func(n *nictest.NIC) {
 				n.Contexts, n.LocAny, n.HideRuleContext, n.No5Tuple = ctx, ctx, cfg.hide, cfg.no5
 			})
-			hook, fired := crashAt(point)
-			undo := nic.SetCrashHook(hook)
-			s, err := nic.Prepare(context.Background(), f.req(6, 7))
-			undo()
-			if !*fired {
+			s, fired, err := f.prepareCrashing(point)
+			if !fired {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := s.Restore(); err != nil {
-					t.Fatal(err)
-				}
-				f.checkRestored(t)
+				f.restore(t, s)
 				if point < 8 {
 					t.Fatalf("only %d crash points", point-1)
 				}
@@ -355,11 +347,9 @@ func TestCrashAtEveryPoint(t *testing.T) {
 			}
 			// Crash the cleanup too, at each of its points, before a final clean run.
 			for cp := 1; ; cp++ {
-				hook, fired := crashAt(cp)
-				undo := nic.SetCrashHook(hook)
-				err := nic.CleanupWith(f.model, f.dir, eth, f.log)
-				undo()
-				if !*fired {
+				c := &crasher{at: cp}
+				err := nic.CleanupCrashing(f.model, f.dir, eth, f.log, c.hook)
+				if !c.fired {
 					if err != nil {
 						t.Fatalf("point %d cleanup: %v", point, err)
 					}
@@ -376,10 +366,7 @@ func TestCrashAtEveryPoint(t *testing.T) {
 
 func TestTornJournalLine(t *testing.T) {
 	f := newFixture(t, nil)
-	hook, _ := crashAt(6)
-	undo := nic.SetCrashHook(hook)
-	_, err := nic.Prepare(context.Background(), f.req(6, 7))
-	undo()
+	_, _, err := f.prepareCrashing(6)
 	if !nic.IsCrash(err) {
 		t.Fatal(err)
 	}
@@ -398,13 +385,8 @@ func TestTornJournalLine(t *testing.T) {
 
 func TestRestoreWhileBound(t *testing.T) {
 	f := newFixture(t, nil)
-	s, err := nic.Prepare(context.Background(), f.req(6, 7))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, err := f.restoreWhileBound(t)
 	n := f.nic()
-	n.Bound, n.BoundQueues = true, []uint32{6, 7}
-	err = s.Restore()
 	if err == nil || !strings.Contains(err.Error(), "can't disable tcp-data-split while device has memory provider enabled") ||
 		!strings.Contains(err.Error(), "ncdevmem cleanup -f eth1") {
 		t.Fatalf("Restore while bound = %v", err)
@@ -412,27 +394,17 @@ func TestRestoreWhileBound(t *testing.T) {
 	if len(n.Rules) != 0 || len(n.ContextMap) != 0 || n.Indir != nil {
 		t.Fatalf("independent settings not restored: rules %v contexts %v indir %v", n.Rules, n.ContextMap, n.Indir)
 	}
-	n.Bound, n.BoundQueues = false, nil
-	if err := s.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	f.checkRestored(t)
+	f.restore(t, s)
 }
 
 // After a failed Restore the journal is released, so cleanup can finish the job (a server that
 // gave up on its Setup must not block it); a later Restore then finds nothing to do.
 func TestCleanupAfterFailedRestore(t *testing.T) {
 	f := newFixture(t, nil)
-	s, err := nic.Prepare(context.Background(), f.req(6, 7))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := f.nic()
-	n.Bound, n.BoundQueues = true, []uint32{6, 7}
-	if err := s.Restore(); err == nil {
+	s, err := f.restoreWhileBound(t)
+	if err == nil {
 		t.Fatal("Restore while bound succeeded")
 	}
-	n.Bound, n.BoundQueues = false, nil
 	if err := nic.CleanupWith(f.model, f.dir, eth, f.log); err != nil {
 		t.Fatal(err)
 	}
@@ -505,10 +477,7 @@ func TestCleanupNothing(t *testing.T) {
 
 func TestCleanupRecreatedDevice(t *testing.T) {
 	f := newFixture(t, nil)
-	hook, _ := crashAt(4)
-	undo := nic.SetCrashHook(hook)
-	_, err := nic.Prepare(context.Background(), f.req(6, 7))
-	undo()
+	_, _, err := f.prepareCrashing(4)
 	if !nic.IsCrash(err) {
 		t.Fatal(err)
 	}

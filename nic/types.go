@@ -3,72 +3,37 @@
 package nic
 
 import (
-	"fmt"
 	"net/netip"
-	"strconv"
-	"strings"
 
+	"github.com/devmemtcp/ncdevmem/nic/ethtool"
 	"golang.org/x/sys/unix"
 )
 
-// TCPDataSplit is the ethtool tcp-data-split ring setting (header/data split).
-type TCPDataSplit uint8
-
-// TCPDataSplit values, as in enum ethtool_tcp_data_split. Unknown on a get means the driver does not
-// report it; on a set it means "driver default" (ethtool's "auto").
-const (
-	TCPDataSplitUnknown  TCPDataSplit = 0
-	TCPDataSplitDisabled TCPDataSplit = 1
-	TCPDataSplitEnabled  TCPDataSplit = 2
+// The kernel's ethtool types live in package ethtool, with the clients that read and write them;
+// these aliases keep them under the names callers of nic have always used.
+type (
+	// TCPDataSplit is the ethtool tcp-data-split ring setting (see ethtool.TCPDataSplit).
+	TCPDataSplit = ethtool.TCPDataSplit
+	// Rings is the ethtool ring state (RINGS_GET).
+	Rings = ethtool.Rings
+	// RingsUpdate is a RINGS_SET request; only non-nil fields are sent.
+	RingsUpdate = ethtool.RingsUpdate
+	// Channels is the ethtool channel state (CHANNELS_GET).
+	Channels = ethtool.Channels
+	// ChannelsUpdate is a CHANNELS_SET request; only non-nil fields are sent.
+	ChannelsUpdate = ethtool.ChannelsUpdate
+	// Driver is ETHTOOL_GDRVINFO.
+	Driver = ethtool.Driver
+	// Rule is one ntuple (RX classification) rule.
+	Rule = ethtool.Rule
 )
 
-// String returns ethtool's words: "auto", "off", "on".
-func (s TCPDataSplit) String() string {
-	switch s {
-	case TCPDataSplitUnknown:
-		return "auto"
-	case TCPDataSplitDisabled:
-		return "off"
-	case TCPDataSplitEnabled:
-		return "on"
-	}
-	return "tcp-data-split(" + strconv.Itoa(int(s)) + ")"
-}
-
-// Rings is the ethtool ring state (RINGS_GET).
-type Rings struct {
-	RX, RXMax, TX, TXMax uint32
-	// TCPDataSplit is Unknown when the driver does not report header split.
-	TCPDataSplit TCPDataSplit
-	// HDSThresh and HDSThreshMax are nil when the driver (or a kernel before 6.14) does not report them.
-	HDSThresh, HDSThreshMax *uint32
-}
-
-// RingsUpdate is a RINGS_SET request; only non-nil fields are sent.
-type RingsUpdate struct {
-	RX, TX       *uint32
-	TCPDataSplit *TCPDataSplit
-	HDSThresh    *uint32
-}
-
-// Channels is the ethtool channel state (CHANNELS_GET).
-type Channels struct {
-	RX, TX, Other, Combined             uint32
-	RXMax, TXMax, OtherMax, CombinedMax uint32
-}
-
-// RXQueues is the number of RX queues the channels give: rx + combined.
-func (c *Channels) RXQueues() uint32 { return c.RX + c.Combined }
-
-// ChannelsUpdate is a CHANNELS_SET request; only non-nil fields are sent.
-type ChannelsUpdate struct {
-	RX, TX, Other, Combined *uint32
-}
-
-// Driver is ETHTOOL_GDRVINFO.
-type Driver struct {
-	Driver, Version, Firmware, Bus string
-}
+// TCPDataSplit values, as in enum ethtool_tcp_data_split (see package ethtool).
+const (
+	TCPDataSplitUnknown  = ethtool.TCPDataSplitUnknown
+	TCPDataSplitDisabled = ethtool.TCPDataSplitDisabled
+	TCPDataSplitEnabled  = ethtool.TCPDataSplitEnabled
+)
 
 // Flow is one TCP flow to steer to the devmem queues. Dst is the local (listening) address and
 // port. Src is the peer: its zero value gives a 3-tuple rule (dst-ip, dst-port); a valid address
@@ -81,78 +46,7 @@ type Flow struct {
 
 // String prints the flow as ethtool -N arguments.
 func (f Flow) String() string {
-	return ruleFromFlow(f, 0, 0).matchString()
-}
-
-// Rule is one ntuple (RX classification) rule.
-type Rule struct {
-	// Location is the rule's slot: its ID for deletion.
-	Location uint32
-	// FlowType is unix.TCP_V4_FLOW or unix.TCP_V6_FLOW for the rules this package writes; other
-	// flow types are listed with Other set.
-	FlowType uint32
-	// Src and Dst match when their address is valid (full mask) or port non-zero (full mask).
-	Src, Dst netip.AddrPort
-	// Queue is the ring_cookie: the RX queue, or the queue offset inside Context.
-	Queue uint64
-	// Context is the RSS context the rule targets (FLOW_RSS), 0 for none.
-	Context uint32
-	// Other means the rule uses matches this package does not model (partial masks, TOS, VLAN,
-	// MAC, non-TCP flow types); such a rule is listed but never taken for one of ours.
-	Other bool
-}
-
-// String prints the rule as ethtool -N arguments.
-func (r Rule) String() string {
-	var b strings.Builder
-	b.WriteString(r.matchString())
-	switch {
-	case r.Queue == ^uint64(0):
-		b.WriteString(" action -1")
-	case r.Context != 0:
-		fmt.Fprintf(&b, " context %d", r.Context)
-		if r.Queue != 0 {
-			fmt.Fprintf(&b, " queue %d", r.Queue)
-		}
-	default:
-		fmt.Fprintf(&b, " queue %d", r.Queue)
-	}
-	return b.String()
-}
-
-func (r Rule) matchString() string {
-	var b strings.Builder
-	switch r.FlowType {
-	case unix.TCP_V4_FLOW:
-		b.WriteString("flow-type tcp4")
-	case unix.TCP_V6_FLOW:
-		b.WriteString("flow-type tcp6")
-	default:
-		fmt.Fprintf(&b, "flow-type %#x", r.FlowType)
-	}
-	if r.Src.Addr().IsValid() {
-		b.WriteString(" src-ip " + r.Src.Addr().String())
-	}
-	if r.Dst.Addr().IsValid() {
-		b.WriteString(" dst-ip " + r.Dst.Addr().String())
-	}
-	if r.Src.Port() != 0 {
-		fmt.Fprintf(&b, " src-port %d", r.Src.Port())
-	}
-	if r.Dst.Port() != 0 {
-		fmt.Fprintf(&b, " dst-port %d", r.Dst.Port())
-	}
-	if r.Other {
-		b.WriteString(" (plus matches not shown)")
-	}
-	return b.String()
-}
-
-// sameMatch reports whether two rules match the same packets. The destination (queue, context)
-// is left out on purpose: drivers differ in what GRXCLSRULE reports back for it (rss_context is
-// not filled in by all of them), while the match fields come back as written.
-func (r Rule) sameMatch(o Rule) bool {
-	return !r.Other && !o.Other && r.FlowType == o.FlowType && r.Src == o.Src && r.Dst == o.Dst
+	return ruleFromFlow(f, 0, 0).Match()
 }
 
 // ruleFromFlow builds the rule for f to queue q (or to RSS context ctx when ctx != 0, q = 0).
@@ -190,8 +84,10 @@ type RSS struct {
 }
 
 // Kernel is the seam between this package's logic and the kernel: one method per ethtool
-// operation, all on the interface named ifname. System() is the real kernel; package nictest has
-// an in-memory NIC with the kernel's rules. Methods return *Error for kernel refusals.
+// operation, all on the interface named ifname. System() is the real kernel, through the clients
+// of package nic/ethtool (Rings to SetChannels on its netlink Client, DriverInfo onwards on its
+// IoctlClient); package nictest has an in-memory NIC with the kernel's rules. Methods return
+// *Error for kernel refusals.
 type Kernel interface {
 	// Ifindex returns the interface index, or an error when the interface does not exist.
 	Ifindex(ifname string) (int, error)

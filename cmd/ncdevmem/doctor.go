@@ -16,16 +16,25 @@ type doctorOptions struct {
 	Ifname string
 	JSON   bool
 	For    string // rx, tx or both: which verdicts decide the exit code
+
+	// open gives the facts the doctor reads and the function that releases them; nil means the
+	// live machine (doctor.Live). Only tests set it, to a fake.
+	open func() (doctor.System, func() error)
 }
 
-// doctorSystem gives the facts the doctor reads; tests replace it with a fake.
-var doctorSystem = func() (doctor.System, func() error) {
+// system opens what o.open gives, or the live machine.
+func (o *doctorOptions) system() (doctor.System, func() error) {
+	if o.open != nil {
+		return o.open()
+	}
 	l := doctor.Live()
 	return l, l.Close
 }
 
-func newDoctorCmd() *cobra.Command {
-	o := &doctorOptions{}
+func newDoctorCmd() *cobra.Command { return doctorCmd(&doctorOptions{}) }
+
+// doctorCmd is `ncdevmem doctor` with its flags bound into o.
+func doctorCmd(o *doctorOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor -f IF [--json]",
 		Short: "Tell whether a NIC is ready for devmem TCP, and what to change",
@@ -56,7 +65,7 @@ Exit status: 0 ready, 1 not ready (or the interface does not exist), 2 usage.`,
 			default:
 				return usageErrorf("doctor: --for %q: want rx, tx or both", o.For)
 			}
-			sys, closeSys := doctorSystem()
+			sys, closeSys := o.system()
 			defer closeSys()
 			return runDoctor(o, sys, cmd.OutOrStdout())
 		},

@@ -18,9 +18,25 @@ import (
 	"github.com/devmemtcp/ncdevmem/nic"
 )
 
-func doctorCLI(args ...string) (code int, stdout, stderr string) {
+// doctorCLI runs args as run does, with the doctor command reading sys (nil: the live machine).
+func doctorCLI(sys doctor.System, args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
-	code = run(context.Background(), args, strings.NewReader(""), &o, &e)
+	if sys == nil {
+		code = run(context.Background(), args, strings.NewReader(""), &o, &e)
+		return code, o.String(), e.String()
+	}
+	root := newRootCmd()
+	if c, _, err := root.Find([]string{"doctor"}); err == nil && c != root {
+		root.RemoveCommand(c)
+	}
+	root.AddCommand(doctorCmd(&doctorOptions{open: func() (doctor.System, func() error) {
+		return sys, func() error { return nil }
+	}}))
+	root.SetArgs(args)
+	root.SetIn(strings.NewReader(""))
+	root.SetOut(&o)
+	root.SetErr(&e)
+	code = exitCode(root.ExecuteContext(context.Background()), &e)
 	return code, o.String(), e.String()
 }
 
@@ -70,21 +86,14 @@ func (doctorFake) CapNetAdmin() (bool, error)         { return true, nil }
 func (doctorFake) CUDA() error                        { return nil }
 func (doctorFake) CUDABuilt() bool                    { return false }
 
-func withDoctorFake(t *testing.T, f doctorFake) {
-	old := doctorSystem
-	doctorSystem = func() (doctor.System, func() error) { return f, func() error { return nil } }
-	t.Cleanup(func() { doctorSystem = old })
-}
-
 func TestDoctorUsage(t *testing.T) {
-	withDoctorFake(t, doctorFake{tx: true})
 	for _, args := range [][]string{
 		{"doctor"},
 		{"doctor", "-f", "eth1", "--for", "sideways"},
 		{"doctor", "-f", "eth1", "extra"},
 		{"doctor", "--bogus"},
 	} {
-		code, out, errs := doctorCLI(args...)
+		code, out, errs := doctorCLI(doctorFake{tx: true}, args...)
 		if code != exitUsage || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, "ncdevmem: ") {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit 2 and one line", args, code, out, errs)
 		}
@@ -103,8 +112,7 @@ func TestDoctorExitCodes(t *testing.T) {
 		{false, []string{"doctor", "-f", "eth1", "--for", "tx"}, exitFailure},
 		{true, []string{"doctor", "-f", "nosuch0"}, exitFailure},
 	} {
-		withDoctorFake(t, doctorFake{tx: tc.tx})
-		code, out, errs := doctorCLI(tc.args...)
+		code, out, errs := doctorCLI(doctorFake{tx: tc.tx}, tc.args...)
 		if code != tc.code {
 			t.Errorf("tx %v %q: exit %d, want %d\n%s%s", tc.tx, tc.args, code, tc.code, out, errs)
 		}
@@ -125,8 +133,7 @@ func TestDoctorExitCodes(t *testing.T) {
 }
 
 func TestDoctorJSON(t *testing.T) {
-	withDoctorFake(t, doctorFake{})
-	code, out, _ := doctorCLI("doctor", "-f", "eth1", "--json")
+	code, out, _ := doctorCLI(doctorFake{}, "doctor", "-f", "eth1", "--json")
 	if code != exitFailure {
 		t.Errorf("exit %d, want 1 (no devmem TX)", code)
 	}
@@ -146,7 +153,7 @@ func TestRootDoctorVeth(t *testing.T) {
 	var code int
 	var out, errs string
 	if err := ns.Do(func() error {
-		code, out, errs = doctorCLI("doctor", "-f", ns.Link)
+		code, out, errs = doctorCLI(nil, "doctor", "-f", ns.Link)
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -285,10 +285,6 @@ func runRun(ctx context.Context, o *runOptions, stdout, stderr io.Writer) error 
 	if (o.src == "") != (o.dst == "") {
 		return usageErrorf("give both --src and --dst, or neither for the in-process run on loopback")
 	}
-	// Fail before touching any server when this binary cannot do what was asked.
-	if err := bench.CheckDatapaths(&spec); err != nil {
-		return err
-	}
 	var key []byte
 	if o.keyFile != "" {
 		if key, err = proto.LoadKey(o.keyFile); err != nil {

@@ -16,6 +16,7 @@
 #   NCDEVMEM_VM_RUN      -test.run pattern for the guest tests (default all)
 #   NCDEVMEM_VM_TIMEOUT  seconds one guest may run before it counts as not reporting (default 600)
 #   NCDEVMEM_VM_SMP, NCDEVMEM_VM_MEM   guest CPUs (default 2) and memory in MiB (default 2048)
+#   NCDEVMEM_VM_JOBS     guests (and the judges) run at once (default 2; 1: one after another)
 #   NCDEVMEM_VM_PKGS     packages whose tests run in the guests (default "guesttest udmabuf bind doctor nic")
 #   NCDEVMEM_VM_ROOT_TESTS=1   also run those packages' host-kernel TestRoot* tests in the guests
 set -euo pipefail
@@ -630,12 +631,12 @@ devmem_table() {
 	return $rc
 }
 
-# --- boot each kernel --------------------------------------------------------------------------------
-failed=()
-for k in $KERNELS; do
-	kdir=${KDIR[$k]}
-	krel=$(cat "$kdir/krel")
-	step "guest $k ($krel): boot and test"
+# --- boot each kernel, and the judges --------------------------------------------------------------
+# boot_guest K: boots kernel K with the test binaries and prints what its tests printed; a failure is
+# a line in $CACHE/work/K.failed.
+boot_guest() {
+	local k=$1 kdir=${KDIR[$1]} w order qrc result m
+	fail() { echo "$1" >>"$CACHE/work/$k.failed"; }
 	w=$CACHE/work/$k
 	rm -rf "$w"
 	mkdir -p "$w/root/lib/modules" "$w/root/etc"
@@ -673,20 +674,75 @@ for k in $KERNELS; do
 	# The test output as people read it (test2json's ^V framing removed), without the kernel log.
 	sed '/^NCDEVMEM-DMESG-BEGIN$/,/^NCDEVMEM-DMESG-END$/d' "$w/results.log" | tr -d '\026' | sed "s/^/[$k] /"
 	split_results "$w"
-	check_dmesg "$k" "$w" || failed+=("$k (kernel log)")
+	check_dmesg "$k" "$w" || fail "$k (kernel log)"
 	result=$(grep -aoE '^NCDEVMEM-GUEST-RESULT rc=[0-9]+' "$w/results.log" | tail -1 || true)
 	# QEMU always warns that the hub has no host side (that is the point); show anything else.
 	grep -v 'hub 0 is not connected to host network' "$w/qemu.err" | sed "s/^/[$k qemu] /" >&2 || true
 	if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 		note "guest $k did not finish within ${TIMEOUT}s; console: $w/console.txt"
 		tail -n 20 "$w/console.txt" | sed "s/^/[$k console] /"
-		failed+=("$k (timeout)")
+		fail "$k (timeout)"
 	elif [ -z "$result" ]; then
 		note "guest $k did not report (qemu exit $qrc); console: $w/console.txt"
 		tail -n 30 "$w/console.txt" | sed "s/^/[$k console] /"
-		failed+=("$k (no report)")
+		fail "$k (no report)"
 	elif [ "$result" != "NCDEVMEM-GUEST-RESULT rc=0" ]; then
-		failed+=("$k (tests failed)")
+		fail "$k (tests failed)"
+	fi
+}
+
+# The guests and the judges are independent jobs. A TCG guest leaves much of the host idle (its
+# vCPUs wait on emulated timers and on each other), so up to NCDEVMEM_VM_JOBS of them run at once
+# (default 2; 1 runs them one after another). Each job's output is kept and printed whole when it
+# ends, in the order the jobs were listed, so the log reads as it did when they ran in turn.
+JOBS=${NCDEVMEM_VM_JOBS:-2}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "NCDEVMEM_VM_JOBS=$JOBS is not a positive whole number"
+jobs_list=()
+# The longest job first: the 7.x guest, then the judges, then 6.12.
+[[ " $KERNELS " == *" 7.x "* ]] && jobs_list+=(7.x)
+if [ -x "$here/judges.sh" ] && [[ " $KERNELS " == *" 7.x "* ]] && [ "${NCDEVMEM_VM_JUDGES:-1}" != 0 ]; then
+	jobs_list+=(judges)
+fi
+[[ " $KERNELS " == *" 6.12 "* ]] && jobs_list+=(6.12)
+run_job() {
+	local j=$1 t0
+	t0=$(date +%s)
+	rm -f "$CACHE/work/$j.failed"
+	case $j in
+	judges) NCDEVMEM_JUDGES_ENV=$CACHE/softnic/7.x.env "$here/judges.sh" || echo "judges" >>"$CACHE/work/$j.failed" ;;
+	*) boot_guest "$j" ;;
+	esac
+	echo $(($(date +%s) - t0)) >"$CACHE/work/$j.secs"
+}
+job_title() {
+	case $1 in
+	judges) echo "kernel judges (scripts/vm/judges.sh)" ;;
+	*) echo "guest $1 ($(cat "${KDIR[$1]}/krel")): boot and test" ;;
+	esac
+}
+step "guests and judges (${#jobs_list[@]} jobs, $JOBS at a time)"
+declare -A job_pid=()
+running=0
+for j in "${jobs_list[@]}"; do
+	if [ "$running" -ge "$JOBS" ]; then
+		wait -n || true
+		running=$((running - 1))
+	fi
+	run_job "$j" >"$CACHE/work/$j.log" 2>&1 &
+	job_pid[$j]=$!
+	running=$((running + 1))
+done
+failed=()
+for j in "${jobs_list[@]}"; do
+	wait "${job_pid[$j]}" || true
+	printf -- '--- %s\n' "$(job_title "$j")"
+	cat "$CACHE/work/$j.log"
+	printf '=== %-40s %4ds\n' "$(job_title "$j")" "$(cat "$CACHE/work/$j.secs" 2>/dev/null || echo 0)"
+	if [ -s "$CACHE/work/$j.failed" ]; then
+		mapfile -t f <"$CACHE/work/$j.failed"
+		failed+=("${f[@]}")
+	elif [ ! -f "$CACHE/work/$j.secs" ]; then
+		failed+=("$j (job died)")
 	fi
 done
 step "test accounting, devmem and zcrx tables"
@@ -705,10 +761,6 @@ if [ ${#zcrx_outs[@]} -gt 0 ]; then
 	"$here/zcrx-table.sh" "${zcrx_outs[@]}" || failed+=("zcrx table")
 fi
 
-if [ -x "$here/judges.sh" ] && [[ " $KERNELS " == *" 7.x "* ]] && [ "${NCDEVMEM_VM_JUDGES:-1}" != 0 ]; then
-	step "kernel judges (scripts/vm/judges.sh)"
-	NCDEVMEM_JUDGES_ENV=$CACHE/softnic/7.x.env "$here/judges.sh" || failed+=("judges")
-fi
 step ""
 printf '=== %-40s %4ds\n' "total" $(($(date +%s) - t_all))
 

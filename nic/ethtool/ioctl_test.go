@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-package nic
+package ethtool
 
 import (
 	"encoding/binary"
@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
+
+var addrPortEq = cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })
 
 // bytesOf returns the memory of a command struct, as the kernel reads it.
 func bytesOf[T any](v *T) []byte {

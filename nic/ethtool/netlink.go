@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-package nic
+package ethtool
 
 import (
 	"errors"
@@ -12,20 +12,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ethtoolNL is a client of the "ethtool" generic netlink family (rings and channels). One request
-// per connection keeps it stateless; these calls are rare.
-type ethtoolNL struct {
+// Client is a client of the "ethtool" generic netlink family: rings and channels. Every request
+// goes through execute on the one connection it was made with.
+type Client struct {
 	c      *genetlink.Conn
 	family genetlink.Family
 }
 
-// dialEthtool opens a strict (extack) generic netlink connection and resolves the family.
-func dialEthtool() (*ethtoolNL, error) {
+// Dial opens a strict (extack) generic netlink connection and resolves the family. Close it.
+func Dial() (*Client, error) {
 	c, err := genetlink.Dial(&netlink.Config{Strict: true})
 	if err != nil {
 		return nil, fmt.Errorf("open generic netlink socket: %w", err)
 	}
-	nl, err := initEthtool(c)
+	nl, err := New(c)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -33,8 +33,8 @@ func dialEthtool() (*ethtoolNL, error) {
 	return nl, nil
 }
 
-// initEthtool resolves the family on c: the seam genltest uses.
-func initEthtool(c *genetlink.Conn) (*ethtoolNL, error) {
+// New resolves the family on c and returns a Client that owns c: the seam genltest uses.
+func New(c *genetlink.Conn) (*Client, error) {
 	f, err := c.GetFamily(unix.ETHTOOL_GENL_NAME)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -42,14 +42,15 @@ func initEthtool(c *genetlink.Conn) (*ethtoolNL, error) {
 		}
 		return nil, fmt.Errorf("resolve generic netlink family %q: %w", unix.ETHTOOL_GENL_NAME, err)
 	}
-	return &ethtoolNL{c: c, family: f}, nil
+	return &Client{c: c, family: f}, nil
 }
 
-func (nl *ethtoolNL) Close() error { return nl.c.Close() }
+// Close closes the connection.
+func (nl *Client) Close() error { return nl.c.Close() }
 
 // execute sends one request for ifname and returns the replies' attribute bytes. op and ethtoolCmd
 // label errors.
-func (nl *ethtoolNL) execute(cmd uint8, flags netlink.HeaderFlags, ifname, op, ethtoolCmd string, body []byte) ([][]byte, error) {
+func (nl *Client) execute(cmd uint8, flags netlink.HeaderFlags, ifname, op, ethtoolCmd string, body []byte) ([][]byte, error) {
 	msgs, err := nl.c.Execute(genetlink.Message{
 		Header: genetlink.Header{Command: cmd, Version: nl.family.Version},
 		Data:   body,
@@ -68,9 +69,9 @@ func (nl *ethtoolNL) execute(cmd uint8, flags netlink.HeaderFlags, ifname, op, e
 func netlinkError(ifname, op string, err error, ethtoolCmd string) error {
 	var oe *netlink.OpError
 	if errors.As(err, &oe) {
-		return newError(ifname, op, oe.Message, oe.Err, ethtoolCmd)
+		return NewError(ifname, op, oe.Message, oe.Err, ethtoolCmd)
 	}
-	return newError(ifname, op, "", err, ethtoolCmd)
+	return NewError(ifname, op, "", err, ethtoolCmd)
 }
 
 // encodeHeader writes the request header nest (attr 1 of every ethtool message) naming ifname.
@@ -194,7 +195,8 @@ func parseChannels(b []byte) (*Channels, error) {
 	return &c, nil
 }
 
-func (nl *ethtoolNL) rings(ifname string) (*Rings, error) {
+// Rings is RINGS_GET. A driver without ring reporting gives an *Error matching ErrNotSupported.
+func (nl *Client) Rings(ifname string) (*Rings, error) {
 	body, err := encodeRingsGet(ifname)
 	if err != nil {
 		return nil, err
@@ -217,7 +219,8 @@ func (nl *ethtoolNL) rings(ifname string) (*Rings, error) {
 	return r, nil
 }
 
-func (nl *ethtoolNL) setRings(ifname string, u RingsUpdate) error {
+// SetRings is RINGS_SET with the non-nil fields of u. Needs CAP_NET_ADMIN.
+func (nl *Client) SetRings(ifname string, u RingsUpdate) error {
 	body, err := encodeRingsSet(ifname, u)
 	if err != nil {
 		return err
@@ -246,7 +249,8 @@ func ringsOp(ifname string, u RingsUpdate) (op, cmd string) {
 	return op + args, "ethtool -G " + ifname + args
 }
 
-func (nl *ethtoolNL) channels(ifname string) (*Channels, error) {
+// Channels is CHANNELS_GET.
+func (nl *Client) Channels(ifname string) (*Channels, error) {
 	ae := netlink.NewAttributeEncoder()
 	encodeHeader(ae, ifname)
 	body, err := ae.Encode()
@@ -267,7 +271,8 @@ func (nl *ethtoolNL) channels(ifname string) (*Channels, error) {
 	return c, nil
 }
 
-func (nl *ethtoolNL) setChannels(ifname string, u ChannelsUpdate) error {
+// SetChannels is CHANNELS_SET with the non-nil fields of u. Needs CAP_NET_ADMIN.
+func (nl *Client) SetChannels(ifname string, u ChannelsUpdate) error {
 	body, err := encodeChannelsSet(ifname, u)
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-package nic
+package ethtool
 
 import (
 	"encoding/binary"

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: MIT
 
-package doctor
+package ethtool
 
 import (
+	"bytes"
 	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
+	"golang.org/x/sys/unix"
 )
 
 // An RTM_NEWLINK payload: ifinfomsg (16 bytes; flags 0x11043 = UP|BROADCAST|RUNNING|MULTICAST|LOWER_UP), IFLA_IFNAME "eth1", then IFLA_XDP (0x2b, nested)
@@ -56,4 +61,25 @@ func FuzzParseLink(f *testing.F) {
 			t.Fatalf("error %v with a result %+v", err, l)
 		}
 	})
+}
+
+// TestLinkClient drives LinkClient over an nltest connection: the request is RTM_GETLINK for the
+// ifindex, and the one reply is parsed.
+func TestLinkClient(t *testing.T) {
+	c := nltest.Dial(func(req []netlink.Message) ([]netlink.Message, error) {
+		if len(req) != 1 || req[0].Header.Type != unix.RTM_GETLINK || req[0].Header.Flags != netlink.Request {
+			t.Errorf("request %+v, want one RTM_GETLINK", req)
+		}
+		if want := unhex(t, "00000000 07000000 00000000 00000000"); !bytes.Equal(req[0].Data, want) {
+			t.Errorf("ifinfomsg % x, want % x", req[0].Data, want)
+		}
+		h := req[0].Header
+		return []netlink.Message{{Header: netlink.Header{Type: unix.RTM_NEWLINK, Sequence: h.Sequence, PID: h.PID}, Data: unhex(t, linkWithXDP)}}, nil
+	})
+	l := NewLink(c)
+	defer l.Close()
+	got, err := l.Link(7)
+	if err != nil || got != (Link{Up: true, XDP: true, ProgID: 42}) {
+		t.Fatalf("Link(7) = %+v, %v", got, err)
+	}
 }

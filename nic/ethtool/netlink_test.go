@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-package nic
+package ethtool
 
 import (
 	"errors"
@@ -28,11 +28,11 @@ func TestTCPDataSplitValues(t *testing.T) {
 }
 
 // testNL returns an ethtool client whose kernel is fn.
-func testNL(t *testing.T, cmd uint8, flags netlink.HeaderFlags, fn func(genetlink.Message) ([]genetlink.Message, error)) *ethtoolNL {
+func testNL(t *testing.T, cmd uint8, flags netlink.HeaderFlags, fn func(genetlink.Message) ([]genetlink.Message, error)) *Client {
 	t.Helper()
 	c := genltest.Dial(genltest.ServeFamily(testFamily, genltest.CheckRequest(testFamily.ID, cmd, netlink.Request|flags,
 		func(greq genetlink.Message, _ netlink.Message) ([]genetlink.Message, error) { return fn(greq) })))
-	nl, err := initEthtool(c)
+	nl, err := New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestRingsGet(t *testing.T) {
 		}
 		return []genetlink.Message{{Data: reply}}, nil
 	})
-	got, err := nl.rings("eth1")
+	got, err := nl.Rings("eth1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestRingsSetRequest(t *testing.T) {
 		}
 		return []genetlink.Message{{}}, nil // what the ack amounts to
 	})
-	if err := nl.setRings("eth1", RingsUpdate{TCPDataSplit: &on, HDSThresh: u32(0)}); err != nil {
+	if err := nl.SetRings("eth1", RingsUpdate{TCPDataSplit: &on, HDSThresh: u32(0)}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -97,7 +97,7 @@ func TestRingsSetUnsupported(t *testing.T) {
 	nl := testNL(t, unix.ETHTOOL_MSG_RINGS_SET, netlink.Acknowledge, func(genetlink.Message) ([]genetlink.Message, error) {
 		return nil, genltest.Error(int(unix.EOPNOTSUPP))
 	})
-	err := nl.setRings("eth1", RingsUpdate{TCPDataSplit: &on})
+	err := nl.SetRings("eth1", RingsUpdate{TCPDataSplit: &on})
 	if !errors.Is(err, ErrNotSupported) || !errors.Is(err, unix.EOPNOTSUPP) {
 		t.Fatalf("err = %v, want EOPNOTSUPP", err)
 	}
@@ -119,7 +119,7 @@ func TestChannels(t *testing.T) {
 	nl := testNL(t, unix.ETHTOOL_MSG_CHANNELS_GET, 0, func(m genetlink.Message) ([]genetlink.Message, error) {
 		return []genetlink.Message{{Data: reply}}, nil
 	})
-	got, err := nl.channels("eth1")
+	got, err := nl.Channels("eth1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestChannels(t *testing.T) {
 		}
 		return nil, genltest.Error(int(unix.EPERM))
 	})
-	if err := nl.setChannels("eth1", ChannelsUpdate{Combined: u32(6)}); !errors.Is(err, os.ErrPermission) {
+	if err := nl.SetChannels("eth1", ChannelsUpdate{Combined: u32(6)}); !errors.Is(err, os.ErrPermission) {
 		t.Fatalf("err = %v, want permission error", err)
 	}
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-package doctor
+package ethtool
 
 import (
 	"encoding/binary"
@@ -23,16 +23,31 @@ type Link struct {
 	ProgID uint32 // the XDP program's id, 0 when none
 }
 
-// linkState asks rtnetlink (RTM_GETLINK) for the flags and the XDP state of ifindex.
-func linkState(ifindex int) (Link, error) {
+// LinkClient asks rtnetlink about a device: the one route-family query a NIC check needs besides
+// ethtool (is it up, is an XDP program attached), kept here so that every kernel surface the nic
+// and doctor packages read has its client in one place.
+type LinkClient struct{ c *netlink.Conn }
+
+// DialLink opens a strict (extack) rtnetlink connection. Close it.
+func DialLink() (*LinkClient, error) {
 	c, err := netlink.Dial(unix.NETLINK_ROUTE, &netlink.Config{Strict: true})
 	if err != nil {
-		return Link{}, fmt.Errorf("open rtnetlink: %w", err)
+		return nil, fmt.Errorf("open rtnetlink: %w", err)
 	}
-	defer c.Close()
+	return NewLink(c), nil
+}
+
+// NewLink returns a LinkClient that owns c, a NETLINK_ROUTE connection: the seam nltest uses.
+func NewLink(c *netlink.Conn) *LinkClient { return &LinkClient{c: c} }
+
+// Close closes the connection.
+func (l *LinkClient) Close() error { return l.c.Close() }
+
+// Link asks for the flags and the XDP state of ifindex (RTM_GETLINK). Needs no privilege.
+func (l *LinkClient) Link(ifindex int) (Link, error) {
 	req := make([]byte, sizeofIfinfomsg)
 	binary.NativeEndian.PutUint32(req[4:], uint32(ifindex))
-	msgs, err := c.Execute(netlink.Message{
+	msgs, err := l.c.Execute(netlink.Message{
 		Header: netlink.Header{Type: unix.RTM_GETLINK, Flags: netlink.Request},
 		Data:   req,
 	})
