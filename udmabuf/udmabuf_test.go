@@ -208,7 +208,7 @@ func TestUnalignedRefusedBeforeOpening(t *testing.T) {
 }
 
 func TestMissingDeviceAdvice(t *testing.T) {
-	s := realSystem
+	s := *liveSystem()
 	s.device = filepath.Join(t.TempDir(), "udmabuf")
 	check := func(what string, err error) {
 		t.Helper()
@@ -252,7 +252,7 @@ func TestHostWithoutUdmabuf(t *testing.T) {
 }
 
 func TestMemfdSealed(t *testing.T) {
-	fd, err := realSystem.createMemfd(1<<20, false)
+	fd, err := liveSystem().createMemfd(1<<20, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func checkMemfd(t *testing.T, fd int, size int64, magic int64) {
 }
 
 func TestMemfdHugetlbSealed(t *testing.T) {
-	fd, err := realSystem.createMemfd(HugePageSize, true)
+	fd, err := liveSystem().createMemfd(HugePageSize, true)
 	if err != nil {
 		// Creation reserves nothing, so only a kernel without hugetlbfs or a privilege check fails.
 		if !strings.Contains(err.Error(), "(") {
@@ -393,7 +393,7 @@ func TestFakeKernelCreateErrors(t *testing.T) {
 			size = HugePageSize
 		}
 		if tt.huge {
-			if fd, err := realSystem.createMemfd(HugePageSize, true); err != nil {
+			if fd, err := liveSystem().createMemfd(HugePageSize, true); err != nil {
 				t.Logf("skipping the hugetlb case: %v", err)
 				continue
 			} else {
@@ -509,7 +509,7 @@ func TestRealUdmabuf(t *testing.T) {
 		t.Errorf("New over the limit: %v", err)
 	}
 	// Lie about the limit so the request reaches the kernel: its EINVAL must come back explained.
-	s := realSystem
+	s := *liveSystem()
 	s.limitPath = filepath.Join(t.TempDir(), "size_limit_mb")
 	if err := os.WriteFile(s.limitPath, []byte(strconv.FormatInt(2*limit/mib, 10)+"\n"), 0o644); err != nil {
 		t.Fatal(err)

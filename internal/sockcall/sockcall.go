@@ -45,19 +45,14 @@ func Setsockopt(fd, level, name int, val []byte) (int, error) {
 	return int(r), nil
 }
 
-// Errno returns e as an error, reusing preallocated values for the errnos a busy non-blocking
-// socket answers all the time, so the hot path does not box them again.
+// Errno returns e as an error. The errnos a busy non-blocking socket answers all the time are
+// returned as constants, which the compiler boxes statically, so the hot path allocates nothing.
 func Errno(e unix.Errno) error {
 	switch e {
 	case unix.EAGAIN:
-		return errEAGAIN
+		return unix.EAGAIN
 	case unix.EINTR:
-		return errEINTR
+		return unix.EINTR
 	}
 	return e
 }
-
-var (
-	errEAGAIN error = unix.EAGAIN
-	errEINTR  error = unix.EINTR
-)
