@@ -208,7 +208,7 @@ func (e *Devmem) read(fd uintptr) bool {
 	e.fd = int(fd)
 	for {
 		setIov(&e.msg, &e.iovec, e.iov, e.oob)
-		n, err := e.sys.Recvmsg(e.fd, &e.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
+		n, err := e.sys.Recvmsg(e.fd, &e.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -406,7 +406,7 @@ func (e *Devmem) hold1(off uint64, size uint32) {
 // not split (small, or one it cannot split): linear payload, validated and counted. Anywhere else
 // the flow missed the binding: a steering error.
 func (e *Devmem) plain(n int, c *fragCounts) error {
-	id, err := e.sys.GetsockoptInt(e.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	id, err := e.sys.GetsockoptInt(e.fd, unix.SOL_SOCKET, unix.SO_INCOMING_NAPI_ID)
 	if err != nil || id == 0 || e.cfg.QueueOfNapi == nil {
 		return e.steering("data without a devmem cmsg", n)
 	}
@@ -522,7 +522,7 @@ func (e *Devmem) dontneed() (int, error) {
 	e.Stats.DontneedCalls.Add(1)
 	e.Stats.DontneedTokens.Add(uint64(e.batch.count))
 	for {
-		n, err := e.sys.Setsockopt(e.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokenBytes(e.batch.ranges))
+		n, err := e.sys.Setsockopt(e.fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokenBytes(e.batch.ranges))
 		if err == unix.EINTR {
 			continue
 		}
@@ -551,7 +551,7 @@ func (e *Devmem) steering(reason string, n int) error {
 		Reason: reason, Bytes: n, Queue: -1, Ifname: e.cfg.Ifname,
 		Bound: e.cfg.Queues, DmabufID: e.cfg.DmabufID, Rule: e.cfg.Rule,
 	}
-	id, err := e.sys.GetsockoptInt(e.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	id, err := e.sys.GetsockoptInt(e.fd, unix.SOL_SOCKET, unix.SO_INCOMING_NAPI_ID)
 	switch {
 	case err != nil:
 		se.QueueErr = fmt.Errorf("SO_INCOMING_NAPI_ID: %w", err)

@@ -22,10 +22,10 @@ func buildCmsgs(frags []frag) []byte {
 	for i, f := range frags {
 		c := b[i*cmsgSpace:]
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
-		h.Level = uapi.SOL_SOCKET
-		h.Type = uapi.SCM_DEVMEM_DMABUF
+		h.Level = unix.SOL_SOCKET
+		h.Type = unix.SCM_DEVMEM_DMABUF
 		if f.kind == fragLinear {
-			h.Type = uapi.SCM_DEVMEM_LINEAR
+			h.Type = unix.SCM_DEVMEM_LINEAR
 		}
 		h.SetLen(unix.CmsgLen(uapi.SizeofDmabufCmsg))
 		d := c[unix.CmsgLen(0):]

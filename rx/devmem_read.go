@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/dmabuf"
-	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
 // DevmemReader reads a devmem socket as an ordinary byte stream, for the few bytes a protocol
@@ -75,7 +74,7 @@ func (r *DevmemReader) Read(p []byte) (int, error) {
 
 func (r *DevmemReader) recv(uintptr) bool {
 	for {
-		n, err := r.sys.Recvmsg(r.fd, &r.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
+		n, err := r.sys.Recvmsg(r.fd, &r.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
 		switch err {
 		case nil:
 			r.n = n
@@ -148,7 +147,7 @@ func (r *DevmemReader) release() error {
 	if r.toks.count == 0 {
 		return nil
 	}
-	n, err := r.sys.Setsockopt(r.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokenBytes(r.toks.ranges))
+	n, err := r.sys.Setsockopt(r.fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokenBytes(r.toks.ranges))
 	want, ranges := r.toks.count, len(r.toks.ranges)
 	r.toks.Reset()
 	if err != nil {

@@ -78,7 +78,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 		var msg unix.Msghdr
 		var iov unix.Iovec
 		setIov(&msg, &iov, p, oob)
-		n, err := Kernel{}.Recvmsg(fd, &msg, uapi.MSG_SOCK_DEVMEM)
+		n, err := Kernel{}.Recvmsg(fd, &msg, unix.MSG_SOCK_DEVMEM)
 		t.Logf("kernel: recvmsg(MSG_SOCK_DEVMEM) on plain TCP = %d, %v, controllen %d, flags %#x", n, err, msg.Controllen, msg.Flags)
 		if err != nil || n != len(b) || msg.Controllen != 0 {
 			t.Errorf("kernel recvmsg(MSG_SOCK_DEVMEM) = %d, %v, controllen %d; want %d bytes and no cmsg", n, err, msg.Controllen, len(b))
@@ -92,7 +92,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 		plain, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10, Plain: true})
 		defer plain.Close()
 		setIov(&msg, &iov, p, oob)
-		sn, serr := plain.Recvmsg(fd, &msg, uapi.MSG_SOCK_DEVMEM)
+		sn, serr := plain.Recvmsg(fd, &msg, unix.MSG_SOCK_DEVMEM)
 		if serr != nil || sn != n || msg.Controllen != 0 || msg.Flags != 0 {
 			t.Errorf("simulator (Plain) recvmsg = %d, %v, controllen %d, flags %#x; the kernel gave %d bytes, no cmsg", sn, serr, msg.Controllen, msg.Flags, n)
 		}
@@ -115,8 +115,8 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 				return r
 			}())},
 		} {
-			kn, kerr := Kernel{}.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tc.val)
-			sn, serr := sim.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tc.val)
+			kn, kerr := Kernel{}.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tc.val)
+			sn, serr := sim.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tc.val)
 			t.Logf("kernel: SO_DEVMEM_DONTNEED %s = %d, %v (simulator: %d, %v)", tc.name, kn, kerr, sn, serr)
 			if kn != sn || !errors.Is(serr, kerr) && !(kerr == nil && serr == nil) {
 				t.Errorf("SO_DEVMEM_DONTNEED %s: kernel %d, %v; simulator %d, %v", tc.name, kn, kerr, sn, serr)
@@ -131,7 +131,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 	}
 	defer u.Close()
 	control(t, u.(*net.UDPConn), func(fd int) {
-		_, err := Kernel{}.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, make([]byte, 8))
+		_, err := Kernel{}.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, make([]byte, 8))
 		t.Logf("kernel: SO_DEVMEM_DONTNEED on UDP = %v", err)
 		if !errors.Is(err, unix.EBADF) {
 			t.Errorf("DONTNEED on UDP: %v, want EBADF", err)

@@ -151,7 +151,7 @@ func Control(sys DevmemSys, ifname string) func(network, address string, c sysca
 	return func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			if _, err := sys.Setsockopt(int(fd), uapi.SOL_SOCKET, uapi.SO_BINDTODEVICE, []byte(ifname)); err != nil {
+			if _, err := sys.Setsockopt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, []byte(ifname)); err != nil {
 				why := ""
 				switch err {
 				case unix.EPERM:
@@ -163,7 +163,7 @@ func Control(sys DevmemSys, ifname string) func(network, address string, c sysca
 				return
 			}
 			one := []byte{1, 0, 0, 0}
-			if _, err := sys.Setsockopt(int(fd), uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, one); err != nil {
+			if _, err := sys.Setsockopt(int(fd), unix.SOL_SOCKET, unix.SO_ZEROCOPY, one); err != nil {
 				serr = fmt.Errorf("devmem tx: SO_ZEROCOPY: %w (MSG_ZEROCOPY needs Linux 4.14 or later)", err)
 			}
 		})
@@ -236,7 +236,7 @@ func (e *Devmem) write(fd uintptr) bool {
 	}
 	setRawIov(&e.msg, e.iovs, n)
 	for {
-		sent, err := e.sys.Sendmsg(int(fd), &e.msg, uapi.MSG_ZEROCOPY|unix.MSG_DONTWAIT)
+		sent, err := e.sys.Sendmsg(int(fd), &e.msg, unix.MSG_ZEROCOPY|unix.MSG_DONTWAIT)
 		switch err {
 		case nil:
 		case unix.EINTR:
@@ -295,7 +295,7 @@ func (e *Devmem) reap(fd int) (int, error) {
 	for {
 		e.zmsg = unix.Msghdr{Control: &e.zoob[0]}
 		e.zmsg.SetControllen(len(e.zoob))
-		_, err := e.sys.Recvmsg(fd, &e.zmsg, uapi.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		_, err := e.sys.Recvmsg(fd, &e.zmsg, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
 		switch err {
 		case nil:
 		case unix.EAGAIN:

@@ -215,14 +215,14 @@ func TestNewDevmemChecks(t *testing.T) {
 func zcCmsg(lo, hi uint32, code uint8, origin uint8) []byte {
 	b := make([]byte, unix.CmsgSpace(uapi.SizeofSockExtendedErr+16))
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Level, h.Type = uapi.SOL_IPV6, uapi.IPV6_RECVERR
+	h.Level, h.Type = unix.SOL_IPV6, unix.IPV6_RECVERR
 	h.SetLen(unix.CmsgLen(uapi.SizeofSockExtendedErr + 16))
-	*(*uapi.SockExtendedErr)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = uapi.SockExtendedErr{Origin: origin, Code: code, Info: lo, Data: hi}
+	*(*unix.SockExtendedErr)(unsafe.Pointer(&b[unix.CmsgLen(0)])) = unix.SockExtendedErr{Origin: origin, Code: code, Info: lo, Data: hi}
 	return b
 }
 
 func TestZCIter(t *testing.T) {
-	b := append(zcCmsg(3, 7, 0, uapi.SO_EE_ORIGIN_ZEROCOPY), zcCmsg(8, 8, uapi.SO_EE_CODE_ZEROCOPY_COPIED, uapi.SO_EE_ORIGIN_ZEROCOPY)...)
+	b := append(zcCmsg(3, 7, 0, unix.SO_EE_ORIGIN_ZEROCOPY), zcCmsg(8, 8, unix.SO_EE_CODE_ZEROCOPY_COPIED, unix.SO_EE_ORIGIN_ZEROCOPY)...)
 	it := zcIter{rem: b}
 	var got []zcRange
 	for {
@@ -265,7 +265,7 @@ func TestDevmemComplete(t *testing.T) {
 }
 
 func FuzzParseZerocopyCompletions(f *testing.F) {
-	f.Add(zcCmsg(0, 5, 1, uapi.SO_EE_ORIGIN_ZEROCOPY))
+	f.Add(zcCmsg(0, 5, 1, unix.SO_EE_ORIGIN_ZEROCOPY))
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		it := zcIter{rem: b}
@@ -299,7 +299,7 @@ func (n *nullSys) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 	}
 	b := unsafe.Slice(msg.Control, msg.Controllen)
 	copy(b, n.comp)
-	ee := (*uapi.SockExtendedErr)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
+	ee := (*unix.SockExtendedErr)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
 	ee.Info, ee.Data = n.done, n.sent-1
 	n.done = n.sent
 	msg.SetControllen(len(n.comp))
@@ -321,7 +321,7 @@ var _ syscall.RawConn = fakeRC{}
 // reaped every few sends); allocs/op must be 0.
 func BenchmarkDevmemSendmsg(b *testing.B) {
 	h, _ := dmabuf.NewHost(64 << 20)
-	ns := &nullSys{comp: zcCmsg(0, 0, 0, uapi.SO_EE_ORIGIN_ZEROCOPY)}
+	ns := &nullSys{comp: zcCmsg(0, 0, 0, unix.SO_EE_ORIGIN_ZEROCOPY)}
 	e, err := NewDevmem(DevmemConfig{Buf: h, DmabufID: 1, WriteSize: 64 << 10, Sys: ns})
 	if err != nil {
 		b.Fatal(err)

@@ -293,7 +293,7 @@ var cmsgSpace = unix.CmsgSpace(uapi.SizeofDmabufCmsg)
 // blocking fd waits for data as recvmsg would, except while the NIC waits for a retransmit: then
 // it gets EAGAIN, as if SO_RCVTIMEO had expired.
 func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
-	if flags&uapi.MSG_ERRQUEUE != 0 {
+	if flags&unix.MSG_ERRQUEUE != 0 {
 		return s.recvErrqueue(msg)
 	}
 	if msg.Iov == nil || msg.Iovlen < 1 {
@@ -367,7 +367,7 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 		msg.Controllen, msg.Flags = 0, 0
 		return n, nil
 	}
-	if flags&uapi.MSG_SOCK_DEVMEM == 0 {
+	if flags&unix.MSG_SOCK_DEVMEM == 0 {
 		// An unreadable skb read without MSG_SOCK_DEVMEM.
 		return 0, unix.EFAULT
 	}
@@ -389,18 +389,18 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 		}
 		m := min(p.size, len(iov)-n)
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[co]))
-		h.Level = uapi.SOL_SOCKET
+		h.Level = unix.SOL_SOCKET
 		h.SetLen(unix.CmsgLen(uapi.SizeofDmabufCmsg))
 		d := ctl[co+unix.CmsgLen(0) : co+unix.CmsgLen(uapi.SizeofDmabufCmsg)]
 		clear(d)
 		s.frags++
 		if p.kind == pktLinear {
 			// The kernel advances the iov only by copied bytes: linear bytes pack at its front.
-			h.Type = uapi.SCM_DEVMEM_LINEAR
+			h.Type = unix.SCM_DEVMEM_LINEAR
 			copy(iov[pos:], k.host[p.off:p.off+m])
 			pos += m
 		} else {
-			h.Type = uapi.SCM_DEVMEM_DMABUF
+			h.Type = unix.SCM_DEVMEM_DMABUF
 			binary.NativeEndian.PutUint64(d[0:], uint64(p.off))
 			binary.NativeEndian.PutUint32(d[12:], s.allocToken(k, p.niov))
 			binary.NativeEndian.PutUint32(d[16:], p.id)
@@ -616,16 +616,16 @@ func (s *Sim) allocToken(k *sock, niov uint32) uint32 {
 // Setsockopt implements the seam: SO_DEVMEM_DONTNEED with the kernel's limits and return value,
 // and the options the TX engine sets.
 func (s *Sim) Setsockopt(fd, level, name int, val []byte) (int, error) {
-	if level != uapi.SOL_SOCKET {
+	if level != unix.SOL_SOCKET {
 		return 0, unix.ENOPROTOOPT
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if name != uapi.SO_BINDTODEVICE && len(val) < 4 {
+	if name != unix.SO_BINDTODEVICE && len(val) < 4 {
 		return 0, unix.EINVAL // sk_setsockopt: optlen < sizeof(int), before any option
 	}
 	switch name {
-	case uapi.SO_DEVMEM_DONTNEED:
+	case unix.SO_DEVMEM_DONTNEED:
 		if len(val)%uapi.SizeofDmabufToken != 0 || len(val) > uapi.MAX_DONTNEED_TOKENS*uapi.SizeofDmabufToken {
 			return 0, unix.EINVAL
 		}
@@ -653,14 +653,14 @@ func (s *Sim) Setsockopt(fd, level, name int, val []byte) (int, error) {
 		}
 		s.freed += freed
 		return freed, nil
-	case uapi.SO_ZEROCOPY:
+	case unix.SO_ZEROCOPY:
 		v := int32(binary.NativeEndian.Uint32(val))
 		if v < 0 || v > 1 {
 			return 0, unix.EINVAL
 		}
 		s.zerocopy = v == 1
 		return 0, nil
-	case uapi.SO_BINDTODEVICE:
+	case unix.SO_BINDTODEVICE:
 		s.bound = string(val)
 		for i := 0; i < len(s.bound); i++ {
 			if s.bound[i] == 0 {
@@ -676,7 +676,7 @@ func (s *Sim) Setsockopt(fd, level, name int, val []byte) (int, error) {
 // GetsockoptInt implements the seam: SO_INCOMING_NAPI_ID answers Config.NapiID, anything else goes
 // to the real socket.
 func (s *Sim) GetsockoptInt(fd, level, name int) (int, error) {
-	if level == uapi.SOL_SOCKET && name == uapi.SO_INCOMING_NAPI_ID {
+	if level == unix.SOL_SOCKET && name == unix.SO_INCOMING_NAPI_ID {
 		return int(s.cfg.NapiID), nil
 	}
 	return unix.GetsockoptInt(fd, level, name)
@@ -698,7 +698,7 @@ func (s *Sim) Sendmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 	if !ok {
 		return 0, unix.EINVAL // this simulator only speaks devmem TX
 	}
-	zc := flags&uapi.MSG_ZEROCOPY != 0 && s.zerocopy
+	zc := flags&unix.MSG_ZEROCOPY != 0 && s.zerocopy
 	if zc && cmsgErr == nil {
 		// net_devmem_get_binding: an unknown id, then the route's device against the binding's.
 		if s.cfg.TXID == 0 || id != s.cfg.TXID {
@@ -775,7 +775,7 @@ func devmemID(msg *unix.Msghdr) (id uint32, err error, ok bool) {
 		if err != nil {
 			return 0, nil, false
 		}
-		if h.Level == uapi.SOL_SOCKET && h.Type == uapi.SCM_DEVMEM_DMABUF {
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_DEVMEM_DMABUF {
 			if h.Len != uint64(unix.CmsgLen(4)) {
 				return 0, unix.EINVAL, true
 			}
@@ -805,23 +805,23 @@ func (s *Sim) recvErrqueue(msg *unix.Msghdr) (int, error) {
 	space := unix.CmsgSpace(uapi.SizeofSockExtendedErr)
 	if msg.Control == nil || int(msg.Controllen) < space {
 		msg.Controllen = 0
-		msg.Flags = uapi.MSG_ERRQUEUE | unix.MSG_CTRUNC
+		msg.Flags = unix.MSG_ERRQUEUE | unix.MSG_CTRUNC
 		return 0, nil
 	}
 	ctl := unsafe.Slice(msg.Control, msg.Controllen)
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
-	h.Level, h.Type = uapi.SOL_IP, uapi.IP_RECVERR
+	h.Level, h.Type = unix.SOL_IP, unix.IP_RECVERR
 	if s.cfg.IPv6 {
-		h.Level, h.Type = uapi.SOL_IPV6, uapi.IPV6_RECVERR
+		h.Level, h.Type = unix.SOL_IPV6, unix.IPV6_RECVERR
 	}
 	h.SetLen(unix.CmsgLen(uapi.SizeofSockExtendedErr))
-	ee := (*uapi.SockExtendedErr)(unsafe.Pointer(&ctl[unix.CmsgLen(0)]))
-	*ee = uapi.SockExtendedErr{Origin: uapi.SO_EE_ORIGIN_ZEROCOPY, Info: c.lo, Data: c.hi}
+	ee := (*unix.SockExtendedErr)(unsafe.Pointer(&ctl[unix.CmsgLen(0)]))
+	*ee = unix.SockExtendedErr{Origin: unix.SO_EE_ORIGIN_ZEROCOPY, Info: c.lo, Data: c.hi}
 	if c.copied {
-		ee.Code = uapi.SO_EE_CODE_ZEROCOPY_COPIED
+		ee.Code = unix.SO_EE_CODE_ZEROCOPY_COPIED
 	}
 	msg.SetControllen(space)
-	msg.Flags = uapi.MSG_ERRQUEUE
+	msg.Flags = unix.MSG_ERRQUEUE
 	return 0, nil
 }
 
