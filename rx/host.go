@@ -78,25 +78,18 @@ func (h *Host) Offset() uint64 { return h.off }
 // os.ErrDeadlineExceeded), a socket error, or a validation mismatch (*pattern.MismatchError).
 func (h *Host) Receive(rc syscall.RawConn, st *Stats) error {
 	for {
-		if err := rc.Read(h.readFn); err != nil {
-			return fmt.Errorf("flow %d: receive: %w", h.flow, err)
+		if end, err := h.receiveOne(rc, st); end {
+			return err
 		}
-		if h.err != nil {
-			return fmt.Errorf("flow %d: receive: %w", h.flow, os.NewSyscallError("read", h.err))
-		}
-		n := h.n
-		if n == 0 {
-			return nil
-		}
-		if h.every != 0 && h.reads%h.every == 0 {
-			if err := pattern.Check(h.flow, h.buf[:n], h.off); err != nil {
-				return err
-			}
-		}
-		h.reads++
-		h.off += uint64(n)
-		st.Bytes.Add(uint64(n))
 	}
+}
+
+// receiveOne is one read of Receive; end says the flow is over, with err (nil at EOF).
+func (h *Host) receiveOne(rc syscall.RawConn, st *Stats) (end bool, err error) {
+	if err := rc.Read(h.readFn); err != nil {
+		return true, fmt.Errorf("flow %d: receive: %w", h.flow, err)
+	}
+	return h.account(h.n, h.err, st)
 }
 
 // ReceiveBlocking is Receive on a blocking socket (sockcall.SetBlocking) from a locked OS thread:
@@ -117,10 +110,16 @@ func (h *Host) step(fd int, st *Stats, stop *sockcall.Stop) (end bool, err error
 		return true, fmt.Errorf("flow %d: receive: %w", h.flow, sockcall.ErrStopped)
 	}
 	n, err := h.recv(fd, h.buf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return false, nil
+	}
+	return h.account(n, err, st)
+}
+
+// account takes the result of one read: a socket error or EOF ends the flow, else the bytes are
+// validated (every h.every reads) and counted.
+func (h *Host) account(n int, err error, st *Stats) (end bool, _ error) {
 	if err != nil {
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return false, nil
-		}
 		return true, fmt.Errorf("flow %d: receive: %w", h.flow, os.NewSyscallError("read", err))
 	}
 	if n == 0 {

@@ -95,43 +95,52 @@ func TestHostReceiveBlockingStop(t *testing.T) {
 	}
 }
 
-// TestHostReceiveBlockingAllocs: one blocking read, with and without validation and with
-// MSG_TRUNC, allocates nothing.
-func TestHostReceiveBlockingAllocs(t *testing.T) {
+// TestHostReceiveAllocs: one read, from a blocking socket (ReceiveBlocking's step) or through the
+// netpoller (Receive's receiveOne), with and without validation and with MSG_TRUNC, allocates
+// nothing.
+func TestHostReceiveAllocs(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		every int
 		trunc bool
 	}{{"validate", 1, false}, {"novalidate", 0, false}, {"trunc", 0, true}} {
-		const size = 16 << 10
-		src, dst := testnet.TCPPair(t)
-		h, err := NewHost(0, size, tc.trunc, tc.every)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rfd := blockingFd(t, dst, sockcall.StopPoll)
-		sfd := blockingFd(t, src, sockcall.StopPoll)
-		blk := make([]byte, size+pattern.Period)
-		pattern.Fill(blk, 0)
-		var off uint64
-		var st Stats
-		var stop sockcall.Stop
-		allocs := testing.AllocsPerRun(200, func() {
-			// Exactly one read's worth in the socket, then one read of it.
-			ph := off % pattern.Period
-			n, err := unix.Write(sfd, blk[ph:ph+size])
-			if err != nil || n != size {
-				panic("short write")
+		for _, blocking := range []bool{true, false} {
+			const size = 16 << 10
+			src, dst := testnet.TCPPair(t)
+			h, err := NewHost(0, size, tc.trunc, tc.every)
+			if err != nil {
+				t.Fatal(err)
 			}
-			off += uint64(n)
-			for h.Offset() < off {
-				if end, err := h.step(rfd, &st, &stop); end {
-					panic(err)
+			var st Stats
+			var stop sockcall.Stop
+			rc := rawConn(t, dst)
+			one := func() (bool, error) { return h.receiveOne(rc, &st) }
+			if blocking {
+				rfd := blockingFd(t, dst, sockcall.StopPoll)
+				one = func() (bool, error) { return h.step(rfd, &st, &stop) }
+			}
+			sfd := blockingFd(t, src, sockcall.StopPoll)
+			blk := make([]byte, size+pattern.Period)
+			pattern.Fill(blk, 0)
+			var off uint64
+			allocs := testing.AllocsPerRun(200, func() {
+				// Exactly one read's worth in the socket (a synchronous write on loopback), then
+				// the reads that take it.
+				ph := off % pattern.Period
+				n, err := unix.Write(sfd, blk[ph:ph+size])
+				if err != nil || n != size {
+					panic("short write")
 				}
+				off += uint64(n)
+				for h.Offset() < off {
+					if end, err := one(); end {
+						panic(err)
+					}
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%s blocking=%v: %v allocations per read, want 0", tc.name, blocking, allocs)
 			}
-		})
-		if allocs != 0 {
-			t.Errorf("%s: %v allocations per read, want 0", tc.name, allocs)
 		}
 	}
 }

@@ -116,38 +116,49 @@ func TestHostSendBlockingStop(t *testing.T) {
 	}
 }
 
-// TestHostSendBlockingAllocs: one blocking write, plain and with MSG_ZEROCOPY (whose completions
-// are reaped every reapEvery writes), allocates nothing.
-func TestHostSendBlockingAllocs(t *testing.T) {
+// TestHostSendAllocs: one write, on a blocking socket (SendBlocking's step) or through the
+// netpoller (Send's sendOne), plain and with MSG_ZEROCOPY (whose completions are reaped every
+// reapEvery writes), allocates nothing.
+func TestHostSendAllocs(t *testing.T) {
 	for _, zc := range []bool{false, true} {
-		const size = 16 << 10
-		src, dst := testnet.TCPPair(t)
-		if zc {
-			if err := EnableZerocopy(rawConn(t, src)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h, _ := NewHost(0, size, zc)
-		sfd := blockingFd(t, src, sockcall.StopPoll)
-		rfd := blockingFd(t, dst, sockcall.StopPoll)
-		sink := make([]byte, 1<<20)
-		var st Stats
-		var stop sockcall.Stop
-		var got uint64
-		allocs := testing.AllocsPerRun(200, func() {
-			if err := h.step(sfd, &st, &stop); err != nil {
-				panic(err)
-			}
-			for got < h.Offset() {
-				n, err := unix.Read(rfd, sink)
-				if err != nil || n == 0 {
-					panic("drain failed")
+		for _, blocking := range []bool{true, false} {
+			const size = 16 << 10
+			src, dst := testnet.TCPPair(t)
+			rc := rawConn(t, src)
+			if zc {
+				if err := EnableZerocopy(rc); err != nil {
+					t.Fatal(err)
 				}
-				got += uint64(n)
 			}
-		})
-		if allocs != 0 {
-			t.Errorf("zerocopy %v: %v allocations per write, want 0", zc, allocs)
+			h, _ := NewHost(0, size, zc)
+			var st Stats
+			var stop sockcall.Stop
+			one := func() error { return h.sendOne(rc, &st) }
+			if blocking {
+				sfd := blockingFd(t, src, sockcall.StopPoll)
+				one = func() error { return h.step(sfd, &st, &stop) }
+			}
+			rfd := blockingFd(t, dst, sockcall.StopPoll)
+			sink := make([]byte, 1<<20)
+			var got uint64
+			allocs := testing.AllocsPerRun(200, func() {
+				if err := one(); err != nil {
+					panic(err)
+				}
+				for got < h.Offset() {
+					n, err := unix.Read(rfd, sink)
+					if err != nil || n == 0 {
+						panic("drain failed")
+					}
+					got += uint64(n)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("zerocopy %v blocking=%v: %v allocations per write, want 0", zc, blocking, allocs)
+			}
+			if zc && st.ZCCompleted.Load() == 0 {
+				t.Errorf("zerocopy blocking=%v: no completion reaped in 201 writes", blocking)
+			}
 		}
 	}
 }
