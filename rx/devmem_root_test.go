@@ -65,7 +65,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 	if _, err := c.Write(b); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	control(t, s, func(fd int) { testnet.WaitInq(t, fd, len(b)) })
 	sim, err := devmemsim.New(devmemsim.Config{Size: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 		if _, err := c.Write(b); err != nil {
 			t.Error(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		testnet.WaitInq(t, fd, len(b))
 		plain, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10, Plain: true})
 		defer plain.Close()
 		setIov(&msg, &iov, p, oob)

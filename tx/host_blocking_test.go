@@ -31,8 +31,9 @@ func blockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
 	return fd
 }
 
-// sendBlocking runs SendBlocking on a locked thread for d, then stops it and closes for writing.
-func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, d time.Duration) *Stats {
+// sendBlocking runs SendBlocking on a locked thread until it has sent at least goal bytes, then
+// stops it and closes for writing.
+func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, goal uint64) *Stats {
 	t.Helper()
 	var st Stats
 	var stop sockcall.Stop
@@ -42,7 +43,16 @@ func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, d time.Duration) *Sta
 		runtime.LockOSThread()
 		done <- h.SendBlocking(fd, &st, &stop)
 	}()
-	time.Sleep(d)
+	for deadline := time.Now().Add(30 * time.Second); st.Bytes.Load() < goal; {
+		select {
+		case err := <-done:
+			t.Fatalf("SendBlocking = %v after %d bytes, before stop", err, st.Bytes.Load())
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes sent in 30 s, want %d", st.Bytes.Load(), goal)
+		}
+	}
 	stop.Set()
 	if err := <-done; !errors.Is(err, sockcall.ErrStopped) {
 		t.Fatalf("SendBlocking = %v, want sockcall.ErrStopped", err)
@@ -70,7 +80,7 @@ func TestHostSendBlocking(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.CorruptAt(777_777)
-		st := sendBlocking(t, h, src, 200*time.Millisecond)
+		st := sendBlocking(t, h, src, 1_100_000)
 		r := <-done
 		if r.bad != 777_777 || r.total != st.Bytes.Load() || r.total < 1_000_000 {
 			t.Errorf("zerocopy %v: first bad byte %d (want 777777), received %d, sent %d", zc, r.bad, r.total, st.Bytes.Load())
@@ -94,14 +104,16 @@ func TestHostSendBlockingStop(t *testing.T) {
 		runtime.LockOSThread()
 		done <- h.SendBlocking(fd, &st, &stop)
 	}()
-	// Wait until the buffers are full (the count stops moving).
-	for last := uint64(1); ; {
-		time.Sleep(100 * time.Millisecond)
-		n := st.Bytes.Load()
-		if n == last {
+	// Wait until the buffers are full: the socket no longer polls writable, so write(2) sleeps.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, err := unix.Poll(pfd, 0); err == nil && n == 0 {
 			break
 		}
-		last = n
+		if time.Now().After(deadline) {
+			t.Fatalf("still writable after 10 s (%d bytes sent)", st.Bytes.Load())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	t0 := time.Now()
 	stop.Set()

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
@@ -25,33 +26,23 @@ func tokens(pairs ...uint32) []byte {
 	return b
 }
 
-// socket returns the fd of the receiving end of a loopback TCP connection whose sender has
-// written n bytes and closed.
-func socket(t *testing.T, n int) int {
+// socket returns the fd of the receiving end of a loopback TCP connection whose sender writes n
+// bytes and closes; ready > 0 waits until that many bytes are queued (SIOCINQ) before returning.
+func socket(t *testing.T, n, ready int) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
+	c, s := testnet.TCPPair(t)
 	go func() {
 		c.Write(make([]byte, n))
-		c.(*net.TCPConn).CloseWrite()
+		c.CloseWrite()
 	}()
-	f, err := s.(*net.TCPConn).File() // a blocking dup, simple to drive by hand
+	f, err := s.File() // a blocking dup, simple to drive by hand
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
+	if ready > 0 {
+		testnet.WaitInq(t, int(f.Fd()), ready)
+	}
 	return int(f.Fd())
 }
 
@@ -102,7 +93,7 @@ func TestSimRecvAndDontneed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	fd := socket(t, 64*NiovSize)
+	fd := socket(t, 64*NiovSize, 0)
 	c := newCall(8*NiovSize, 8*cmsgSpace)
 	var got []fr
 	for len(got) < 16 { // fill the whole buffer without returning a token
@@ -167,9 +158,8 @@ func TestSimRecvAndDontneed(t *testing.T) {
 func TestSimQueuedDataReadable(t *testing.T) {
 	s, _ := New(Config{Size: 8 * NiovSize, RTO: time.Hour, Window: 8 * NiovSize})
 	defer s.Close()
-	fd := socket(t, 64*NiovSize)
-	time.Sleep(100 * time.Millisecond)
-	one := newCall(8*NiovSize, cmsgSpace) // room for one frag per call: the rest stays queued
+	fd := socket(t, 64*NiovSize, 8*NiovSize) // the NIC's window is in
+	one := newCall(8*NiovSize, cmsgSpace)    // room for one frag per call: the rest stays queued
 	if _, err := s.Recvmsg(fd, &one.msg, unix.MSG_SOCK_DEVMEM); err != nil {
 		t.Fatal(err)
 	}
@@ -193,8 +183,7 @@ func TestSimQueuedDataReadable(t *testing.T) {
 func TestSimUnsplitPackets(t *testing.T) {
 	s, _ := New(Config{Size: 16 * NiovSize, FragSize: 1000, UnsplitEvery: 3})
 	defer s.Close()
-	fd := socket(t, 6000)
-	time.Sleep(100 * time.Millisecond)
+	fd := socket(t, 6000, 6000)
 	c := newCall(8*NiovSize, 8*cmsgSpace)
 	var kinds []string
 	total := 0
@@ -225,8 +214,7 @@ func TestSimSharedNiovs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	fd := socket(t, 8*4096)
-	time.Sleep(100 * time.Millisecond)
+	fd := socket(t, 8*4096, 8*4096)
 	c := newCall(64<<10, 16*cmsgSpace)
 	if n, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM); n != 8*4096 || err != nil {
 		t.Fatalf("recvmsg %d, %v", n, err)
@@ -255,8 +243,7 @@ func TestSimSharedNiovs(t *testing.T) {
 func TestSimRecvErrors(t *testing.T) {
 	s, _ := New(Config{Size: 4 * NiovSize})
 	defer s.Close()
-	fd := socket(t, 10)
-	time.Sleep(50 * time.Millisecond)
+	fd := socket(t, 10, 10)
 	for _, tc := range []struct {
 		oob, flags int
 		want       unix.Errno
@@ -293,8 +280,7 @@ func TestSimRecvErrors(t *testing.T) {
 func TestSimFaults(t *testing.T) {
 	s, _ := New(Config{Size: 16 * NiovSize, LinearEvery: 2, WrongIDAt: 3, FragSize: 1000, FragOffset: 96, CorruptAt: 2})
 	defer s.Close()
-	fd := socket(t, 4000)
-	time.Sleep(100 * time.Millisecond) // let all 4000 bytes arrive, so one read sees them
+	fd := socket(t, 4000, 4000) // all 4000 bytes in, so one read sees them
 	c := newCall(8*NiovSize, 8*cmsgSpace)
 	n, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM)
 	if err != nil {
@@ -448,7 +434,6 @@ func TestSimSendRouteAndErrqueue(t *testing.T) {
 		if _, err := same.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); err != nil {
 			t.Fatalf("route and binding on eth1, no SO_BINDTODEVICE: %v", err)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	small := make([]byte, 8)
 	em := unix.Msghdr{Control: &small[0]}
