@@ -5,6 +5,7 @@ package udmabuf
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -386,34 +387,35 @@ func TestFakeKernelCreateErrors(t *testing.T) {
 		{unix.EPERM, false, "operation not permitted (run as root)"},
 		{unix.ENOTTY, false, "is not the udmabuf device)"},
 	} {
-		fk := newFakeKernel(t, 64)
-		fk.createErr = tt.errno
-		size := int64(1 << 20)
-		if tt.huge || tt.errno == unix.ENOMEM {
-			size = HugePageSize
-		}
-		if tt.huge {
-			if fd, err := liveSystem().createMemfd(HugePageSize, true); err != nil {
-				t.Logf("skipping the hugetlb case: %v", err)
-				continue
-			} else {
-				unix.Close(fd)
+		t.Run(fmt.Sprintf("%v/huge=%v", tt.errno, tt.huge), func(t *testing.T) {
+			fk := newFakeKernel(t, 64)
+			fk.createErr = tt.errno
+			size := int64(1 << 20)
+			if tt.huge || tt.errno == unix.ENOMEM {
+				size = HugePageSize
 			}
-		}
-		fds, maps := openFDs(t), memfdMappings(t)
-		b, err := fk.sys.new(size, Options{Hugetlb: tt.huge})
-		if b != nil || err == nil {
-			t.Fatalf("%v: new succeeded", tt.errno)
-		}
-		if !errors.Is(err, tt.errno) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: ") || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%v: error %q\nwant it to wrap the errno and contain %q", tt.errno, err, tt.want)
-		}
-		if got := openFDs(t); got != fds {
-			t.Errorf("%v: open fds %d -> %d", tt.errno, fds, got)
-		}
-		if got := memfdMappings(t); got != maps {
-			t.Errorf("%v: memfd mappings %d -> %d", tt.errno, maps, got)
-		}
+			if tt.huge {
+				if fd, err := liveSystem().createMemfd(HugePageSize, true); err != nil {
+					t.Skipf("hugetlb memfd unavailable here: %v", err)
+				} else {
+					unix.Close(fd)
+				}
+			}
+			fds, maps := openFDs(t), memfdMappings(t)
+			b, err := fk.sys.new(size, Options{Hugetlb: tt.huge})
+			if b != nil || err == nil {
+				t.Fatalf("%v: new succeeded", tt.errno)
+			}
+			if !errors.Is(err, tt.errno) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%v: error %q\nwant it to wrap the errno and contain %q", tt.errno, err, tt.want)
+			}
+			if got := openFDs(t); got != fds {
+				t.Errorf("%v: open fds %d -> %d", tt.errno, fds, got)
+			}
+			if got := memfdMappings(t); got != maps {
+				t.Errorf("%v: memfd mappings %d -> %d", tt.errno, maps, got)
+			}
+		})
 	}
 }
 
@@ -455,12 +457,7 @@ func TestBoundsAndEOF(t *testing.T) {
 // TestRealUdmabuf runs against the kernel's /dev/udmabuf where there is one (the guest kernels);
 // NCDEVMEM_REQUIRE_UDMABUF=1 turns a missing device into a failure so the guest tier cannot skip.
 func TestRealUdmabuf(t *testing.T) {
-	if err := Available(); err != nil {
-		if os.Getenv("NCDEVMEM_REQUIRE_UDMABUF") == "1" {
-			t.Fatalf("NCDEVMEM_REQUIRE_UDMABUF=1 but: %v", err)
-		}
-		t.Skipf("no usable udmabuf here: %v", err)
-	}
+	requireUdmabuf(t)
 	const size = 4 << 20
 	fds, maps := openFDs(t), memfdMappings(t)
 	b, err := New(size, Options{})
@@ -551,14 +548,29 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestRealUdmabufHugetlb needs free 2 MiB pages (the guest boots with hugepages=N).
-func TestRealUdmabufHugetlb(t *testing.T) {
+// requireUdmabuf skips t where the kernel has no usable /dev/udmabuf, and fails it instead under
+// NCDEVMEM_REQUIRE_UDMABUF=1 (the guest tier), so a tier that must run it cannot skip.
+func requireUdmabuf(t *testing.T) {
+	t.Helper()
 	if err := Available(); err != nil {
+		if os.Getenv("NCDEVMEM_REQUIRE_UDMABUF") == "1" {
+			t.Fatalf("NCDEVMEM_REQUIRE_UDMABUF=1 but: %v", err)
+		}
 		t.Skipf("no usable udmabuf here: %v", err)
 	}
+}
+
+// TestRealUdmabufHugetlb needs free 2 MiB pages (the guest boots with hugepages=N); under
+// NCDEVMEM_REQUIRE_UDMABUF=1 their absence is a failure, like the device's.
+func TestRealUdmabufHugetlb(t *testing.T) {
+	requireUdmabuf(t)
 	free := hugePagesFree(t)
 	if free < 2 {
-		t.Skipf("HugePages_Free is %d; boot with hugepages=N or set vm.nr_hugepages to run this", free)
+		msg := fmt.Sprintf("HugePages_Free is %d; boot with hugepages=N or set vm.nr_hugepages to run this", free)
+		if os.Getenv("NCDEVMEM_REQUIRE_UDMABUF") == "1" {
+			t.Fatal("NCDEVMEM_REQUIRE_UDMABUF=1 but " + msg)
+		}
+		t.Skip(msg)
 	}
 	fds, maps := openFDs(t), memfdMappings(t)
 	b, err := New(2*HugePageSize, Options{Hugetlb: true})
