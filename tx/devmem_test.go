@@ -111,8 +111,11 @@ func TestDevmemSend(t *testing.T) {
 	if r.st.Bytes.Load() != r.e.Offset() || r.e.Offset() < 1<<20 || s.Sends.Load() != r.st.ZCSends.Load() {
 		t.Errorf("bytes %d, offset %d, sends %d/%d", r.st.Bytes.Load(), r.e.Offset(), s.Sends.Load(), r.st.ZCSends.Load())
 	}
-	if s.Completions.Load() == 0 || s.Completions.Load() > s.Sends.Load() || r.st.ZCCopied.Load() != 0 {
-		t.Errorf("completions %d of %d sends, copied %d", s.Completions.Load(), s.Sends.Load(), r.st.ZCCopied.Load())
+	sc := r.sim.Counters()
+	if s.Completions.Load() == 0 || s.Completions.Load() > s.Sends.Load() || s.Completions.Load() != uint64(sc.Completed) ||
+		r.st.ZCCopied.Load() != 0 || sc.Copied != 0 {
+		t.Errorf("completions %d of %d sends (simulator %d), copied %d (simulator %d)",
+			s.Completions.Load(), s.Sends.Load(), sc.Completed, r.st.ZCCopied.Load(), sc.Copied)
 	}
 	if r.e.Inflight() > r.e.ring {
 		t.Errorf("%d bytes in flight on a %d-byte ring", r.e.Inflight(), r.e.ring)
@@ -131,8 +134,14 @@ func TestDevmemSendVariants(t *testing.T) {
 			}
 		}},
 		"copied completions": {sc: devmemsim.Config{CopiedEvery: 2}, chk: func(t *testing.T, r dmResult) {
-			if c := r.st.ZCCopied.Load(); c == 0 || c != r.e.Stats.Copied.Load() {
-				t.Errorf("copied %d / %d", c, r.e.Stats.Copied.Load())
+			// Exactly what the simulator put on the error queue, in both the engine's and the
+			// caller's counters.
+			sc := r.sim.Counters()
+			if c := r.st.ZCCopied.Load(); sc.Copied == 0 || c != uint64(sc.Copied) || c != r.e.Stats.Copied.Load() {
+				t.Errorf("copied: caller %d, engine %d, simulator %d (want equal, not 0)", c, r.e.Stats.Copied.Load(), sc.Copied)
+			}
+			if c := r.e.Stats.Completions.Load(); c != uint64(sc.Completed) || r.st.ZCCompleted.Load() != c {
+				t.Errorf("completed: caller %d, engine %d, simulator %d", r.st.ZCCompleted.Load(), c, sc.Completed)
 			}
 		}},
 		"ENOBUFS waits for completions": {sc: devmemsim.Config{NobufsEvery: 5}, chk: func(t *testing.T, r dmResult) {

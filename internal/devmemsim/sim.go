@@ -161,6 +161,7 @@ type Sim struct {
 	stream    int64 // bytes sent (TX)
 
 	stalls, drops, dontneedCalls, freed int
+	completed, copied                   int // sends reported complete (and copied) on the error queue
 
 	zerocopy bool
 	bound    string
@@ -270,6 +271,9 @@ type Counters struct {
 	Freed         int // frags freed by DONTNEED
 	Sends         int // successful sendmsg calls
 	Stream        int64
+	// Completed counts the sends whose zerocopy completion was read off the error queue in full;
+	// Copied counts those of them whose notification carried SO_EE_CODE_ZEROCOPY_COPIED.
+	Completed, Copied int
 }
 
 // Counters returns a snapshot.
@@ -277,7 +281,8 @@ func (s *Sim) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := Counters{Frags: s.frags, FreeNiovs: len(s.free), Stalls: s.stalls, Drops: s.drops,
-		DontneedCalls: s.dontneedCalls, Freed: s.freed, Sends: s.sends, Stream: s.stream}
+		DontneedCalls: s.dontneedCalls, Freed: s.freed, Sends: s.sends, Stream: s.stream,
+		Completed: s.completed, Copied: s.copied}
 	for _, k := range s.socks {
 		c.Held += k.held
 		c.Queued += k.queued
@@ -817,8 +822,11 @@ func (s *Sim) recvErrqueue(msg *unix.Msghdr) (int, error) {
 	h.SetLen(unix.CmsgLen(uapi.SizeofSockExtendedErr))
 	ee := (*unix.SockExtendedErr)(unsafe.Pointer(&ctl[unix.CmsgLen(0)]))
 	*ee = unix.SockExtendedErr{Origin: unix.SO_EE_ORIGIN_ZEROCOPY, Info: c.lo, Data: c.hi}
+	n := int(c.hi-c.lo) + 1
+	s.completed += n
 	if c.copied {
 		ee.Code = unix.SO_EE_CODE_ZEROCOPY_COPIED
+		s.copied += n
 	}
 	msg.SetControllen(space)
 	msg.Flags = unix.MSG_ERRQUEUE

@@ -369,6 +369,9 @@ func TestSimSendAndCompletions(t *testing.T) {
 	if len(ranges) != 1 || ranges[0] != [3]uint32{0, 3, 0} {
 		t.Errorf("completions %v, want one range 0..3", ranges)
 	}
+	if c := s.Counters(); c.Completed != 4 || c.Copied != 0 {
+		t.Errorf("counted %d completed, %d copied; want 4 and 0 (the flag merged away)", c.Completed, c.Copied)
+	}
 	// An iovec past the end: the bytes before it go (a short count); EFAULT only with none.
 	iov[1] = rawIovec{Base: 4*NiovSize - 2, Len: 5}
 	if n, err := s.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); n != 20 || err != nil {
