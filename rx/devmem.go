@@ -295,67 +295,17 @@ func (e *Devmem) process(n int) error {
 			switch f.kind {
 			case fragLinear:
 				devmem = true
-				if e.cfg.FailLinear {
-					return &LinearError{Size: f.size, Offset: e.off, Ifname: e.cfg.Ifname}
+				if err := e.linearFrag(f, pos, n, &c); err != nil {
+					return err
 				}
-				// The kernel advances the iov only by the bytes it copies, so linear bytes sit
-				// back to back at the front of the iov.
-				if uint64(pos)+uint64(f.size) > uint64(n) {
-					return fmt.Errorf("devmem rx: SCM_DEVMEM_LINEAR frag of %d bytes at iov byte %d overruns the %d bytes recvmsg returned", f.size, pos, n)
-				}
-				if e.check() {
-					if err := e.flushRun(); err != nil {
-						return err
-					}
-					c.validated++
-					if err := e.cfg.Verify(e.iov[pos:pos+int(f.size)], e.off); err != nil {
-						return fmt.Errorf("devmem rx: linear frag: %w", err)
-					}
-				}
-				c.linearFrags++
-				c.linearBytes += uint64(f.size)
 				pos += int(f.size)
 				seen += int(f.size)
-				e.off += uint64(f.size)
 			case fragDmabuf:
 				devmem = true
-				if f.id != e.cfg.DmabufID {
-					return e.steering(fmt.Sprintf("frag of dma-buf id %d", f.id), n)
+				if err := e.dmabufFrag(f, n, &began, &c); err != nil {
+					return err
 				}
-				if f.offset > e.bufSize || uint64(f.size) > e.bufSize-f.offset {
-					return fmt.Errorf("devmem rx: frag [%d, +%d) lies outside the %d-byte dma-buf (token %d)", f.offset, f.size, e.bufSize, f.token)
-				}
-				if e.check() {
-					c.validated++
-					if e.mapped != nil {
-						if !began {
-							if err := e.mapped.BeginCPU(false); err != nil {
-								return fmt.Errorf("devmem rx: sync dma-buf for CPU read: %w", err)
-							}
-							began = true
-						}
-						if err := e.cfg.Verify(e.mapped.Bytes()[f.offset:f.offset+uint64(f.size)], e.off); err != nil {
-							return fmt.Errorf("devmem rx: dma-buf frag at buffer offset %d: %w", f.offset, err)
-						}
-					} else if err := e.addRun(f.offset, f.size); err != nil {
-						return err
-					}
-				}
-				if e.batch.Full() {
-					if err := e.flush(); err != nil {
-						return err
-					}
-				}
-				e.batch.Add(f.token)
-				e.hold1(f.offset, f.size)
-				c.frags++
-				c.dmabufBytes += uint64(f.size)
-				if f.offset%e.niov == 0 {
-					c.aligned++
-				}
-				c.hist[histBucket(f.size)]++
 				seen += int(f.size)
-				e.off += uint64(f.size)
 			}
 		}
 	}()
@@ -381,6 +331,74 @@ func (e *Devmem) process(n int) error {
 	if e.held >= e.hold {
 		return e.flush()
 	}
+	return nil
+}
+
+// linearFrag takes an SCM_DEVMEM_LINEAR frag whose bytes sit at iov byte pos of the n bytes
+// recvmsg returned: the kernel advances the iov only by the bytes it copies, so linear bytes sit
+// back to back at the front of the iov.
+func (e *Devmem) linearFrag(f frag, pos, n int, c *fragCounts) error {
+	if e.cfg.FailLinear {
+		return &LinearError{Size: f.size, Offset: e.off, Ifname: e.cfg.Ifname}
+	}
+	if uint64(pos)+uint64(f.size) > uint64(n) {
+		return fmt.Errorf("devmem rx: SCM_DEVMEM_LINEAR frag of %d bytes at iov byte %d overruns the %d bytes recvmsg returned", f.size, pos, n)
+	}
+	if e.check() {
+		if err := e.flushRun(); err != nil {
+			return err
+		}
+		c.validated++
+		if err := e.cfg.Verify(e.iov[pos:pos+int(f.size)], e.off); err != nil {
+			return fmt.Errorf("devmem rx: linear frag: %w", err)
+		}
+	}
+	c.linearFrags++
+	c.linearBytes += uint64(f.size)
+	e.off += uint64(f.size)
+	return nil
+}
+
+// dmabufFrag takes an SCM_DEVMEM_DMABUF frag of a recvmsg that returned n bytes: checks its
+// binding and bounds, validates it (beginning CPU access to a mapped dma-buf once per recvmsg,
+// recorded in began) and queues its token.
+func (e *Devmem) dmabufFrag(f frag, n int, began *bool, c *fragCounts) error {
+	if f.id != e.cfg.DmabufID {
+		return e.steering(fmt.Sprintf("frag of dma-buf id %d", f.id), n)
+	}
+	if f.offset > e.bufSize || uint64(f.size) > e.bufSize-f.offset {
+		return fmt.Errorf("devmem rx: frag [%d, +%d) lies outside the %d-byte dma-buf (token %d)", f.offset, f.size, e.bufSize, f.token)
+	}
+	if e.check() {
+		c.validated++
+		if e.mapped != nil {
+			if !*began {
+				if err := e.mapped.BeginCPU(false); err != nil {
+					return fmt.Errorf("devmem rx: sync dma-buf for CPU read: %w", err)
+				}
+				*began = true
+			}
+			if err := e.cfg.Verify(e.mapped.Bytes()[f.offset:f.offset+uint64(f.size)], e.off); err != nil {
+				return fmt.Errorf("devmem rx: dma-buf frag at buffer offset %d: %w", f.offset, err)
+			}
+		} else if err := e.addRun(f.offset, f.size); err != nil {
+			return err
+		}
+	}
+	if e.batch.Full() {
+		if err := e.flush(); err != nil {
+			return err
+		}
+	}
+	e.batch.Add(f.token)
+	e.hold1(f.offset, f.size)
+	c.frags++
+	c.dmabufBytes += uint64(f.size)
+	if f.offset%e.niov == 0 {
+		c.aligned++
+	}
+	c.hist[histBucket(f.size)]++
+	e.off += uint64(f.size)
 	return nil
 }
 

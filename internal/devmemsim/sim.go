@@ -317,60 +317,13 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 		return 0, err
 	}
 	if k.qhead == len(k.queue) {
-		if k.eof {
-			msg.Controllen, msg.Flags = 0, 0
-			return 0, nil
-		}
-		if !k.dropped.IsZero() {
-			s.stalls++
-			if k.held > 0 && !k.told {
-				// The reader holds tokens it can return: say so once, as the kernel's empty
-				// queue does, so it hands them back.
-				k.told = true
-				return 0, unix.EAGAIN
-			}
-			// Nothing the reader can do but wait for the retransmit. A real socket would get
-			// the retransmitted packet and wake the reader; the real socket under the
-			// simulator gives no new wakeup for data already in it, so the wait happens here
-			// (bounded, in case other sockets keep every buffer).
-			for try := 0; k.qhead == len(k.queue) && !k.dropped.IsZero() && !(k.held > 0 && !k.told) && try < 50; try++ {
-				if wait := s.cfg.RTO - time.Since(k.dropped); wait > 0 {
-					s.mu.Unlock()
-					time.Sleep(wait)
-					s.mu.Lock()
-				}
-				if err := s.arrive(k, fd, false); err != nil && k.qhead == len(k.queue) {
-					return 0, err
-				}
-			}
-			if k.qhead == len(k.queue) {
-				if k.eof {
-					msg.Controllen, msg.Flags = 0, 0
-					return 0, nil
-				}
-				return 0, unix.EAGAIN
-			}
-		} else {
-			return 0, unix.EAGAIN
+		if end, err := s.awaitData(k, fd, msg); end {
+			return 0, err
 		}
 	}
-	head := &k.queue[k.qhead]
-	if head.kind == pktPlain {
+	if k.queue[k.qhead].kind == pktPlain {
 		// An skb without a dma-buf frag: ordinary bytes, no cmsg, whatever the flags.
-		n := 0
-		for k.qhead < len(k.queue) && n < len(iov) {
-			p := &k.queue[k.qhead]
-			if p.kind != pktPlain {
-				break
-			}
-			m := min(p.size, len(iov)-n)
-			copy(iov[n:], k.host[p.off:p.off+m])
-			n += m
-			s.consume(k, p, m)
-		}
-		s.compactHost(k)
-		msg.Controllen, msg.Flags = 0, 0
-		return n, nil
+		return s.recvPlain(k, iov, msg), nil
 	}
 	if flags&unix.MSG_SOCK_DEVMEM == 0 {
 		// An unreadable skb read without MSG_SOCK_DEVMEM.
@@ -380,6 +333,71 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 		// Not even one devmem cmsg fits, and nothing was copied.
 		return 0, unix.Errno(uapi.ETOOSMALL)
 	}
+	return s.recvFrags(k, iov, msg), nil
+}
+
+// awaitData handles a recvmsg that finds k's queue empty: end says the call returns (0, err) now;
+// otherwise data has come in after a wait for a retransmit.
+func (s *Sim) awaitData(k *sock, fd int, msg *unix.Msghdr) (end bool, err error) {
+	if k.eof {
+		msg.Controllen, msg.Flags = 0, 0
+		return true, nil
+	}
+	if k.dropped.IsZero() {
+		return true, unix.EAGAIN
+	}
+	s.stalls++
+	if k.held > 0 && !k.told {
+		// The reader holds tokens it can return: say so once, as the kernel's empty queue does,
+		// so it hands them back.
+		k.told = true
+		return true, unix.EAGAIN
+	}
+	// Nothing the reader can do but wait for the retransmit. A real socket would get the
+	// retransmitted packet and wake the reader; the real socket under the simulator gives no new
+	// wakeup for data already in it, so the wait happens here (bounded, in case other sockets keep
+	// every buffer).
+	for try := 0; k.qhead == len(k.queue) && !k.dropped.IsZero() && !(k.held > 0 && !k.told) && try < 50; try++ {
+		if wait := s.cfg.RTO - time.Since(k.dropped); wait > 0 {
+			s.mu.Unlock()
+			time.Sleep(wait)
+			s.mu.Lock()
+		}
+		if err := s.arrive(k, fd, false); err != nil && k.qhead == len(k.queue) {
+			return true, err
+		}
+	}
+	if k.qhead == len(k.queue) {
+		if k.eof {
+			msg.Controllen, msg.Flags = 0, 0
+			return true, nil
+		}
+		return true, unix.EAGAIN
+	}
+	return false, nil
+}
+
+// recvPlain copies the plain packets at the head of k's queue into iov, with no cmsg.
+func (s *Sim) recvPlain(k *sock, iov []byte, msg *unix.Msghdr) int {
+	n := 0
+	for k.qhead < len(k.queue) && n < len(iov) {
+		p := &k.queue[k.qhead]
+		if p.kind != pktPlain {
+			break
+		}
+		m := min(p.size, len(iov)-n)
+		copy(iov[n:], k.host[p.off:p.off+m])
+		n += m
+		s.consume(k, p, m)
+	}
+	s.compactHost(k)
+	msg.Controllen, msg.Flags = 0, 0
+	return n
+}
+
+// recvFrags hands out the devmem frags at the head of k's queue, one cmsg each (linear bytes
+// copied to the front of iov), as many as iov and the control buffer hold.
+func (s *Sim) recvFrags(k *sock, iov []byte, msg *unix.Msghdr) int {
 	ctl := unsafe.Slice(msg.Control, msg.Controllen)
 	s.recvs++
 	maxFrags := len(ctl) / cmsgSpace
@@ -419,7 +437,7 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 	s.compactHost(k)
 	msg.SetControllen(co)
 	msg.Flags = 0
-	return n, nil
+	return n
 }
 
 // consume takes m bytes off the front of queued packet p (the head), dropping it when empty. A
