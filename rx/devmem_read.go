@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/dmabuf"
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 )
 
 // DevmemReader reads a devmem socket as an ordinary byte stream, for the few bytes a protocol
@@ -73,20 +74,15 @@ func (r *DevmemReader) Read(p []byte) (int, error) {
 }
 
 func (r *DevmemReader) recv(uintptr) bool {
-	for {
-		n, err := r.sys.Recvmsg(r.fd, &r.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
-		switch err {
-		case nil:
-			r.n = n
-			return true
-		case unix.EAGAIN:
-			return false
-		case unix.EINTR:
-			continue
-		}
+	n, wait, err := sockcall.Call(func() (int, error) {
+		return r.sys.Recvmsg(r.fd, &r.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
+	})
+	if err != nil {
 		r.err = recvError(err)
-		return true
+	} else if !wait {
+		r.n = n
 	}
+	return !wait
 }
 
 // assemble puts the n bytes one recvmsg returned, in stream order, into p (len(p) == n).

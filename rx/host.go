@@ -55,20 +55,12 @@ func NewHost(flow, readSize int, trunc bool, validateEvery int) (*Host, error) {
 }
 
 func (h *Host) read(fd uintptr) bool {
-	for {
-		n, err := h.recv(int(fd), h.buf)
-		switch err {
-		case nil:
-			h.n, h.err = n, nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		h.n, h.err = 0, err
-		return true
+	n, wait, err := sockcall.Call(func() (int, error) { return h.recv(int(fd), h.buf) })
+	if err != nil {
+		n = 0
 	}
+	h.n, h.err = n, err
+	return !wait
 }
 
 // Offset is the stream offset of the next byte, i.e. the bytes received so far.

@@ -81,35 +81,29 @@ func (h *Host) Offset() uint64 { return h.off }
 
 func (h *Host) write(fd uintptr) bool {
 	for {
-		var n int
-		var err error
-		if h.flags != 0 {
-			n, err = sendFlags(int(fd), h.p, h.flags)
-		} else {
-			n, err = unix.Write(int(fd), h.p)
-		}
-		switch err {
-		case nil:
-			h.n, h.err = n, nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		case unix.ENOBUFS:
-			if h.flags != 0 {
-				// Too many zerocopy notifications queued against optmem: reap, then retry.
-				h.zc.reap(int(fd))
-				if h.zc.err != nil {
-					h.n, h.err = 0, h.zc.err
-					return true
-				}
+		n, wait, err := sockcall.Call(func() (int, error) { return h.send(int(fd)) })
+		if err == unix.ENOBUFS && h.flags != 0 {
+			// Too many zerocopy notifications queued against optmem: reap, then retry.
+			h.zc.reap(int(fd))
+			if h.zc.err == nil {
 				continue
 			}
+			err = h.zc.err
 		}
-		h.n, h.err = 0, err
-		return true
+		if err != nil {
+			n = 0
+		}
+		h.n, h.err = n, err
+		return !wait
 	}
+}
+
+// send is one write(2), or send(2) with h.flags, of h.p.
+func (h *Host) send(fd int) (int, error) {
+	if h.flags != 0 {
+		return sendFlags(fd, h.p, h.flags)
+	}
+	return unix.Write(fd, h.p)
 }
 
 // next points h.p and h.flags at the next write of the stream.

@@ -56,3 +56,21 @@ func Errno(e unix.Errno) error {
 	}
 	return e
 }
+
+// Call runs f, a non-blocking socket call made from a syscall.RawConn Read or Write callback,
+// again while it fails with EINTR. wait is true on EAGAIN: the callback returns false to park on
+// the netpoller. Otherwise f's count and error come back. Call allocates nothing.
+func Call(f func() (int, error)) (n int, wait bool, err error) {
+	for {
+		n, err := f()
+		switch err {
+		case nil:
+			return n, false, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, true, nil
+		}
+		return n, false, err
+	}
+}

@@ -44,3 +44,28 @@ func TestRoundTripAndErrors(t *testing.T) {
 		t.Fatalf("bad level: %v", err)
 	}
 }
+
+func TestCall(t *testing.T) {
+	answers := []error{unix.EINTR, unix.EINTR, nil}
+	calls := 0
+	f := func() (int, error) {
+		err := answers[calls]
+		calls++
+		return 7, err
+	}
+	if n, wait, err := Call(f); n != 7 || wait || err != nil || calls != 3 {
+		t.Errorf("EINTR twice, then 7: got %d, wait %v, %v after %d calls", n, wait, err, calls)
+	}
+	answers, calls = []error{unix.EAGAIN}, 0
+	if n, wait, err := Call(f); n != 0 || !wait || err != nil {
+		t.Errorf("EAGAIN: got %d, wait %v, %v", n, wait, err)
+	}
+	answers, calls = []error{unix.ECONNRESET}, 0
+	if _, wait, err := Call(f); wait || err != unix.ECONNRESET {
+		t.Errorf("ECONNRESET: wait %v, %v", wait, err)
+	}
+	answers, calls = []error{nil}, 0
+	if a := testing.AllocsPerRun(100, func() { calls = 0; Call(f) }); a != 0 {
+		t.Errorf("Call allocates %v times", a)
+	}
+}
