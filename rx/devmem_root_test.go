@@ -19,30 +19,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
 
-// nsPair returns both ends of a TCP connection on the loopback of a fresh namespace.
-func nsPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ns := testnet.Single(t)
-	var c, s net.Conn
-	err := ns.Do(func() error {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
-		if c, err = net.Dial("tcp", ln.Addr().String()); err != nil {
-			return err
-		}
-		s, err = ln.Accept()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
-
 func control(t *testing.T, c syscall.Conn, f func(fd int)) {
 	t.Helper()
 	rc, err := c.SyscallConn()
@@ -59,7 +35,7 @@ func control(t *testing.T, c syscall.Conn, f func(fd int)) {
 // unknown tokens) answers the same.
 func TestRootDevmemPlainTCP(t *testing.T) {
 	testnet.Require(t)
-	c, s := nsPair(t)
+	c, s := testnet.Single(t).TCPPair(t, nil)
 	b := make([]byte, 5000)
 	pattern.Fill(b, 0)
 	if _, err := c.Write(b); err != nil {
@@ -144,7 +120,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 // the simulator in Plain mode.
 func TestRootDevmemEnginePlainTCP(t *testing.T) {
 	testnet.Require(t)
-	c, s := nsPair(t)
+	c, s := testnet.Single(t).TCPPair(t, nil)
 	go sendPattern(c, 1<<20, -1)
 	h, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10})
 	defer h.Close()
@@ -167,27 +143,7 @@ func TestRootDevmemEnginePlainTCP(t *testing.T) {
 func TestRootDevmemSimOverVeth(t *testing.T) {
 	testnet.Require(t)
 	a, b := testnet.Pair(t)
-	var ln net.Listener
-	if err := b.Do(func() (err error) {
-		ln, err = net.Listen("tcp", b.Addr.String()+":0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var c net.Conn
-	if err := a.Do(func() (err error) {
-		c, err = net.Dial("tcp", ln.Addr().String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, s := testnet.Connect(t, a, b)
 
 	stop := make(chan struct{})
 	sent := make(chan uint64, 1)
@@ -222,7 +178,7 @@ func TestRootDevmemSimOverVeth(t *testing.T) {
 	const d = 3 * time.Second
 	s.SetReadDeadline(time.Now().Add(d))
 	var st Stats
-	err = e.Receive(rawConn(t, s.(*net.TCPConn)), &st)
+	err = e.Receive(rawConn(t, s), &st)
 	close(stop)
 	<-sent
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
