@@ -31,39 +31,6 @@ func blockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
 	return fd
 }
 
-func TestHostReceiveBlocking(t *testing.T) {
-	for _, every := range []int{0, 1, 3} {
-		src, dst := testnet.TCPPair(t)
-		go sendPattern(src, 1<<20+13, -1)
-		h, err := NewHost(0, 4096, false, every)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st Stats
-		var stop sockcall.Stop
-		if err := h.ReceiveBlocking(blockingFd(t, dst, sockcall.StopPoll), &st, &stop); err != nil {
-			t.Fatalf("every %d: %v", every, err)
-		}
-		if st.Bytes.Load() != 1<<20+13 || h.Offset() != 1<<20+13 {
-			t.Errorf("every %d: got %d bytes, offset %d", every, st.Bytes.Load(), h.Offset())
-		}
-	}
-}
-
-func TestHostReceiveBlockingMismatch(t *testing.T) {
-	src, dst := testnet.TCPPair(t)
-	const bad = 300_001
-	go sendPattern(src, 1<<20, bad)
-	h, _ := NewHost(3, 65536, false, 1)
-	var st Stats
-	var stop sockcall.Stop
-	err := h.ReceiveBlocking(blockingFd(t, dst, sockcall.StopPoll), &st, &stop)
-	var me *pattern.MismatchError
-	if !errors.As(err, &me) || me.Offset != bad {
-		t.Fatalf("got %v, want a mismatch at %d", err, bad)
-	}
-}
-
 // A silent peer: the read sleeps in the kernel, and only SO_RCVTIMEO brings it back to see stop.
 func TestHostReceiveBlockingStop(t *testing.T) {
 	_, dst := testnet.TCPPair(t)
@@ -146,44 +113,4 @@ func TestHostReceiveAllocs(t *testing.T) {
 }
 
 // BenchmarkHostReceiveBlocking is BenchmarkHostReceive on a blocking socket from a locked thread.
-func BenchmarkHostReceiveBlocking(b *testing.B) {
-	for _, tc := range []struct {
-		name  string
-		every int
-		trunc bool
-	}{{"validate", 1, false}, {"novalidate", 0, false}, {"trunc", 0, true}} {
-		b.Run(tc.name, func(b *testing.B) {
-			const size = 64 << 10
-			src, dst := testnet.TCPPair(b)
-			h, err := NewHost(0, size, tc.trunc, tc.every)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fd := blockingFd(b, dst, sockcall.StopPoll)
-			go func() {
-				blk := make([]byte, size+pattern.Period)
-				pattern.Fill(blk, 0)
-				var off uint64
-				for i := 0; i < b.N; i++ {
-					ph := off % pattern.Period
-					n, err := src.Write(blk[ph : ph+size])
-					if err != nil {
-						return
-					}
-					off += uint64(n)
-				}
-				src.CloseWrite()
-			}()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var st Stats
-			var stop sockcall.Stop
-			b.SetBytes(size)
-			b.ReportAllocs()
-			b.ResetTimer()
-			if err := h.ReceiveBlocking(fd, &st, &stop); err != nil {
-				b.Fatal(err)
-			}
-		})
-	}
-}
+func BenchmarkHostReceiveBlocking(b *testing.B) { benchReceive(b, true) }

@@ -4,7 +4,6 @@ package tx
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -63,29 +62,11 @@ func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, goal uint64) *Stats {
 
 func TestHostSendBlocking(t *testing.T) {
 	for _, zc := range []bool{false, true} {
-		src, dst := testnet.TCPPair(t)
-		type res struct {
-			bad   int64
-			total uint64
+		r := sendFlow(t, zc, true, 777_777)
+		if r.bad != 777_777 || r.total != r.st.Bytes.Load() || r.total < 1_000_000 {
+			t.Errorf("zerocopy %v: first bad byte %d (want 777777), received %d, sent %d", zc, r.bad, r.total, r.st.Bytes.Load())
 		}
-		done := make(chan res, 1)
-		go func() { b, n := checkStream(dst); done <- res{b, n} }()
-		if zc {
-			if err := EnableZerocopy(rawConn(t, src)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h, err := NewHost(0, 10000, zc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.CorruptAt(777_777)
-		st := sendBlocking(t, h, src, 1_100_000)
-		r := <-done
-		if r.bad != 777_777 || r.total != st.Bytes.Load() || r.total < 1_000_000 {
-			t.Errorf("zerocopy %v: first bad byte %d (want 777777), received %d, sent %d", zc, r.bad, r.total, st.Bytes.Load())
-		}
-		if zc && st.ZCSends.Load() == 0 {
+		if zc && r.st.ZCSends.Load() == 0 {
 			t.Errorf("zerocopy: no MSG_ZEROCOPY sends counted")
 		}
 	}
@@ -176,39 +157,4 @@ func TestHostSendAllocs(t *testing.T) {
 }
 
 // BenchmarkHostSendBlocking is BenchmarkHostSend on a blocking socket from a locked thread.
-func BenchmarkHostSendBlocking(b *testing.B) {
-	for _, zc := range []bool{false, true} {
-		name := "write"
-		if zc {
-			name = "msg_zerocopy"
-		}
-		b.Run(name, func(b *testing.B) {
-			const size = 64 << 10
-			src, dst := testnet.TCPPair(b)
-			go io.Copy(io.Discard, dst)
-			if zc {
-				if err := EnableZerocopy(rawConn(b, src)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			h, err := NewHost(0, size, zc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fd := blockingFd(b, src, sockcall.StopPoll)
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var st Stats
-			var stop sockcall.Stop
-			b.SetBytes(size)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := h.step(fd, &st, &stop); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-		})
-	}
-}
+func BenchmarkHostSendBlocking(b *testing.B) { benchSend(b, true) }
