@@ -299,7 +299,7 @@ func BenchmarkDevmemReceiveSim(b *testing.B) {
 	b.ResetTimer()
 	go sendPattern(c, total, -1)
 	var st Stats
-	if err := e.Receive(rawConn(b, s), &st); err != nil {
+	if err := e.Receive(testnet.RawConn(b, s), &st); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

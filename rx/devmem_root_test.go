@@ -130,7 +130,7 @@ func TestRootDevmemEnginePlainTCP(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var st Stats
-	err = e.Receive(rawConn(t, s), &st)
+	err = e.Receive(testnet.RawConn(t, s), &st)
 	var se *SteeringError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "without a devmem cmsg") {
 		t.Fatalf("Receive on plain TCP: %v, want a steering error", err)
@@ -178,7 +178,7 @@ func TestRootDevmemSimOverVeth(t *testing.T) {
 	const d = 3 * time.Second
 	s.SetReadDeadline(time.Now().Add(d))
 	var st Stats
-	err = e.Receive(rawConn(t, s), &st)
+	err = e.Receive(testnet.RawConn(t, s), &st)
 	close(stop)
 	<-sent
 	if !errors.Is(err, os.ErrDeadlineExceeded) {

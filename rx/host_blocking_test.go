@@ -4,7 +4,6 @@ package rx
 
 import (
 	"errors"
-	"net"
 	"os"
 	"runtime"
 	"testing"
@@ -16,28 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// blockingFd puts c in blocking mode with the given poll and returns its descriptor; c keeps
-// owning it (the test only uses it while c is open).
-func blockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
-	t.Helper()
-	var fd int
-	var serr error
-	if err := rawConn(t, c).Control(func(f uintptr) {
-		fd = int(f)
-		serr = sockcall.SetBlocking(fd, poll)
-	}); err != nil || serr != nil {
-		t.Fatalf("set blocking: %v %v", err, serr)
-	}
-	return fd
-}
-
 // A silent peer: the read sleeps in the kernel, and only SO_RCVTIMEO brings it back to see stop.
 func TestHostReceiveBlockingStop(t *testing.T) {
 	_, dst := testnet.TCPPair(t)
 	h, _ := NewHost(0, 4096, false, 1)
 	var st Stats
 	var stop sockcall.Stop
-	fd := blockingFd(t, dst, 50*time.Millisecond)
+	fd := testnet.BlockingFd(t, dst, 50*time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -80,13 +64,13 @@ func TestHostReceiveAllocs(t *testing.T) {
 			}
 			var st Stats
 			var stop sockcall.Stop
-			rc := rawConn(t, dst)
+			rc := testnet.RawConn(t, dst)
 			one := func() (bool, error) { return h.receiveOne(rc, &st) }
 			if blocking {
-				rfd := blockingFd(t, dst, sockcall.StopPoll)
+				rfd := testnet.BlockingFd(t, dst, sockcall.StopPoll)
 				one = func() (bool, error) { return h.step(rfd, &st, &stop) }
 			}
-			sfd := blockingFd(t, src, sockcall.StopPoll)
+			sfd := testnet.BlockingFd(t, src, sockcall.StopPoll)
 			blk := make([]byte, size+pattern.Period)
 			pattern.Fill(blk, 0)
 			var off uint64

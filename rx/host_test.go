@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,15 +15,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
-
-func rawConn(t testing.TB, c syscall.Conn) syscall.RawConn {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rc
-}
 
 // sendPattern writes n stream bytes in odd-sized chunks (so reads never line up with writes),
 // flipping the byte at corrupt when corrupt >= 0, then closes for writing.
@@ -48,10 +38,10 @@ func sendPattern(c *net.TCPConn, n, corrupt int) error {
 // socket (ReceiveBlocking).
 func receiveAll(t testing.TB, h *Host, dst *net.TCPConn, blocking bool, st *Stats) error {
 	if !blocking {
-		return h.Receive(rawConn(t, dst), st)
+		return h.Receive(testnet.RawConn(t, dst), st)
 	}
 	var stop sockcall.Stop
-	return h.ReceiveBlocking(blockingFd(t, dst, sockcall.StopPoll), st, &stop)
+	return h.ReceiveBlocking(testnet.BlockingFd(t, dst, sockcall.StopPoll), st, &stop)
 }
 
 func TestHostReceiveValidates(t *testing.T) {
@@ -103,7 +93,7 @@ func TestHostReceiveTrunc(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st Stats
-	if err := h.Receive(rawConn(t, dst), &st); err != nil {
+	if err := h.Receive(testnet.RawConn(t, dst), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Bytes.Load() != 500_000 {
@@ -116,7 +106,7 @@ func TestHostReceiveDeadline(t *testing.T) {
 	dst.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 	h, _ := NewHost(0, 4096, false, 1)
 	var st Stats
-	if err := h.Receive(rawConn(t, dst), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := h.Receive(testnet.RawConn(t, dst), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("got %v, want a deadline error", err)
 	}
 }
@@ -155,10 +145,10 @@ func benchReceive(b *testing.B, blocking bool) {
 				src.CloseWrite()
 			}()
 			var st Stats
-			rc := rawConn(b, dst)
+			rc := testnet.RawConn(b, dst)
 			run := func() error { return h.Receive(rc, &st) }
 			if blocking {
-				fd := blockingFd(b, dst, sockcall.StopPoll)
+				fd := testnet.BlockingFd(b, dst, sockcall.StopPoll)
 				var stop sockcall.Stop
 				run = func() error { return h.ReceiveBlocking(fd, &st, &stop) }
 				runtime.LockOSThread()

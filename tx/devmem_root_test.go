@@ -28,7 +28,7 @@ func TestRootDevmemSendPlainTCP(t *testing.T) {
 	}
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	var st Stats
-	kerr := e.Send(rawConn(t, c), &st)
+	kerr := e.Send(testnet.RawConn(t, c), &st)
 	t.Logf("kernel: %v", kerr)
 	if !errors.Is(kerr, unix.EINVAL) || !strings.Contains(kerr.Error(), "not a TX binding") {
 		t.Fatalf("Send on plain TCP: %v, want EINVAL with advice", kerr)

@@ -85,7 +85,7 @@ func dmSend(t *testing.T, d time.Duration, sc devmemsim.Config, ifname string, t
 		t.Fatal(err)
 	}
 	src, dst := testnet.TCPPair(t)
-	rc := rawConn(t, src)
+	rc := testnet.RawConn(t, src)
 	if ifname != "" {
 		if err := Control(sim, ifname)("tcp", "", rc); err != nil {
 			t.Fatal(err)

@@ -15,28 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// blockingFd puts c in blocking mode with the given poll and returns its descriptor; c keeps
-// owning it.
-func blockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
-	t.Helper()
-	var fd int
-	var serr error
-	if err := rawConn(t, c).Control(func(f uintptr) {
-		fd = int(f)
-		serr = sockcall.SetBlocking(fd, poll)
-	}); err != nil || serr != nil {
-		t.Fatalf("set blocking: %v %v", err, serr)
-	}
-	return fd
-}
-
 // sendBlocking runs SendBlocking on a locked thread until it has sent at least goal bytes, then
 // stops it and closes for writing.
 func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, goal uint64) *Stats {
 	t.Helper()
 	var st Stats
 	var stop sockcall.Stop
-	fd := blockingFd(t, src, sockcall.StopPoll)
+	fd := testnet.BlockingFd(t, src, sockcall.StopPoll)
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -79,7 +64,7 @@ func TestHostSendBlockingStop(t *testing.T) {
 	h, _ := NewHost(0, 64<<10, false)
 	var st Stats
 	var stop sockcall.Stop
-	fd := blockingFd(t, src, 50*time.Millisecond)
+	fd := testnet.BlockingFd(t, src, 50*time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -117,7 +102,7 @@ func TestHostSendAllocs(t *testing.T) {
 		for _, blocking := range []bool{true, false} {
 			const size = 16 << 10
 			src, dst := testnet.TCPPair(t)
-			rc := rawConn(t, src)
+			rc := testnet.RawConn(t, src)
 			if zc {
 				if err := EnableZerocopy(rc); err != nil {
 					t.Fatal(err)
@@ -128,10 +113,10 @@ func TestHostSendAllocs(t *testing.T) {
 			var stop sockcall.Stop
 			one := func() error { return h.sendOne(rc, &st) }
 			if blocking {
-				sfd := blockingFd(t, src, sockcall.StopPoll)
+				sfd := testnet.BlockingFd(t, src, sockcall.StopPoll)
 				one = func() error { return h.step(sfd, &st, &stop) }
 			}
-			rfd := blockingFd(t, dst, sockcall.StopPoll)
+			rfd := testnet.BlockingFd(t, dst, sockcall.StopPoll)
 			sink := make([]byte, 1<<20)
 			var got uint64
 			allocs := testing.AllocsPerRun(200, func() {

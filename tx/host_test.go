@@ -21,15 +21,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
 
-func rawConn(t testing.TB, c syscall.Conn) syscall.RawConn {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rc
-}
-
 // checkStream reads r to EOF and returns the stream offset of the first byte that breaks the
 // pattern (-1 for none) and the bytes read.
 func checkStream(r io.Reader) (bad int64, total uint64) {
@@ -51,7 +42,7 @@ func runSender(t *testing.T, h *Host, src *net.TCPConn, d time.Duration) *Stats 
 	t.Helper()
 	var st Stats
 	src.SetWriteDeadline(time.Now().Add(d))
-	if err := h.Send(rawConn(t, src), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := h.Send(testnet.RawConn(t, src), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Send = %v, want a deadline error", err)
 	}
 	src.CloseWrite()
@@ -76,7 +67,7 @@ func sendFlow(t *testing.T, zc, blocking bool, corrupt int64) sent {
 	done := make(chan sent, 1)
 	go func() { b, n := checkStream(dst); done <- sent{bad: b, total: n} }()
 	if zc {
-		if err := EnableZerocopy(rawConn(t, src)); err != nil {
+		if err := EnableZerocopy(testnet.RawConn(t, src)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,7 +102,7 @@ func TestHostSend(t *testing.T) {
 		// Completions trail the sends; give the last ones a moment.
 		for i := 0; i < 50 && h.Pending() > 0; i++ {
 			time.Sleep(10 * time.Millisecond)
-			if err := h.Reap(rawConn(t, r.src), st); err != nil {
+			if err := h.Reap(testnet.RawConn(t, r.src), st); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -195,7 +186,7 @@ func benchSend(b *testing.B, blocking bool) {
 			const size = 64 << 10
 			src, dst := testnet.TCPPair(b)
 			go io.Copy(io.Discard, dst)
-			rc := rawConn(b, src)
+			rc := testnet.RawConn(b, src)
 			if zc {
 				if err := EnableZerocopy(rc); err != nil {
 					b.Fatal(err)
@@ -209,7 +200,7 @@ func benchSend(b *testing.B, blocking bool) {
 			// The netpoller sender stops at its deadline; limitConn makes it run b.N writes.
 			run := func() { h.Send(&limitConn{RawConn: rc, n: b.N}, &st) }
 			if blocking {
-				fd := blockingFd(b, src, sockcall.StopPoll)
+				fd := testnet.BlockingFd(b, src, sockcall.StopPoll)
 				var stop sockcall.Stop
 				run = func() {
 					for i := 0; i < b.N; i++ {

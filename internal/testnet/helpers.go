@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 )
 
 // TCPPair returns both ends of a loopback TCP connection (no root needed), closed when t ends.
@@ -231,4 +233,30 @@ func Connect(t testing.TB, from, to *NS) (client, server *net.TCPConn) {
 	}
 	t.Cleanup(func() { c.Close(); s.Close() })
 	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// RawConn returns c's syscall.RawConn, failing t if it has none.
+func RawConn(t testing.TB, c syscall.Conn) syscall.RawConn {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// BlockingFd puts c in blocking mode with the given SO_RCVTIMEO/SO_SNDTIMEO poll
+// (sockcall.SetBlocking) and returns its descriptor; c keeps owning it, so use it only while c is
+// open.
+func BlockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
+	t.Helper()
+	var fd int
+	var serr error
+	if err := RawConn(t, c).Control(func(f uintptr) {
+		fd = int(f)
+		serr = sockcall.SetBlocking(fd, poll)
+	}); err != nil || serr != nil {
+		t.Fatalf("set blocking: %v %v", err, serr)
+	}
+	return fd
 }
