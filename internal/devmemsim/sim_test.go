@@ -295,43 +295,51 @@ func TestSimFaults(t *testing.T) {
 	}
 }
 
+// txSocket returns the fd of the sending end of a loopback TCP connection, and the receiving end.
+func txSocket(t *testing.T) (int, *net.TCPConn) {
+	t.Helper()
+	c, peer := testnet.TCPPair(t)
+	f, err := c.File() // a blocking dup, simple to drive by hand
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd()), peer
+}
+
+// txMsg is a devmem TX msghdr over iov (dma-buf offsets) with an SCM_DEVMEM_DMABUF cmsg naming
+// binding id.
+func txMsg(iov []rawIovec, id uint32) *unix.Msghdr {
+	ctl := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_DEVMEM_DMABUF
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(ctl[unix.CmsgLen(0):], id)
+	msg := &unix.Msghdr{Iov: (*unix.Iovec)(unsafe.Pointer(&iov[0])), Control: &ctl[0]}
+	msg.SetIovlen(len(iov))
+	msg.SetControllen(len(ctl))
+	return msg
+}
+
 func TestSimSendAndCompletions(t *testing.T) {
 	s, _ := New(Config{Size: 4 * NiovSize, TXID: 4, CopiedEvery: 3})
 	defer s.Close()
 	for i := range s.Buffer().Bytes() {
 		s.Buffer().Bytes()[i] = byte(i)
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	conn, _ := net.Dial("tcp", ln.Addr().String())
-	defer conn.Close()
-	peer, _ := ln.Accept()
-	defer peer.Close()
-	f, _ := conn.(*net.TCPConn).File()
-	defer f.Close()
-	fd := int(f.Fd())
-
-	ctl := make([]byte, unix.CmsgSpace(4))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
-	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_DEVMEM_DMABUF
-	h.SetLen(unix.CmsgLen(4))
-	binary.NativeEndian.PutUint32(ctl[unix.CmsgLen(0):], 4)
+	fd, peer := txSocket(t)
 	iov := []rawIovec{{Base: 10, Len: 20}, {Base: 100, Len: 5}}
-	var msg unix.Msghdr
-	msg.Iov = (*unix.Iovec)(unsafe.Pointer(&iov[0]))
-	msg.SetIovlen(2)
-	msg.Control = &ctl[0]
-	msg.SetControllen(len(ctl))
+	msg := txMsg(iov, 4)
 
-	if _, err := s.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
+	if _, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("without SO_ZEROCOPY: %v, want EINVAL", err)
 	}
 	s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, []byte{1, 0, 0, 0})
-	if _, err := s.Sendmsg(fd, &msg, 0); !errors.Is(err, unix.EINVAL) {
+	if _, err := s.Sendmsg(fd, msg, 0); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("without MSG_ZEROCOPY: %v, want EINVAL", err)
 	}
 	for i := 0; i < 4; i++ {
-		if n, err := s.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); n != 25 || err != nil {
+		if n, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); n != 25 || err != nil {
 			t.Fatalf("send %d: %d, %v", i, n, err)
 		}
 	}
@@ -374,11 +382,11 @@ func TestSimSendAndCompletions(t *testing.T) {
 	}
 	// An iovec past the end: the bytes before it go (a short count); EFAULT only with none.
 	iov[1] = rawIovec{Base: 4*NiovSize - 2, Len: 5}
-	if n, err := s.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); n != 20 || err != nil {
+	if n, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); n != 20 || err != nil {
 		t.Errorf("second iovec past the end: %d, %v; want 20", n, err)
 	}
 	iov[0] = rawIovec{Base: 4 * NiovSize, Len: 1}
-	if _, err := s.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EFAULT) {
+	if _, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EFAULT) {
 		t.Errorf("first iovec past the end: %v, want EFAULT", err)
 	}
 	iov[0] = rawIovec{Base: 10, Len: 20}
@@ -393,7 +401,7 @@ func TestSimSendAndCompletions(t *testing.T) {
 	binary.NativeEndian.PutUint32(long[unix.CmsgLen(0):], 4)
 	msg.Control = &long[0]
 	msg.SetControllen(len(long))
-	if _, err := s.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
+	if _, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("8-byte dma-buf id cmsg: %v, want EINVAL", err)
 	}
 }
@@ -402,39 +410,22 @@ func TestSimSendAndCompletions(t *testing.T) {
 // SO_BINDTODEVICE); AF_INET6 completions come as SOL_IPV6; a truncated error-queue read loses
 // the entry, which the kernel dequeued first (rows 10, 13).
 func TestSimSendRouteAndErrqueue(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	conn, _ := net.Dial("tcp", ln.Addr().String())
-	defer conn.Close()
-	peer, _ := ln.Accept()
-	defer peer.Close()
-	f, _ := conn.(*net.TCPConn).File()
-	defer f.Close()
-	fd := int(f.Fd())
-	ctl := make([]byte, unix.CmsgSpace(4))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
-	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_DEVMEM_DMABUF
-	h.SetLen(unix.CmsgLen(4))
-	binary.NativeEndian.PutUint32(ctl[unix.CmsgLen(0):], 4)
+	fd, _ := txSocket(t)
 	iov := []rawIovec{{Base: 0, Len: 10}}
-	var msg unix.Msghdr
-	msg.Iov = (*unix.Iovec)(unsafe.Pointer(&iov[0]))
-	msg.SetIovlen(1)
-	msg.Control = &ctl[0]
-	msg.SetControllen(len(ctl))
+	msg := txMsg(iov, 4)
 
 	other, _ := New(Config{Size: NiovSize, TXID: 4, RouteDev: "eth0", BindDev: "eth1"})
 	defer other.Close()
 	other.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, []byte{1, 0, 0, 0})
 	other.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, []byte("eth1"))
-	if _, err := other.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.ENODEV) {
+	if _, err := other.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.ENODEV) {
 		t.Errorf("route via eth0, binding on eth1 (SO_BINDTODEVICE eth1): %v, want ENODEV", err)
 	}
 	same, _ := New(Config{Size: NiovSize, TXID: 4, RouteDev: "eth1", BindDev: "eth1", IPv6: true})
 	defer same.Close()
 	same.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, []byte{1, 0, 0, 0})
 	for range 2 {
-		if _, err := same.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY); err != nil {
+		if _, err := same.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); err != nil {
 			t.Fatalf("route and binding on eth1, no SO_BINDTODEVICE: %v", err)
 		}
 	}
@@ -450,7 +441,7 @@ func TestSimSendRouteAndErrqueue(t *testing.T) {
 	if _, err := same.Recvmsg(fd, &em, unix.MSG_ERRQUEUE); !errors.Is(err, unix.EAGAIN) {
 		t.Errorf("after a truncated read: %v, want EAGAIN (the entry was dequeued)", err)
 	}
-	same.Sendmsg(fd, &msg, unix.MSG_ZEROCOPY)
+	same.Sendmsg(fd, msg, unix.MSG_ZEROCOPY)
 	em.SetControllen(len(oob))
 	if _, err := same.Recvmsg(fd, &em, unix.MSG_ERRQUEUE); err != nil {
 		t.Fatal(err)
