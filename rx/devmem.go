@@ -116,29 +116,8 @@ type Devmem struct {
 
 // NewDevmem checks cfg and allocates the flow's buffers.
 func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
-	if cfg.Buf == nil {
-		return nil, errors.New("devmem rx: no dma-buf")
-	}
-	if cfg.ReadSize < 1 {
-		return nil, fmt.Errorf("devmem rx: read size %d must be positive", cfg.ReadSize)
-	}
-	if cfg.MaxFrags == 0 {
-		cfg.MaxFrags = DefaultMaxFrags
-	}
-	if cfg.MaxFrags < 1 || cfg.MaxFrags*cmsgSpace > maxControl {
-		return nil, fmt.Errorf("devmem rx: room for %d frags per recvmsg: want 1..%d", cfg.MaxFrags, maxControl/cmsgSpace)
-	}
-	if cfg.Chunk <= 0 {
-		cfg.Chunk = DefaultChunk
-	}
-	if cfg.Every < 1 {
-		cfg.Every = 1
-	}
-	if cfg.NiovSize == 0 {
-		cfg.NiovSize = DefaultNiovSize
-	}
-	if cfg.NiovSize < DefaultNiovSize || cfg.NiovSize&(cfg.NiovSize-1) != 0 {
-		return nil, fmt.Errorf("devmem rx: niov size %d: want a power of two of at least %d (the rx-page-size bind-rx was given)", cfg.NiovSize, DefaultNiovSize)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	e := &Devmem{
 		cfg:     cfg,
@@ -150,9 +129,6 @@ func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
 		batch:   newTokenBatch(!cfg.NoCoalesce),
 		niov:    uint64(cfg.NiovSize),
 	}
-	if e.sys == nil {
-		e.sys = Kernel{}
-	}
 	if e.hold <= 0 {
 		e.hold = cfg.Buf.Size() / 4
 	}
@@ -163,6 +139,38 @@ func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
 	}
 	e.readFn = e.read
 	return e, nil
+}
+
+// check validates cfg and fills in its defaults (Sys: the running kernel).
+func (cfg *DevmemConfig) check() error {
+	if cfg.Sys == nil {
+		cfg.Sys = Kernel{}
+	}
+	if cfg.Buf == nil {
+		return errors.New("devmem rx: no dma-buf")
+	}
+	if cfg.ReadSize < 1 {
+		return fmt.Errorf("devmem rx: read size %d must be positive", cfg.ReadSize)
+	}
+	if cfg.MaxFrags == 0 {
+		cfg.MaxFrags = DefaultMaxFrags
+	}
+	if cfg.MaxFrags < 1 || cfg.MaxFrags*cmsgSpace > maxControl {
+		return fmt.Errorf("devmem rx: room for %d frags per recvmsg: want 1..%d", cfg.MaxFrags, maxControl/cmsgSpace)
+	}
+	if cfg.Chunk <= 0 {
+		cfg.Chunk = DefaultChunk
+	}
+	if cfg.Every < 1 {
+		cfg.Every = 1
+	}
+	if cfg.NiovSize == 0 {
+		cfg.NiovSize = DefaultNiovSize
+	}
+	if cfg.NiovSize < DefaultNiovSize || cfg.NiovSize&(cfg.NiovSize-1) != 0 {
+		return fmt.Errorf("devmem rx: niov size %d: want a power of two of at least %d (the rx-page-size bind-rx was given)", cfg.NiovSize, DefaultNiovSize)
+	}
+	return nil
 }
 
 // Offset is the number of payload bytes received so far (the stream offset).
