@@ -16,18 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
-
-// openFDs counts this process's open file descriptors, to prove failures leak none.
-func openFDs(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 // memfdMappings counts mappings of our memfds, to prove failures and Close leave none.
 func memfdMappings(t testing.TB) int {
@@ -175,7 +166,7 @@ func TestCheckSize(t *testing.T) {
 // nothing is created or left open.
 func TestSizeLimitRefusedBeforeAllocating(t *testing.T) {
 	fk := newFakeKernel(t, 64)
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	_, err := fk.sys.new(128<<20, Options{})
 	if err == nil {
 		t.Fatal("128 MiB with a 64 MiB limit succeeded")
@@ -188,7 +179,7 @@ func TestSizeLimitRefusedBeforeAllocating(t *testing.T) {
 	if fk.creates != 0 {
 		t.Errorf("UDMABUF_CREATE issued %d times for a refused size", fk.creates)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	// Exactly at the limit is accepted (the kernel refuses only pagecount > limit).
@@ -223,10 +214,10 @@ func TestMissingDeviceAdvice(t *testing.T) {
 		}
 	}
 	check("available", s.available())
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	_, err := s.new(1<<20, Options{})
 	check("new", err)
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 }
@@ -242,12 +233,12 @@ func TestHostWithoutUdmabuf(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("Available() = %v\nwant %s", err, want)
 	}
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	b, err := New(1<<20, Options{})
 	if b != nil || err == nil || err.Error() != want {
 		t.Fatalf("New() = %v, %v; want %s", b, err, want)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 }
@@ -304,7 +295,7 @@ func TestMemfdHugetlbSealed(t *testing.T) {
 
 func TestFakeKernelWriteRead(t *testing.T) {
 	fk := newFakeKernel(t, 64)
-	fds, maps := openFDs(t), memfdMappings(t)
+	fds, maps := testnet.OpenFDs(t), memfdMappings(t)
 	b, err := fk.sys.new(1<<20, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -354,7 +345,7 @@ func TestFakeKernelWriteRead(t *testing.T) {
 	if _, err := b.ReadAt(p, 0); !errors.Is(err, errClosed) {
 		t.Errorf("ReadAt after Close: %v", err)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	if got := memfdMappings(t); got != maps {
@@ -401,7 +392,7 @@ func TestFakeKernelCreateErrors(t *testing.T) {
 					unix.Close(fd)
 				}
 			}
-			fds, maps := openFDs(t), memfdMappings(t)
+			fds, maps := testnet.OpenFDs(t), memfdMappings(t)
 			b, err := fk.sys.new(size, Options{Hugetlb: tt.huge})
 			if b != nil || err == nil {
 				t.Fatalf("%v: new succeeded", tt.errno)
@@ -409,7 +400,7 @@ func TestFakeKernelCreateErrors(t *testing.T) {
 			if !errors.Is(err, tt.errno) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: ") || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("%v: error %q\nwant it to wrap the errno and contain %q", tt.errno, err, tt.want)
 			}
-			if got := openFDs(t); got != fds {
+			if got := testnet.OpenFDs(t); got != fds {
 				t.Errorf("%v: open fds %d -> %d", tt.errno, fds, got)
 			}
 			if got := memfdMappings(t); got != maps {
@@ -459,7 +450,7 @@ func TestBoundsAndEOF(t *testing.T) {
 func TestRealUdmabuf(t *testing.T) {
 	requireUdmabuf(t)
 	const size = 4 << 20
-	fds, maps := openFDs(t), memfdMappings(t)
+	fds, maps := testnet.OpenFDs(t), memfdMappings(t)
 	b, err := New(size, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -516,7 +507,7 @@ func TestRealUdmabuf(t *testing.T) {
 	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: invalid argument (") {
 		t.Errorf("kernel refusal over the limit: %v", err)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	if got := memfdMappings(t); got != maps {
@@ -526,7 +517,7 @@ func TestRealUdmabuf(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	fk := newFakeKernel(t, 64)
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	if err := fk.sys.check(64<<20, Options{}); err != nil {
 		t.Errorf("check(64 MiB): %v", err)
 	}
@@ -543,7 +534,7 @@ func TestCheck(t *testing.T) {
 	if fk.creates != 0 {
 		t.Errorf("check created %d buffers", fk.creates)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 }
@@ -572,7 +563,7 @@ func TestRealUdmabufHugetlb(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	fds, maps := openFDs(t), memfdMappings(t)
+	fds, maps := testnet.OpenFDs(t), memfdMappings(t)
 	b, err := New(2*HugePageSize, Options{Hugetlb: true})
 	if err != nil {
 		t.Fatal(err)
@@ -597,7 +588,7 @@ func TestRealUdmabufHugetlb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "vm.nr_hugepages") {
 		t.Errorf("hugetlb buffer larger than the pool: %v", err)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	if got := memfdMappings(t); got != maps {

@@ -260,3 +260,13 @@ func BlockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
 	}
 	return fd
 }
+
+// OpenFDs counts this process's open file descriptors, so a test can prove a failure leaks none.
+func OpenFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
