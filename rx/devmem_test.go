@@ -5,7 +5,6 @@ package rx
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -314,5 +313,3 @@ func TestQueueList(t *testing.T) {
 		}
 	}
 }
-
-var _ = net.IPv4len
