@@ -550,59 +550,65 @@ func (s *Sim) arrive(k *sock, fd int, block bool) error {
 	}
 	for done := 0; done < n; {
 		size := min(s.cfg.FragSize, n-done)
-		data := buf[done : done+size]
-		if c := s.cfg.CorruptAt - 1; c >= k.stream && c < k.stream+int64(size) {
-			data[c-k.stream] ^= 0xff
-		}
-		k.pkts++
-		p := pkt{size: size, stream: k.stream, id: s.cfg.RXID}
-		switch {
-		case s.cfg.UnsplitEvery > 0 && k.pkts%s.cfg.UnsplitEvery == 0:
-			p.kind = pktPlain
-		case s.cfg.LinearEvery > 0 && k.pkts%s.cfg.LinearEvery == 0:
-			p.kind = pktLinear
-		}
-		if p.kind != pktDmabuf {
-			p.off = k.hostLen
-			k.hostLen += copy(k.host[k.hostLen:], data)
-		} else {
-			if s.cur < 0 || !s.cfg.PackFrags || s.curOff+size > s.niov {
-				if s.cur >= 0 {
-					s.unref(uint32(s.cur)) // the NIC is done filling it
-				}
-				if len(s.free) == 0 {
-					// Cannot happen: want was capped by the free buffer room.
-					panic("devmemsim: no free niov for an accepted packet")
-				}
-				s.cur = int(s.free[len(s.free)-1])
-				s.free = s.free[:len(s.free)-1]
-				s.refs[s.cur] = 1 // the NIC's own reference while it fills the niov
-				s.curOff = s.cfg.FragOffset
-			}
-			p.niov = uint32(s.cur)
-			p.off = s.cur*s.niov + s.curOff
-			copy(s.mem[p.off:], data)
-			s.refs[s.cur]++
-			s.curOff += size
-			if !s.cfg.PackFrags {
-				s.unref(uint32(s.cur))
-				s.cur = -1
-			}
-			if k.pkts == s.cfg.WrongIDAt {
-				p.id++
-			}
-		}
-		if len(k.queue) == cap(k.queue) && k.qhead > 0 {
-			k.queue = k.queue[:copy(k.queue, k.queue[k.qhead:])]
-			k.qhead = 0
-		}
-		k.queue = append(k.queue, p)
-		k.queued += size
-		k.queuedBuf += perFrag
-		k.stream += int64(size)
+		s.enqueue(k, buf[done:done+size], perFrag)
 		done += size
 	}
 	return nil
+}
+
+// enqueue is the NIC taking one packet of data off the wire: plain, linear or into a niov of the
+// dma-buf, then onto k's queue.
+func (s *Sim) enqueue(k *sock, data []byte, perFrag int) {
+	size := len(data)
+	if c := s.cfg.CorruptAt - 1; c >= k.stream && c < k.stream+int64(size) {
+		data[c-k.stream] ^= 0xff
+	}
+	k.pkts++
+	p := pkt{size: size, stream: k.stream, id: s.cfg.RXID}
+	switch {
+	case s.cfg.UnsplitEvery > 0 && k.pkts%s.cfg.UnsplitEvery == 0:
+		p.kind = pktPlain
+	case s.cfg.LinearEvery > 0 && k.pkts%s.cfg.LinearEvery == 0:
+		p.kind = pktLinear
+	}
+	if p.kind != pktDmabuf {
+		p.off = k.hostLen
+		k.hostLen += copy(k.host[k.hostLen:], data)
+	} else {
+		if s.cur < 0 || !s.cfg.PackFrags || s.curOff+size > s.niov {
+			if s.cur >= 0 {
+				s.unref(uint32(s.cur)) // the NIC is done filling it
+			}
+			if len(s.free) == 0 {
+				// Cannot happen: want was capped by the free buffer room.
+				panic("devmemsim: no free niov for an accepted packet")
+			}
+			s.cur = int(s.free[len(s.free)-1])
+			s.free = s.free[:len(s.free)-1]
+			s.refs[s.cur] = 1 // the NIC's own reference while it fills the niov
+			s.curOff = s.cfg.FragOffset
+		}
+		p.niov = uint32(s.cur)
+		p.off = s.cur*s.niov + s.curOff
+		copy(s.mem[p.off:], data)
+		s.refs[s.cur]++
+		s.curOff += size
+		if !s.cfg.PackFrags {
+			s.unref(uint32(s.cur))
+			s.cur = -1
+		}
+		if k.pkts == s.cfg.WrongIDAt {
+			p.id++
+		}
+	}
+	if len(k.queue) == cap(k.queue) && k.qhead > 0 {
+		k.queue = k.queue[:copy(k.queue, k.queue[k.qhead:])]
+		k.qhead = 0
+	}
+	k.queue = append(k.queue, p)
+	k.queued += size
+	k.queuedBuf += perFrag
+	k.stream += int64(size)
 }
 
 // perFrag is the buffer memory one queued frag stands for, what the window counts: a whole niov
