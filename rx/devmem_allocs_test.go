@@ -32,6 +32,26 @@ func TestCmsgParseAllocs(t *testing.T) {
 	}
 }
 
+// TestFragsAllocs: the exported walker (rx.Frags, used by the legacy tool) allocates nothing either.
+func TestFragsAllocs(t *testing.T) {
+	oob := buildCmsgs([]frag{{kind: fragDmabuf, size: 4096, token: 1, id: 1}, {kind: fragLinear, size: 100}})
+	var got []Frag
+	allocs := testing.AllocsPerRun(100, func() {
+		got = got[:0]
+		f := NewFrags(oob)
+		for {
+			fr, ok, err := f.Next()
+			if err != nil || !ok {
+				break
+			}
+			got = append(got, fr)
+		}
+	})
+	if len(got) != 2 || !got[1].Linear || got[0].Token != 1 || allocs != 0 {
+		t.Fatalf("frags %+v with %v allocations per walk, want 2 and 0", got, allocs)
+	}
+}
+
 func TestDevmemRecvmsgAllocs(t *testing.T) {
 	for _, validate := range []bool{false, true} {
 		e, read, _ := replayEngine(t, validate)
