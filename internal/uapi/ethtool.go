@@ -138,7 +138,7 @@ type EthtoolRxfh struct {
 
 // EthtoolDrvinfo mirrors struct ethtool_drvinfo (v2.6.x). Strings are NUL-terminated. x/sys has it
 // (unix.EthtoolDrvinfo, and unix.IoctlGetEthtoolDrvinfo to fetch it): this copy goes once
-// nic/ioctl.go uses those.
+// nic's SIOCETHTOOL client uses those.
 type EthtoolDrvinfo struct {
 	_           structs.HostLayout
 	Cmd         uint32
