@@ -241,6 +241,13 @@ func translate(r *request, ae *ackError, h *hints) *Error {
 	return e
 }
 
+// The drivers whose devmem support advice names.
+const (
+	rxDrivers = "drivers with devmem RX: bnxt, bnge, gve, mlx5, fbnic"
+	txDrivers = "drivers with devmem TX: bnxt, gve, mlx5, fbnic"
+)
+
+// advise returns the fix for a refused netdev request, or "" when it knows none.
 func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	dev := e.Ifname
 	if dev == "" {
@@ -256,9 +263,6 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 		}
 		return 0, false
 	}
-	const rxDrivers = "drivers with devmem RX: bnxt, bnge, gve, mlx5, fbnic"
-	const txDrivers = "drivers with devmem TX: bnxt, gve, mlx5, fbnic"
-
 	switch e.Errno {
 	case unix.EPERM, unix.EACCES:
 		return fmt.Sprintf("%s needs CAP_NET_ADMIN in the network namespace of %s: run as root or grant it (setcap cap_net_admin+ep ncdevmem)", e.Op, dev)
@@ -292,6 +296,15 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	if _, ok := atQueue(uapi.NETDEV_A_QUEUE_TYPE); ok {
 		return "the kernel refused the queue type (only rx queues can be bound): a bug in ncdevmem, please report it"
 	}
+	if advice := adviseExtack(r, e, h, dev, has, at); advice != "" {
+		return advice
+	}
+	return adviseErrno(r, e, dev, at)
+}
+
+// adviseExtack is advise for a bind request whose extack message names the problem ("" if none
+// does); has matches the lower-cased message, at the attribute the kernel pointed at.
+func adviseExtack(r *request, e *Error, h *hints, dev string, has func(string) bool, at func(uint16) bool) string {
 	switch {
 	case has("rx queue index out of range"):
 		return queueRange(firstQueue(r), dev, h)
@@ -331,6 +344,11 @@ func advise(r *request, e *Error, path []attrStep, h *hints) string {
 	case has("cannot be represented"):
 		return "this platform's DMA addresses are too wide for netmem; devmem cannot work here"
 	}
+	return ""
+}
+
+// adviseErrno is advise for a bind request by errno alone, when no extack message said more.
+func adviseErrno(r *request, e *Error, dev string, at func(uint16) bool) string {
 	switch e.Errno {
 	case unix.EBADF:
 		return fmt.Sprintf("fd %d is not a dma-buf: allocate one from udmabuf or a GPU; kernels up to 6.12 check the fd before the device, so this says nothing yet about %s", r.fd, dev)

@@ -4,6 +4,7 @@ package bind
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -16,15 +17,24 @@ import (
 
 // Host-kernel tier: the real netdev family inside a throwaway namespace with a veth pair.
 
-func TestRootFamilyAndOps(t *testing.T) {
-	testnet.Require(t)
-	ns := testnet.Single(t)
-	err := ns.Do(func() error {
+// withClient runs fn with a netdev client inside ns, failing t on fn's error. fn runs on Do's
+// goroutine, so it returns its fatal errors instead of calling t.Fatal.
+func withClient(t *testing.T, ns *testnet.NS, fn func(c *Client) error) {
+	t.Helper()
+	ns.Run(t, func() error {
 		c, err := Dial()
 		if err != nil {
 			return err
 		}
 		defer c.Close()
+		return fn(c)
+	})
+}
+
+func TestRootFamilyAndOps(t *testing.T) {
+	testnet.Require(t)
+	ns := testnet.Single(t)
+	withClient(t, ns, func(c *Client) error {
 		f := c.Family()
 		if f.ID == 0 || f.Version != 1 {
 			t.Errorf("family = id %d version %d, want a non-zero id and version 1", f.ID, f.Version)
@@ -47,9 +57,6 @@ func TestRootFamilyAndOps(t *testing.T) {
 		t.Logf("netdev family id %d, ops %v", f.ID, f.Ops)
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestRootDumps(t *testing.T) {
@@ -57,12 +64,7 @@ func TestRootDumps(t *testing.T) {
 	ns := testnet.Single(t)
 	veth := ns.Ifindex(t, ns.Link)
 	lo := ns.Ifindex(t, "lo")
-	err := ns.Do(func() error {
-		c, err := Dial()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	withClient(t, ns, func(c *Client) error {
 		devs, err := c.Devs()
 		if err != nil {
 			return err
@@ -129,9 +131,6 @@ func TestRootDumps(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // memfd returns a file that is not a dma-buf: this host has no dma-buf exporter, and a memfd can
@@ -152,21 +151,16 @@ func TestRootBindRefusedOnVeth(t *testing.T) {
 	veth := ns.Ifindex(t, ns.Link)
 	lo := ns.Ifindex(t, "lo")
 	fd := memfd(t)
-	err := ns.Do(func() error {
-		c, err := Dial()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	withClient(t, ns, func(c *Client) error {
 		for _, idx := range []int{veth, lo} {
 			b, err := BindRX(idx, []uint32{0}, fd)
 			if err == nil {
 				b.Close()
-				t.Fatalf("bind-rx of a memfd on ifindex %d succeeded", idx)
+				return fmt.Errorf("bind-rx of a memfd on ifindex %d succeeded", idx)
 			}
 			var e *Error
 			if !errors.As(err, &e) {
-				t.Fatalf("bind-rx: %T %v, want *Error", err, err)
+				return fmt.Errorf("bind-rx: %T %v, want *Error", err, err)
 			}
 			t.Logf("bind-rx ifindex %d memfd: errno %d (%v), extack %q, offset %d, attr %q: %v", idx, e.Errno, e.Errno, e.Message, e.Offset, e.Attr, err)
 			checkTranslated(t, e)
@@ -197,10 +191,10 @@ func TestRootBindRefusedOnVeth(t *testing.T) {
 			}
 			if err == nil {
 				b.Close()
-				t.Fatalf("bind-tx of a memfd on ifindex %d succeeded", idx)
+				return fmt.Errorf("bind-tx of a memfd on ifindex %d succeeded", idx)
 			}
 			if !errors.As(err, &e) {
-				t.Fatalf("bind-tx: %T %v, want *Error", err, err)
+				return fmt.Errorf("bind-tx: %T %v, want *Error", err, err)
 			}
 			t.Logf("bind-tx ifindex %d memfd: errno %d (%v), extack %q, offset %d: %v", idx, e.Errno, e.Errno, e.Message, e.Offset, err)
 			checkTranslated(t, e)
@@ -212,7 +206,7 @@ func TestRootBindRefusedOnVeth(t *testing.T) {
 		// A queue far out of range: on kernels that check the device first this is still the
 		// driver refusal; the point is that nothing answers with a bare errno.
 		if _, err := BindRX(veth, []uint32{4000}, fd); err == nil {
-			t.Fatal("bind-rx queue 4000 succeeded")
+			return errors.New("bind-rx queue 4000 succeeded")
 		} else {
 			var e *Error
 			if errors.As(err, &e) {
@@ -221,16 +215,13 @@ func TestRootBindRefusedOnVeth(t *testing.T) {
 			t.Logf("bind-rx queue 4000: %v", err)
 		}
 		// Unknown device.
-		_, err = BindRX(9999, []uint32{0}, fd)
+		_, err := BindRX(9999, []uint32{0}, fd)
 		var e *Error
 		if !errors.As(err, &e) || e.Errno != unix.ENODEV || !errors.Is(err, os.ErrNotExist) || !strings.Contains(e.Advice, "namespace") {
 			t.Errorf("bind-rx ifindex 9999: %v, want ENODEV with namespace advice", err)
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // checkTranslated fails when a refusal would reach the user as the bare errno text.
@@ -252,7 +243,7 @@ func TestRootMissingAttr(t *testing.T) {
 	ns := testnet.Single(t)
 	veth := ns.Ifindex(t, ns.Link)
 	fd := memfd(t)
-	err := ns.Do(func() error {
+	ns.Run(t, func() error {
 		for _, tc := range []struct {
 			name  string
 			enc   func(ae *netlink.AttributeEncoder)
@@ -278,7 +269,7 @@ func TestRootMissingAttr(t *testing.T) {
 			_, err = doBind(dialTransport, r)
 			var e *Error
 			if !errors.As(err, &e) {
-				t.Fatalf("%s: %v, want *Error", tc.name, err)
+				return fmt.Errorf("%s: %v, want *Error", tc.name, err)
 			}
 			t.Logf("%s: %v", tc.name, err)
 			if e.MissingAttr == tc.want {
@@ -294,7 +285,4 @@ func TestRootMissingAttr(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }

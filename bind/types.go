@@ -122,24 +122,11 @@ var qstatsNames = map[uint16]string{
 // Get returns the counter named as in netdev.yaml ("rx-bytes", "rx-alloc-fail", ...) and whether
 // the driver reported it.
 func (q *Qstats) Get(name string) (uint64, bool) {
-	for t, n := range qstatsNames {
-		if n == name && q.has&(1<<t) != 0 {
-			return q.vals[t], true
-		}
-	}
-	return 0, false
+	return counterGet(qstatsNames, q.vals[:], q.has, name)
 }
 
 // Map returns every counter the driver reported, by netdev.yaml name, for diffing two samples.
-func (q *Qstats) Map() map[string]uint64 {
-	m := make(map[string]uint64, len(qstatsNames))
-	for t, n := range qstatsNames {
-		if q.has&(1<<t) != 0 {
-			m[n] = q.vals[t]
-		}
-	}
-	return m
-}
+func (q *Qstats) Map() map[string]uint64 { return counterMap(qstatsNames, q.vals[:], q.has) }
 
 // Names returns the names of the counters present, sorted.
 func (q *Qstats) Names() []string { return slices.Sorted(maps.Keys(q.Map())) }
@@ -182,20 +169,31 @@ var pagePoolStatsNames = map[uint16]string{
 
 // Get returns the counter named as in netdev.yaml ("alloc-fast", "recycle-ring", ...).
 func (s *PagePoolStats) Get(name string) (uint64, bool) {
-	for t, n := range pagePoolStatsNames {
-		if n == name && s.has&(1<<t) != 0 {
-			return s.vals[t], true
+	return counterGet(pagePoolStatsNames, s.vals[:], uint64(s.has), name)
+}
+
+// Map returns every counter reported, by netdev.yaml name.
+func (s *PagePoolStats) Map() map[string]uint64 {
+	return counterMap(pagePoolStatsNames, s.vals[:], uint64(s.has))
+}
+
+// counterGet returns the counter of attribute type t with names[t] == name, if has (a bit per
+// type) says the kernel reported it.
+func counterGet(names map[uint16]string, vals []uint64, has uint64, name string) (uint64, bool) {
+	for t, n := range names {
+		if n == name && has&(1<<t) != 0 {
+			return vals[t], true
 		}
 	}
 	return 0, false
 }
 
-// Map returns every counter reported, by netdev.yaml name.
-func (s *PagePoolStats) Map() map[string]uint64 {
-	m := make(map[string]uint64, len(pagePoolStatsNames))
-	for t, n := range pagePoolStatsNames {
-		if s.has&(1<<t) != 0 {
-			m[n] = s.vals[t]
+// counterMap returns every counter has says the kernel reported, by name.
+func counterMap(names map[uint16]string, vals []uint64, has uint64) map[string]uint64 {
+	m := make(map[string]uint64, len(names))
+	for t, n := range names {
+		if has&(1<<t) != 0 {
+			m[n] = vals[t]
 		}
 	}
 	return m

@@ -5,10 +5,8 @@ package compare
 import (
 	"bytes"
 	"encoding/xml"
-	"flag"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -17,9 +15,9 @@ import (
 	"github.com/devmemtcp/ncdevmem/report"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/perf/benchfmt"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+	"github.com/devmemtcp/ncdevmem/internal/golden"
+)
 
 // resultOf builds a one-flow result whose runs received the given Gbps, with one app CPU on the
 // target at the given idle percentages.
@@ -192,23 +190,6 @@ func load(t *testing.T, names ...string) []*Input {
 	return in
 }
 
-func golden(t *testing.T, file string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", file)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./compare -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs (-want +got; go test ./compare -update after checking):\n%s", file, d)
-	}
-}
-
 func TestGolden(t *testing.T) {
 	for _, tc := range []struct {
 		golden string
@@ -236,7 +217,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tc.golden, b.Bytes())
+			golden.Check(t, tc.golden, b.Bytes())
 		})
 	}
 }
@@ -247,7 +228,7 @@ func TestBenchfmtParses(t *testing.T) {
 	if err := WriteBenchfmt(&b, in); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "before-after.bench", b.Bytes())
+	golden.Check(t, "before-after.bench", b.Bytes())
 	r := benchfmt.NewReader(&b, "out.bench")
 	perInput := map[string]int{}
 	better := map[string]string{}

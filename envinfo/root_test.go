@@ -16,9 +16,7 @@ func TestRootCaptureVeth(t *testing.T) {
 	testnet.Require(t)
 	ns := testnet.Single(t)
 	var e *report.Env
-	if err := ns.Do(func() error { e = Capture(ns.Link); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	ns.Run(t, func() error { e = Capture(ns.Link); return nil })
 	if e.Driver != "veth" {
 		t.Errorf("driver %q, want veth (ETHTOOL_GDRVINFO in the namespace); unknown: %s", e.Driver, e.Extra["unknown"])
 	}

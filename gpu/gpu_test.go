@@ -6,11 +6,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 )
 
 // fakeCUDA is a driver table backed by Go memory: two devices, one device allocation region,
@@ -167,15 +168,6 @@ func (f *fakeCUDA) driver() *driver {
 	}
 }
 
-func openFDs(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // balanced fails t unless every context retain, allocation and fd was given back.
 func (f *fakeCUDA) balanced(t *testing.T, fds int) {
 	t.Helper()
@@ -187,14 +179,14 @@ func (f *fakeCUDA) balanced(t *testing.T, fds int) {
 	if f.allocs != 0 {
 		t.Errorf("%d device allocations not freed", f.allocs)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 }
 
 func TestNewWriteReadClose(t *testing.T) {
 	f := newFake()
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	b, err := newBuffer(f.driver(), 1<<20, "1", 4096)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +234,7 @@ func TestNewWriteReadClose(t *testing.T) {
 func TestPCIeMappingFallback(t *testing.T) {
 	f := newFake()
 	f.pcieResult = cudaErrorInvalidValue
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	b, err := newBuffer(f.driver(), 2<<20, "", 4096)
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +279,7 @@ func TestFailuresExplainAndLeakNothing(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(f)
 			}
-			fds := openFDs(t)
+			fds := testnet.OpenFDs(t)
 			b, err := newBuffer(f.driver(), tt.size, tt.dev, 4096)
 			if b != nil || err == nil {
 				t.Fatalf("newBuffer succeeded")

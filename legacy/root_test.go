@@ -15,12 +15,10 @@ func runIn(t *testing.T, ns *testnet.NS, stdin string, args ...string) (int, str
 	t.Helper()
 	var code int
 	var o, e bytes.Buffer
-	if err := ns.Do(func() error {
+	ns.Run(t, func() error {
 		code = Run(context.Background(), args, &System{StateDir: t.TempDir()}, strings.NewReader(stdin), &o, &e)
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	return code, o.String(), e.String()
 }
 

@@ -389,17 +389,25 @@ func socatListen(t *testing.T) (port string, got func() string) {
 	}
 }
 
+// txSystem is the legacy tool's kernel for TX: the devmem model with the simulator (dmabufSize,
+// TX binding id 4, cfg's other switches) as the data path.
+func txSystem(t *testing.T, cfg devmemsim.Config) *System {
+	t.Helper()
+	cfg.Size, cfg.TXID = dmabufSize, 4
+	sim, err := devmemsim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	sys := newDevmemKernel().system(t, sim.Buffer())
+	sys.TX = sim
+	return sys
+}
+
 func TestTXLikeCheckTX(t *testing.T) {
 	for _, chunk := range []string{"", "3"} {
 		t.Run("z="+chunk, func(t *testing.T) {
-			sim, err := devmemsim.New(devmemsim.Config{Size: dmabufSize, TXID: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sim.Close()
-			k := newDevmemKernel()
-			sys := k.system(t, sim.Buffer())
-			sys.TX = sim
+			sys := txSystem(t, devmemsim.Config{})
 			port, got := socatListen(t)
 			args := []string{"-f", "eth1", "-s", "::1", "-p", port}
 			if chunk != "" {
@@ -422,14 +430,7 @@ func TestTXLikeCheckTX(t *testing.T) {
 }
 
 func TestTXNoCompletion(t *testing.T) {
-	sim, err := devmemsim.New(devmemsim.Config{Size: dmabufSize, TXID: 4, HoldCompletions: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	k := newDevmemKernel()
-	sys := k.system(t, sim.Buffer())
-	sys.TX = sim
+	sys := txSystem(t, devmemsim.Config{HoldCompletions: true})
 	port, _ := socatListen(t)
 	code, _, stderr := runTool(t, sys, "hello\n", "-f", "eth1", "-s", "::1", "-p", port)
 	if code != ExitError || !strings.Contains(stderr, "did not receive tx completion") {
@@ -438,14 +439,7 @@ func TestTXNoCompletion(t *testing.T) {
 }
 
 func TestTXPeerGone(t *testing.T) {
-	sim, err := devmemsim.New(devmemsim.Config{Size: dmabufSize, TXID: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	k := newDevmemKernel()
-	sys := k.system(t, sim.Buffer())
-	sys.TX = sim
+	sys := txSystem(t, devmemsim.Config{})
 	port := strconv.Itoa(freePort(t))
 	code, _, stderr := runTool(t, sys, "hello\n", "-f", "eth1", "-s", "::1", "-p", port)
 	if code != ExitError || !strings.Contains(stderr, "connect to [::1]:"+port) || !strings.Contains(stderr, unix.ECONNREFUSED.Error()) {

@@ -90,7 +90,7 @@ func (l *rxLoop) run() error {
 		l.msg = unix.Msghdr{Iov: &l.vec, Control: &l.ctrl[0]}
 		l.msg.SetIovlen(1)
 		l.msg.SetControllen(len(l.ctrl))
-		n, err := l.sys.Recvmsg(l.fd, &l.msg, uapi.MSG_SOCK_DEVMEM)
+		n, err := l.sys.Recvmsg(l.fd, &l.msg, unix.MSG_SOCK_DEVMEM)
 		l.st.Recvmsgs++
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
@@ -195,7 +195,7 @@ func (l *rxLoop) frags(n int) (devmem bool, err error) {
 // and counted like an SCM_DEVMEM_LINEAR frag. Elsewhere the flow missed the binding.
 func (l *rxLoop) plain(n int) error {
 	const steering = "flow steering error: data arrived without devmem control messages on %s, so it landed on a queue without the dma-buf binding (check the flow rule and RSS: ethtool -n IF, ethtool -x IF)"
-	id, err := l.sys.GetsockoptInt(l.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	id, err := l.sys.GetsockoptInt(l.fd, unix.SOL_SOCKET, unix.SO_INCOMING_NAPI_ID)
 	if err != nil || id == 0 || l.queueOfNapi == nil {
 		return fmt.Errorf(steering, "a queue the kernel did not name (SO_INCOMING_NAPI_ID 0)")
 	}
@@ -260,7 +260,7 @@ func (l *rxLoop) flushTokens() error {
 		return nil
 	}
 	want := l.tokens.Count()
-	freed, err := l.sys.Setsockopt(l.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, l.tokens.Option())
+	freed, err := l.sys.Setsockopt(l.fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, l.tokens.Option())
 	l.st.DontneedCalls++
 	l.tokens.Reset()
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/devmemtcp/ncdevmem/devmem"
 	"github.com/devmemtcp/ncdevmem/dmabuf"
-	"github.com/devmemtcp/ncdevmem/internal/uapi"
 	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/tx"
 )
@@ -197,7 +196,7 @@ func (t *tool) client(ctx context.Context, mem dmabuf.Buffer) error {
 		return err
 	}
 	sys := t.sys.txSys()
-	if _, err := sys.Setsockopt(fd, unix.SOL_SOCKET, uapi.SO_BINDTODEVICE, append([]byte(t.o.Ifname), 0)); err != nil {
+	if _, err := sys.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, append([]byte(t.o.Ifname), 0)); err != nil {
 		return fmt.Errorf("bindtodevice %s: %w", t.o.Ifname, err)
 	}
 	b, err := t.sys.bindTX(t.ifindex, mem.FD())
@@ -217,7 +216,7 @@ func (t *tool) client(ctx context.Context, mem dmabuf.Buffer) error {
 		}
 	}
 	one := binary.NativeEndian.AppendUint32(nil, 1)
-	if _, err := sys.Setsockopt(fd, unix.SOL_SOCKET, uapi.SO_ZEROCOPY, one); err != nil {
+	if _, err := sys.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, one); err != nil {
 		return fmt.Errorf("set sock opt SO_ZEROCOPY: %w", err)
 	}
 	fmt.Fprintf(t.stderr, "Connect to %s %d (via %s)\n", t.o.Server, srv.Port(), t.o.Ifname)

@@ -23,84 +23,54 @@ var benchSizes = []struct {
 	n    int
 }{{"4KiB", 4 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
 
-func BenchmarkVerify(b *testing.B) {
+// benchSizesDo times op on a buffer of each bench size, prepared by prep (nil: zeros).
+func benchSizesDo(b *testing.B, prep func(buf []byte), op func(b *testing.B, buf []byte)) {
 	for _, s := range benchSizes {
 		b.Run(s.name, func(b *testing.B) {
 			buf := make([]byte, s.n)
-			Fill(buf, 12345)
+			if prep != nil {
+				prep(buf)
+			}
 			b.SetBytes(int64(s.n))
 			b.ReportAllocs()
 			for b.Loop() {
-				if Verify(buf, 12345) != -1 {
-					b.Fatal("mismatch")
-				}
+				op(b, buf)
 			}
 			reportGBps(b, s.n)
 		})
 	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	benchSizesDo(b, func(buf []byte) { Fill(buf, 12345) }, func(b *testing.B, buf []byte) {
+		if Verify(buf, 12345) != -1 {
+			b.Fatal("mismatch")
+		}
+	})
 }
 
 func BenchmarkFill(b *testing.B) {
-	for _, s := range benchSizes {
-		b.Run(s.name, func(b *testing.B) {
-			buf := make([]byte, s.n)
-			b.SetBytes(int64(s.n))
-			b.ReportAllocs()
-			for b.Loop() {
-				Fill(buf, 12345)
-			}
-			reportGBps(b, s.n)
-		})
-	}
+	benchSizesDo(b, nil, func(_ *testing.B, buf []byte) { Fill(buf, 12345) })
 }
 
 func BenchmarkCopy(b *testing.B) {
-	for _, s := range benchSizes {
-		b.Run(s.name, func(b *testing.B) {
-			src := make([]byte, s.n)
-			dst := make([]byte, s.n)
-			Fill(src, 0)
-			b.SetBytes(int64(s.n))
-			b.ReportAllocs()
-			for b.Loop() {
-				copy(dst, src)
-			}
-			reportGBps(b, s.n)
-		})
-	}
+	src := make([]byte, benchSizes[len(benchSizes)-1].n)
+	Fill(src, 0)
+	benchSizesDo(b, nil, func(_ *testing.B, dst []byte) { copy(dst, src) })
 }
 
 func BenchmarkSeqVerify(b *testing.B) {
 	q := NewSeq(7)
-	for _, s := range benchSizes {
-		b.Run(s.name, func(b *testing.B) {
-			buf := make([]byte, s.n)
-			q.Fill(buf, 99)
-			b.SetBytes(int64(s.n))
-			b.ReportAllocs()
-			for b.Loop() {
-				if q.Verify(buf, 99) != -1 {
-					b.Fatal("mismatch")
-				}
-			}
-			reportGBps(b, s.n)
-		})
-	}
+	benchSizesDo(b, func(buf []byte) { q.Fill(buf, 99) }, func(b *testing.B, buf []byte) {
+		if q.Verify(buf, 99) != -1 {
+			b.Fatal("mismatch")
+		}
+	})
 }
 
 func BenchmarkSeqFill(b *testing.B) {
 	q := NewSeq(7)
-	for _, s := range benchSizes {
-		b.Run(s.name, func(b *testing.B) {
-			buf := make([]byte, s.n)
-			b.SetBytes(int64(s.n))
-			b.ReportAllocs()
-			for b.Loop() {
-				q.Fill(buf, 99)
-			}
-			reportGBps(b, s.n)
-		})
-	}
+	benchSizesDo(b, nil, func(_ *testing.B, buf []byte) { q.Fill(buf, 99) })
 }
 
 // verifyWords is the textbook alternative Verify was measured against: a uint64 loop over a

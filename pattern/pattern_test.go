@@ -167,8 +167,11 @@ func TestVerifyAllocs(t *testing.T) {
 		Fill(b, 77)
 		q.Verify(qb, 77)
 		q.Fill(qb, 77)
+		if Check(1, b, 77) != nil || q.Check(1, qb, 77) != nil {
+			panic("Check failed on filled bytes")
+		}
 	}); n != 0 {
-		t.Fatalf("Fill/Verify allocate %v times per call, want 0", n)
+		t.Fatalf("Fill/Verify/Check allocate %v times per call, want 0", n)
 	}
 }
 

@@ -27,23 +27,20 @@ func WriteInterval(w io.Writer, iv Interval) error {
 
 // iperfBytes is iperf3's "%4.1f MBytes"-style byte count, with three significant digits.
 func iperfBytes(n uint64) string {
-	v := float64(n)
-	units := []string{"Bytes", "KBytes", "MBytes", "GBytes", "TBytes"}
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	return sig3(v) + " " + units[i]
+	return scaled(float64(n), 1024, "Bytes", "KBytes", "MBytes", "GBytes", "TBytes")
 }
 
 // iperfRate is iperf3's "Mbits/sec"-style rate.
 func iperfRate(gbps float64) string {
-	v := gbps * 1e9
-	units := []string{"bits/sec", "Kbits/sec", "Mbits/sec", "Gbits/sec", "Tbits/sec"}
+	return scaled(gbps*1e9, 1000, "bits/sec", "Kbits/sec", "Mbits/sec", "Gbits/sec", "Tbits/sec")
+}
+
+// scaled divides v by step until it is below step or the units run out, and prints it with sig3
+// and its unit.
+func scaled(v, step float64, units ...string) string {
 	i := 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
+	for v >= step && i < len(units)-1 {
+		v /= step
 		i++
 	}
 	return sig3(v) + " " + units[i]

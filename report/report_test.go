@@ -5,10 +5,7 @@ package report
 import (
 	"bytes"
 	"encoding/csv"
-	"flag"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,28 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"golang.org/x/perf/benchfmt"
+
+	"github.com/devmemtcp/ncdevmem/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/name, or rewrites the file with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./report -update to create it)", err)
-	}
-	if d := cmp.Diff(string(want), string(got)); d != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", name, d)
-	}
-}
 
 func tcp(retrans, rtt, cwnd uint32) *TCP {
 	return &TCP{Retrans: retrans, Reord: 0, RTTus: rtt, RTTVarUs: 4, SndWnd: 4599808, Cwnd: cwnd, DeliveryRateB: 12262500000}
@@ -117,7 +95,7 @@ func TestWriteTextGolden(t *testing.T) {
 		if err := WriteText(&b, sampleResult(tc.runs)); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, tc.name, b.Bytes())
+		golden.Check(t, tc.name, b.Bytes())
 	}
 }
 
@@ -168,7 +146,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if r.Schema != 0 {
 		t.Error("WriteJSON modified its argument")
 	}
-	golden(t, "result.json", b.Bytes())
+	golden.Check(t, "result.json", b.Bytes())
 	got, err := ReadJSON(&b)
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +184,7 @@ func TestWriteCSV(t *testing.T) {
 	if err := WriteCSV(&b, sampleResult(3)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "runs.csv", b.Bytes())
+	golden.Check(t, "runs.csv", b.Bytes())
 	rows, err := csv.NewReader(&b).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +220,7 @@ func TestWriteBenchfmt(t *testing.T) {
 	if err := WriteBenchfmt(&b, sampleResult(3)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "runs.bench", b.Bytes())
+	golden.Check(t, "runs.bench", b.Bytes())
 
 	// What benchstat reads: x/perf's own parser must accept every line.
 	rd := benchfmt.NewReader(bytes.NewReader(b.Bytes()), "runs.bench")

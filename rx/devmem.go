@@ -116,29 +116,8 @@ type Devmem struct {
 
 // NewDevmem checks cfg and allocates the flow's buffers.
 func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
-	if cfg.Buf == nil {
-		return nil, errors.New("devmem rx: no dma-buf")
-	}
-	if cfg.ReadSize < 1 {
-		return nil, fmt.Errorf("devmem rx: read size %d must be positive", cfg.ReadSize)
-	}
-	if cfg.MaxFrags == 0 {
-		cfg.MaxFrags = DefaultMaxFrags
-	}
-	if cfg.MaxFrags < 1 || cfg.MaxFrags*cmsgSpace > maxControl {
-		return nil, fmt.Errorf("devmem rx: room for %d frags per recvmsg: want 1..%d", cfg.MaxFrags, maxControl/cmsgSpace)
-	}
-	if cfg.Chunk <= 0 {
-		cfg.Chunk = DefaultChunk
-	}
-	if cfg.Every < 1 {
-		cfg.Every = 1
-	}
-	if cfg.NiovSize == 0 {
-		cfg.NiovSize = DefaultNiovSize
-	}
-	if cfg.NiovSize < DefaultNiovSize || cfg.NiovSize&(cfg.NiovSize-1) != 0 {
-		return nil, fmt.Errorf("devmem rx: niov size %d: want a power of two of at least %d (the rx-page-size bind-rx was given)", cfg.NiovSize, DefaultNiovSize)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	e := &Devmem{
 		cfg:     cfg,
@@ -150,9 +129,6 @@ func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
 		batch:   newTokenBatch(!cfg.NoCoalesce),
 		niov:    uint64(cfg.NiovSize),
 	}
-	if e.sys == nil {
-		e.sys = Kernel{}
-	}
 	if e.hold <= 0 {
 		e.hold = cfg.Buf.Size() / 4
 	}
@@ -163,6 +139,38 @@ func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
 	}
 	e.readFn = e.read
 	return e, nil
+}
+
+// check validates cfg and fills in its defaults (Sys: the running kernel).
+func (cfg *DevmemConfig) check() error {
+	if cfg.Sys == nil {
+		cfg.Sys = Kernel{}
+	}
+	if cfg.Buf == nil {
+		return errors.New("devmem rx: no dma-buf")
+	}
+	if cfg.ReadSize < 1 {
+		return fmt.Errorf("devmem rx: read size %d must be positive", cfg.ReadSize)
+	}
+	if cfg.MaxFrags == 0 {
+		cfg.MaxFrags = DefaultMaxFrags
+	}
+	if cfg.MaxFrags < 1 || cfg.MaxFrags*cmsgSpace > maxControl {
+		return fmt.Errorf("devmem rx: room for %d frags per recvmsg: want 1..%d", cfg.MaxFrags, maxControl/cmsgSpace)
+	}
+	if cfg.Chunk <= 0 {
+		cfg.Chunk = DefaultChunk
+	}
+	if cfg.Every < 1 {
+		cfg.Every = 1
+	}
+	if cfg.NiovSize == 0 {
+		cfg.NiovSize = DefaultNiovSize
+	}
+	if cfg.NiovSize < DefaultNiovSize || cfg.NiovSize&(cfg.NiovSize-1) != 0 {
+		return fmt.Errorf("devmem rx: niov size %d: want a power of two of at least %d (the rx-page-size bind-rx was given)", cfg.NiovSize, DefaultNiovSize)
+	}
+	return nil
 }
 
 // Offset is the number of payload bytes received so far (the stream offset).
@@ -208,7 +216,7 @@ func (e *Devmem) read(fd uintptr) bool {
 	e.fd = int(fd)
 	for {
 		setIov(&e.msg, &e.iovec, e.iov, e.oob)
-		n, err := e.sys.Recvmsg(e.fd, &e.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
+		n, err := e.sys.Recvmsg(e.fd, &e.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -295,67 +303,17 @@ func (e *Devmem) process(n int) error {
 			switch f.kind {
 			case fragLinear:
 				devmem = true
-				if e.cfg.FailLinear {
-					return &LinearError{Size: f.size, Offset: e.off, Ifname: e.cfg.Ifname}
+				if err := e.linearFrag(f, pos, n, &c); err != nil {
+					return err
 				}
-				// The kernel advances the iov only by the bytes it copies, so linear bytes sit
-				// back to back at the front of the iov.
-				if uint64(pos)+uint64(f.size) > uint64(n) {
-					return fmt.Errorf("devmem rx: SCM_DEVMEM_LINEAR frag of %d bytes at iov byte %d overruns the %d bytes recvmsg returned", f.size, pos, n)
-				}
-				if e.check() {
-					if err := e.flushRun(); err != nil {
-						return err
-					}
-					c.validated++
-					if err := e.cfg.Verify(e.iov[pos:pos+int(f.size)], e.off); err != nil {
-						return fmt.Errorf("devmem rx: linear frag: %w", err)
-					}
-				}
-				c.linearFrags++
-				c.linearBytes += uint64(f.size)
 				pos += int(f.size)
 				seen += int(f.size)
-				e.off += uint64(f.size)
 			case fragDmabuf:
 				devmem = true
-				if f.id != e.cfg.DmabufID {
-					return e.steering(fmt.Sprintf("frag of dma-buf id %d", f.id), n)
+				if err := e.dmabufFrag(f, n, &began, &c); err != nil {
+					return err
 				}
-				if f.offset > e.bufSize || uint64(f.size) > e.bufSize-f.offset {
-					return fmt.Errorf("devmem rx: frag [%d, +%d) lies outside the %d-byte dma-buf (token %d)", f.offset, f.size, e.bufSize, f.token)
-				}
-				if e.check() {
-					c.validated++
-					if e.mapped != nil {
-						if !began {
-							if err := e.mapped.BeginCPU(false); err != nil {
-								return fmt.Errorf("devmem rx: sync dma-buf for CPU read: %w", err)
-							}
-							began = true
-						}
-						if err := e.cfg.Verify(e.mapped.Bytes()[f.offset:f.offset+uint64(f.size)], e.off); err != nil {
-							return fmt.Errorf("devmem rx: dma-buf frag at buffer offset %d: %w", f.offset, err)
-						}
-					} else if err := e.addRun(f.offset, f.size); err != nil {
-						return err
-					}
-				}
-				if e.batch.Full() {
-					if err := e.flush(); err != nil {
-						return err
-					}
-				}
-				e.batch.Add(f.token)
-				e.hold1(f.offset, f.size)
-				c.frags++
-				c.dmabufBytes += uint64(f.size)
-				if f.offset%e.niov == 0 {
-					c.aligned++
-				}
-				c.hist[histBucket(f.size)]++
 				seen += int(f.size)
-				e.off += uint64(f.size)
 			}
 		}
 	}()
@@ -384,6 +342,74 @@ func (e *Devmem) process(n int) error {
 	return nil
 }
 
+// linearFrag takes an SCM_DEVMEM_LINEAR frag whose bytes sit at iov byte pos of the n bytes
+// recvmsg returned: the kernel advances the iov only by the bytes it copies, so linear bytes sit
+// back to back at the front of the iov.
+func (e *Devmem) linearFrag(f frag, pos, n int, c *fragCounts) error {
+	if e.cfg.FailLinear {
+		return &LinearError{Size: f.size, Offset: e.off, Ifname: e.cfg.Ifname}
+	}
+	if uint64(pos)+uint64(f.size) > uint64(n) {
+		return fmt.Errorf("devmem rx: SCM_DEVMEM_LINEAR frag of %d bytes at iov byte %d overruns the %d bytes recvmsg returned", f.size, pos, n)
+	}
+	if e.check() {
+		if err := e.flushRun(); err != nil {
+			return err
+		}
+		c.validated++
+		if err := e.cfg.Verify(e.iov[pos:pos+int(f.size)], e.off); err != nil {
+			return fmt.Errorf("devmem rx: linear frag: %w", err)
+		}
+	}
+	c.linearFrags++
+	c.linearBytes += uint64(f.size)
+	e.off += uint64(f.size)
+	return nil
+}
+
+// dmabufFrag takes an SCM_DEVMEM_DMABUF frag of a recvmsg that returned n bytes: checks its
+// binding and bounds, validates it (beginning CPU access to a mapped dma-buf once per recvmsg,
+// recorded in began) and queues its token.
+func (e *Devmem) dmabufFrag(f frag, n int, began *bool, c *fragCounts) error {
+	if f.id != e.cfg.DmabufID {
+		return e.steering(fmt.Sprintf("frag of dma-buf id %d", f.id), n)
+	}
+	if f.offset > e.bufSize || uint64(f.size) > e.bufSize-f.offset {
+		return fmt.Errorf("devmem rx: frag [%d, +%d) lies outside the %d-byte dma-buf (token %d)", f.offset, f.size, e.bufSize, f.token)
+	}
+	if e.check() {
+		c.validated++
+		if e.mapped != nil {
+			if !*began {
+				if err := e.mapped.BeginCPU(false); err != nil {
+					return fmt.Errorf("devmem rx: sync dma-buf for CPU read: %w", err)
+				}
+				*began = true
+			}
+			if err := e.cfg.Verify(e.mapped.Bytes()[f.offset:f.offset+uint64(f.size)], e.off); err != nil {
+				return fmt.Errorf("devmem rx: dma-buf frag at buffer offset %d: %w", f.offset, err)
+			}
+		} else if err := e.addRun(f.offset, f.size); err != nil {
+			return err
+		}
+	}
+	if e.batch.Full() {
+		if err := e.flush(); err != nil {
+			return err
+		}
+	}
+	e.batch.Add(f.token)
+	e.hold1(f.offset, f.size)
+	c.frags++
+	c.dmabufBytes += uint64(f.size)
+	if f.offset%e.niov == 0 {
+		c.aligned++
+	}
+	c.hist[histBucket(f.size)]++
+	e.off += uint64(f.size)
+	return nil
+}
+
 // hold1 charges a held frag at dma-buf offset off to the hold budget: each niov it touches once,
 // except one the previous held frag already charged (small frags share a niov, and it returns to
 // the pool only when all of them are dropped).
@@ -406,7 +432,7 @@ func (e *Devmem) hold1(off uint64, size uint32) {
 // not split (small, or one it cannot split): linear payload, validated and counted. Anywhere else
 // the flow missed the binding: a steering error.
 func (e *Devmem) plain(n int, c *fragCounts) error {
-	id, err := e.sys.GetsockoptInt(e.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	id, err := e.sys.GetsockoptInt(e.fd, unix.SOL_SOCKET, unix.SO_INCOMING_NAPI_ID)
 	if err != nil || id == 0 || e.cfg.QueueOfNapi == nil {
 		return e.steering("data without a devmem cmsg", n)
 	}
@@ -522,7 +548,7 @@ func (e *Devmem) dontneed() (int, error) {
 	e.Stats.DontneedCalls.Add(1)
 	e.Stats.DontneedTokens.Add(uint64(e.batch.count))
 	for {
-		n, err := e.sys.Setsockopt(e.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokenBytes(e.batch.ranges))
+		n, err := e.sys.Setsockopt(e.fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokenBytes(e.batch.ranges))
 		if err == unix.EINTR {
 			continue
 		}
@@ -551,7 +577,7 @@ func (e *Devmem) steering(reason string, n int) error {
 		Reason: reason, Bytes: n, Queue: -1, Ifname: e.cfg.Ifname,
 		Bound: e.cfg.Queues, DmabufID: e.cfg.DmabufID, Rule: e.cfg.Rule,
 	}
-	id, err := e.sys.GetsockoptInt(e.fd, uapi.SOL_SOCKET, uapi.SO_INCOMING_NAPI_ID)
+	id, err := e.sys.GetsockoptInt(e.fd, unix.SOL_SOCKET, unix.SO_INCOMING_NAPI_ID)
 	switch {
 	case err != nil:
 		se.QueueErr = fmt.Errorf("SO_INCOMING_NAPI_ID: %w", err)

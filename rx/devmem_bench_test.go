@@ -22,10 +22,10 @@ func buildCmsgs(frags []frag) []byte {
 	for i, f := range frags {
 		c := b[i*cmsgSpace:]
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
-		h.Level = uapi.SOL_SOCKET
-		h.Type = uapi.SCM_DEVMEM_DMABUF
+		h.Level = unix.SOL_SOCKET
+		h.Type = unix.SCM_DEVMEM_DMABUF
 		if f.kind == fragLinear {
-			h.Type = uapi.SCM_DEVMEM_LINEAR
+			h.Type = unix.SCM_DEVMEM_LINEAR
 		}
 		h.SetLen(unix.CmsgLen(uapi.SizeofDmabufCmsg))
 		d := c[unix.CmsgLen(0):]
@@ -165,44 +165,55 @@ func (fakeRC) Write(f func(uintptr) bool) error { f(0); return nil }
 
 var _ syscall.RawConn = fakeRC{}
 
-// BenchmarkDevmemRecvmsg is one recvmsg's worth of engine work on 16 frags of 4 KiB (a 64 KiB
-// read): parse, count, queue tokens, return them. allocs/op must be 0.
+// replayEngine is a devmem engine whose every recvmsg returns 16 frags of 4 KiB (a 64 KiB read)
+// through replaySys, with validation of the frags on or off. read runs one recvmsg's worth of
+// engine work: parse, count, validate, queue tokens, return them.
+func replayEngine(tb testing.TB, validate bool) (e *Devmem, read func(), bytes int) {
+	tb.Helper()
+	sim, err := devmemsim.New(devmemsim.Config{Size: 1 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { sim.Close() })
+	frags := make([]frag, 16)
+	for i := range frags {
+		frags[i] = frag{kind: fragDmabuf, offset: uint64(i) * 4096, size: 4096, token: uint32(i), id: 1}
+	}
+	rs := &replaySys{oob: buildCmsgs(frags), n: 16 * 4096}
+	cfg := DevmemConfig{Buf: sim.Buffer(), DmabufID: 1, ReadSize: 64 << 10, Sys: rs, HoldBytes: 1}
+	if validate {
+		// Every frag holds stream bytes 0..4095, so verify against offset 0 each time.
+		cfg.Verify = func(p []byte, _ uint64) error { return pattern.Check(0, p, 0) }
+		for i := range frags {
+			pattern.Fill(sim.Buffer().Bytes()[i*4096:(i+1)*4096], 0)
+		}
+	}
+	e, err = NewDevmem(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e.st = &Stats{}
+	var rc syscall.RawConn = fakeRC{}
+	read = func() {
+		e.eof, e.err = false, nil
+		if err := rc.Read(e.readFn); err != nil || e.err != nil {
+			tb.Fatal(err, e.err)
+		}
+	}
+	return e, read, rs.n
+}
+
+// BenchmarkDevmemRecvmsg times one recvmsg's worth of engine work (replayEngine);
+// TestDevmemRecvmsgAllocs holds it to zero allocations.
 func BenchmarkDevmemRecvmsg(b *testing.B) {
 	for _, validate := range []bool{false, true} {
 		b.Run(map[bool]string{false: "novalidate", true: "validate"}[validate], func(b *testing.B) {
-			sim, err := devmemsim.New(devmemsim.Config{Size: 1 << 20})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sim.Close()
-			frags := make([]frag, 16)
-			for i := range frags {
-				frags[i] = frag{kind: fragDmabuf, offset: uint64(i) * 4096, size: 4096, token: uint32(i), id: 1}
-			}
-			rs := &replaySys{oob: buildCmsgs(frags), n: 16 * 4096}
-			cfg := DevmemConfig{Buf: sim.Buffer(), DmabufID: 1, ReadSize: 64 << 10, Sys: rs, HoldBytes: 1}
-			if validate {
-				// Every frag holds stream bytes 0..4095, so verify against offset 0 each time.
-				cfg.Verify = func(p []byte, _ uint64) error { return pattern.Check(0, p, 0) }
-				for i := range frags {
-					pattern.Fill(sim.Buffer().Bytes()[i*4096:(i+1)*4096], 0)
-				}
-			}
-			e, err := NewDevmem(cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			var st Stats
-			e.st = &st
-			var rc syscall.RawConn = fakeRC{}
-			b.SetBytes(int64(rs.n))
+			e, read, n := replayEngine(b, validate)
+			b.SetBytes(int64(n))
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				e.eof, e.err = false, nil
-				if err := rc.Read(e.readFn); err != nil || e.err != nil {
-					b.Fatal(err, e.err)
-				}
+				read()
 			}
 			b.StopTimer()
 			if e.Stats.DontneedCalls.Load() < uint64(b.N) {
@@ -288,7 +299,7 @@ func BenchmarkDevmemReceiveSim(b *testing.B) {
 	b.ResetTimer()
 	go sendPattern(c, total, -1)
 	var st Stats
-	if err := e.Receive(rawConn(b, s), &st); err != nil {
+	if err := e.Receive(testnet.RawConn(b, s), &st); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

@@ -62,7 +62,7 @@ func (it *cmsgIter) next() (f frag, ok bool, err error) {
 	} else {
 		it.rem = nil
 	}
-	if level != uapi.SOL_SOCKET || (typ != uapi.SCM_DEVMEM_DMABUF && typ != uapi.SCM_DEVMEM_LINEAR) {
+	if level != unix.SOL_SOCKET || (typ != unix.SCM_DEVMEM_DMABUF && typ != unix.SCM_DEVMEM_LINEAR) {
 		return frag{kind: fragOther}, true, nil
 	}
 	if len(data) < uapi.SizeofDmabufCmsg {
@@ -76,7 +76,7 @@ func (it *cmsgIter) next() (f frag, ok bool, err error) {
 		token:  binary.NativeEndian.Uint32(data[12:]),
 		id:     binary.NativeEndian.Uint32(data[16:]),
 	}
-	if typ == uapi.SCM_DEVMEM_LINEAR {
+	if typ == unix.SCM_DEVMEM_LINEAR {
 		f.kind = fragLinear
 	}
 	return f, true, nil

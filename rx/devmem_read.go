@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/dmabuf"
-	"github.com/devmemtcp/ncdevmem/internal/uapi"
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 )
 
 // DevmemReader reads a devmem socket as an ordinary byte stream, for the few bytes a protocol
@@ -74,20 +74,15 @@ func (r *DevmemReader) Read(p []byte) (int, error) {
 }
 
 func (r *DevmemReader) recv(uintptr) bool {
-	for {
-		n, err := r.sys.Recvmsg(r.fd, &r.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
-		switch err {
-		case nil:
-			r.n = n
-			return true
-		case unix.EAGAIN:
-			return false
-		case unix.EINTR:
-			continue
-		}
+	n, wait, err := sockcall.Call(func() (int, error) {
+		return r.sys.Recvmsg(r.fd, &r.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT)
+	})
+	if err != nil {
 		r.err = recvError(err)
-		return true
+	} else if !wait {
+		r.n = n
 	}
+	return !wait
 }
 
 // assemble puts the n bytes one recvmsg returned, in stream order, into p (len(p) == n).
@@ -148,7 +143,7 @@ func (r *DevmemReader) release() error {
 	if r.toks.count == 0 {
 		return nil
 	}
-	n, err := r.sys.Setsockopt(r.fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokenBytes(r.toks.ranges))
+	n, err := r.sys.Setsockopt(r.fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokenBytes(r.toks.ranges))
 	want, ranges := r.toks.count, len(r.toks.ranges)
 	r.toks.Reset()
 	if err != nil {

@@ -33,7 +33,7 @@ func TestDevmemReaderThenEngine(t *testing.T) {
 			}
 			go sendPattern(c, 1<<20, -1)
 			s.SetReadDeadline(time.Now().Add(10 * time.Second))
-			rc := rawConn(t, s)
+			rc := testnet.RawConn(t, s)
 			got := make([]byte, len(hello))
 			if _, err := io.ReadFull(NewDevmemReader(rc, sim.Buffer(), 1, sim), got); err != nil {
 				t.Fatal(err)
@@ -68,12 +68,12 @@ func TestDevmemReaderWrongID(t *testing.T) {
 	c, s := testnet.TCPPair(t)
 	c.Write([]byte("hi"))
 	s.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, err := NewDevmemReader(rawConn(t, s), sim.Buffer(), 1, sim).Read(make([]byte, 2))
+	_, err := NewDevmemReader(testnet.RawConn(t, s), sim.Buffer(), 1, sim).Read(make([]byte, 2))
 	if err == nil {
 		t.Fatal("a frag of another binding was accepted")
 	}
 	c.Close()
-	_, err = io.ReadAll(NewDevmemReader(rawConn(t, s), sim.Buffer(), 4, sim))
+	_, err = io.ReadAll(NewDevmemReader(testnet.RawConn(t, s), sim.Buffer(), 4, sim))
 	if err != nil {
 		t.Errorf("read to EOF: %v", err)
 	}

@@ -19,30 +19,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
 
-// nsPair returns both ends of a TCP connection on the loopback of a fresh namespace.
-func nsPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ns := testnet.Single(t)
-	var c, s net.Conn
-	err := ns.Do(func() error {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
-		if c, err = net.Dial("tcp", ln.Addr().String()); err != nil {
-			return err
-		}
-		s, err = ln.Accept()
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
-
 func control(t *testing.T, c syscall.Conn, f func(fd int)) {
 	t.Helper()
 	rc, err := c.SyscallConn()
@@ -59,13 +35,13 @@ func control(t *testing.T, c syscall.Conn, f func(fd int)) {
 // unknown tokens) answers the same.
 func TestRootDevmemPlainTCP(t *testing.T) {
 	testnet.Require(t)
-	c, s := nsPair(t)
+	c, s := testnet.Single(t).TCPPair(t, nil)
 	b := make([]byte, 5000)
 	pattern.Fill(b, 0)
 	if _, err := c.Write(b); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	control(t, s, func(fd int) { testnet.WaitInq(t, fd, len(b)) })
 	sim, err := devmemsim.New(devmemsim.Config{Size: 64 << 10})
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +54,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 		var msg unix.Msghdr
 		var iov unix.Iovec
 		setIov(&msg, &iov, p, oob)
-		n, err := Kernel{}.Recvmsg(fd, &msg, uapi.MSG_SOCK_DEVMEM)
+		n, err := Kernel{}.Recvmsg(fd, &msg, unix.MSG_SOCK_DEVMEM)
 		t.Logf("kernel: recvmsg(MSG_SOCK_DEVMEM) on plain TCP = %d, %v, controllen %d, flags %#x", n, err, msg.Controllen, msg.Flags)
 		if err != nil || n != len(b) || msg.Controllen != 0 {
 			t.Errorf("kernel recvmsg(MSG_SOCK_DEVMEM) = %d, %v, controllen %d; want %d bytes and no cmsg", n, err, msg.Controllen, len(b))
@@ -88,11 +64,11 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 		if _, err := c.Write(b); err != nil {
 			t.Error(err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		testnet.WaitInq(t, fd, len(b))
 		plain, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10, Plain: true})
 		defer plain.Close()
 		setIov(&msg, &iov, p, oob)
-		sn, serr := plain.Recvmsg(fd, &msg, uapi.MSG_SOCK_DEVMEM)
+		sn, serr := plain.Recvmsg(fd, &msg, unix.MSG_SOCK_DEVMEM)
 		if serr != nil || sn != n || msg.Controllen != 0 || msg.Flags != 0 {
 			t.Errorf("simulator (Plain) recvmsg = %d, %v, controllen %d, flags %#x; the kernel gave %d bytes, no cmsg", sn, serr, msg.Controllen, msg.Flags, n)
 		}
@@ -115,8 +91,8 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 				return r
 			}())},
 		} {
-			kn, kerr := Kernel{}.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tc.val)
-			sn, serr := sim.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tc.val)
+			kn, kerr := Kernel{}.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tc.val)
+			sn, serr := sim.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tc.val)
 			t.Logf("kernel: SO_DEVMEM_DONTNEED %s = %d, %v (simulator: %d, %v)", tc.name, kn, kerr, sn, serr)
 			if kn != sn || !errors.Is(serr, kerr) && !(kerr == nil && serr == nil) {
 				t.Errorf("SO_DEVMEM_DONTNEED %s: kernel %d, %v; simulator %d, %v", tc.name, kn, kerr, sn, serr)
@@ -131,7 +107,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 	}
 	defer u.Close()
 	control(t, u.(*net.UDPConn), func(fd int) {
-		_, err := Kernel{}.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, make([]byte, 8))
+		_, err := Kernel{}.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, make([]byte, 8))
 		t.Logf("kernel: SO_DEVMEM_DONTNEED on UDP = %v", err)
 		if !errors.Is(err, unix.EBADF) {
 			t.Errorf("DONTNEED on UDP: %v, want EBADF", err)
@@ -144,7 +120,7 @@ func TestRootDevmemPlainTCP(t *testing.T) {
 // the simulator in Plain mode.
 func TestRootDevmemEnginePlainTCP(t *testing.T) {
 	testnet.Require(t)
-	c, s := nsPair(t)
+	c, s := testnet.Single(t).TCPPair(t, nil)
 	go sendPattern(c, 1<<20, -1)
 	h, _ := devmemsim.New(devmemsim.Config{Size: 64 << 10})
 	defer h.Close()
@@ -154,7 +130,7 @@ func TestRootDevmemEnginePlainTCP(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var st Stats
-	err = e.Receive(rawConn(t, s), &st)
+	err = e.Receive(testnet.RawConn(t, s), &st)
 	var se *SteeringError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "without a devmem cmsg") {
 		t.Fatalf("Receive on plain TCP: %v, want a steering error", err)
@@ -167,27 +143,7 @@ func TestRootDevmemEnginePlainTCP(t *testing.T) {
 func TestRootDevmemSimOverVeth(t *testing.T) {
 	testnet.Require(t)
 	a, b := testnet.Pair(t)
-	var ln net.Listener
-	if err := b.Do(func() (err error) {
-		ln, err = net.Listen("tcp", b.Addr.String()+":0")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var c net.Conn
-	if err := a.Do(func() (err error) {
-		c, err = net.Dial("tcp", ln.Addr().String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c, s := testnet.Connect(t, a, b)
 
 	stop := make(chan struct{})
 	sent := make(chan uint64, 1)
@@ -222,7 +178,7 @@ func TestRootDevmemSimOverVeth(t *testing.T) {
 	const d = 3 * time.Second
 	s.SetReadDeadline(time.Now().Add(d))
 	var st Stats
-	err = e.Receive(rawConn(t, s.(*net.TCPConn)), &st)
+	err = e.Receive(testnet.RawConn(t, s), &st)
 	close(stop)
 	<-sent
 	if !errors.Is(err, os.ErrDeadlineExceeded) {

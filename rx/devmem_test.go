@@ -5,7 +5,6 @@ package rx
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -46,7 +45,7 @@ func dmRun(t *testing.T, n int, sc devmemsim.Config, tune func(*DevmemConfig, *d
 	go func() { errc <- sendPattern(c, n, -1) }()
 	s.SetReadDeadline(time.Now().Add(20 * time.Second))
 	var st Stats
-	rerr := e.Receive(rawConn(t, s), &st)
+	rerr := e.Receive(testnet.RawConn(t, s), &st)
 	s.Close() // unblock the sender when the receiver stopped early
 	<-errc
 	return e, sim, &st, rerr
@@ -251,7 +250,7 @@ func TestDevmemReceiveGrowsControl(t *testing.T) {
 	c, s := testnet.TCPPair(t)
 	go sendPattern(c, 1<<20, -1)
 	var st Stats
-	if err := e.Receive(rawConn(t, s), &st); err != nil {
+	if err := e.Receive(testnet.RawConn(t, s), &st); err != nil {
 		t.Fatal(err)
 	}
 	if e.Stats.ControlGrows.Load() == 0 || e.Offset() != 1<<20 {
@@ -277,7 +276,7 @@ func TestDevmemReceiveDeadline(t *testing.T) {
 	}
 	s.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	var st Stats
-	err = e.Receive(rawConn(t, s), &st)
+	err = e.Receive(testnet.RawConn(t, s), &st)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || st.Bytes.Load() != 10000 {
 		t.Fatalf("err = %v after %d bytes, want the deadline after 10000", err, st.Bytes.Load())
 	}
@@ -314,5 +313,3 @@ func TestQueueList(t *testing.T) {
 		}
 	}
 }
-
-var _ = net.IPv4len

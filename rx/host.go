@@ -55,20 +55,12 @@ func NewHost(flow, readSize int, trunc bool, validateEvery int) (*Host, error) {
 }
 
 func (h *Host) read(fd uintptr) bool {
-	for {
-		n, err := h.recv(int(fd), h.buf)
-		switch err {
-		case nil:
-			h.n, h.err = n, nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		h.n, h.err = 0, err
-		return true
+	n, wait, err := sockcall.Call(func() (int, error) { return h.recv(int(fd), h.buf) })
+	if err != nil {
+		n = 0
 	}
+	h.n, h.err = n, err
+	return !wait
 }
 
 // Offset is the stream offset of the next byte, i.e. the bytes received so far.
@@ -78,25 +70,18 @@ func (h *Host) Offset() uint64 { return h.off }
 // os.ErrDeadlineExceeded), a socket error, or a validation mismatch (*pattern.MismatchError).
 func (h *Host) Receive(rc syscall.RawConn, st *Stats) error {
 	for {
-		if err := rc.Read(h.readFn); err != nil {
-			return fmt.Errorf("flow %d: receive: %w", h.flow, err)
+		if end, err := h.receiveOne(rc, st); end {
+			return err
 		}
-		if h.err != nil {
-			return fmt.Errorf("flow %d: receive: %w", h.flow, os.NewSyscallError("read", h.err))
-		}
-		n := h.n
-		if n == 0 {
-			return nil
-		}
-		if h.every != 0 && h.reads%h.every == 0 {
-			if err := pattern.Check(h.flow, h.buf[:n], h.off); err != nil {
-				return err
-			}
-		}
-		h.reads++
-		h.off += uint64(n)
-		st.Bytes.Add(uint64(n))
 	}
+}
+
+// receiveOne is one read of Receive; end says the flow is over, with err (nil at EOF).
+func (h *Host) receiveOne(rc syscall.RawConn, st *Stats) (end bool, err error) {
+	if err := rc.Read(h.readFn); err != nil {
+		return true, fmt.Errorf("flow %d: receive: %w", h.flow, err)
+	}
+	return h.account(h.n, h.err, st)
 }
 
 // ReceiveBlocking is Receive on a blocking socket (sockcall.SetBlocking) from a locked OS thread:
@@ -117,10 +102,16 @@ func (h *Host) step(fd int, st *Stats, stop *sockcall.Stop) (end bool, err error
 		return true, fmt.Errorf("flow %d: receive: %w", h.flow, sockcall.ErrStopped)
 	}
 	n, err := h.recv(fd, h.buf)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return false, nil
+	}
+	return h.account(n, err, st)
+}
+
+// account takes the result of one read: a socket error or EOF ends the flow, else the bytes are
+// validated (every h.every reads) and counted.
+func (h *Host) account(n int, err error, st *Stats) (end bool, _ error) {
 	if err != nil {
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return false, nil
-		}
 		return true, fmt.Errorf("flow %d: receive: %w", h.flow, os.NewSyscallError("read", err))
 	}
 	if n == 0 {

@@ -4,7 +4,6 @@ package rx
 
 import (
 	"errors"
-	"net"
 	"os"
 	"runtime"
 	"testing"
@@ -16,61 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// blockingFd puts c in blocking mode with the given poll and returns its descriptor; c keeps
-// owning it (the test only uses it while c is open).
-func blockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
-	t.Helper()
-	var fd int
-	var serr error
-	if err := rawConn(t, c).Control(func(f uintptr) {
-		fd = int(f)
-		serr = sockcall.SetBlocking(fd, poll)
-	}); err != nil || serr != nil {
-		t.Fatalf("set blocking: %v %v", err, serr)
-	}
-	return fd
-}
-
-func TestHostReceiveBlocking(t *testing.T) {
-	for _, every := range []int{0, 1, 3} {
-		src, dst := testnet.TCPPair(t)
-		go sendPattern(src, 1<<20+13, -1)
-		h, err := NewHost(0, 4096, false, every)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st Stats
-		var stop sockcall.Stop
-		if err := h.ReceiveBlocking(blockingFd(t, dst, sockcall.StopPoll), &st, &stop); err != nil {
-			t.Fatalf("every %d: %v", every, err)
-		}
-		if st.Bytes.Load() != 1<<20+13 || h.Offset() != 1<<20+13 {
-			t.Errorf("every %d: got %d bytes, offset %d", every, st.Bytes.Load(), h.Offset())
-		}
-	}
-}
-
-func TestHostReceiveBlockingMismatch(t *testing.T) {
-	src, dst := testnet.TCPPair(t)
-	const bad = 300_001
-	go sendPattern(src, 1<<20, bad)
-	h, _ := NewHost(3, 65536, false, 1)
-	var st Stats
-	var stop sockcall.Stop
-	err := h.ReceiveBlocking(blockingFd(t, dst, sockcall.StopPoll), &st, &stop)
-	var me *pattern.MismatchError
-	if !errors.As(err, &me) || me.Offset != bad {
-		t.Fatalf("got %v, want a mismatch at %d", err, bad)
-	}
-}
-
 // A silent peer: the read sleeps in the kernel, and only SO_RCVTIMEO brings it back to see stop.
 func TestHostReceiveBlockingStop(t *testing.T) {
 	_, dst := testnet.TCPPair(t)
 	h, _ := NewHost(0, 4096, false, 1)
 	var st Stats
 	var stop sockcall.Stop
-	fd := blockingFd(t, dst, 50*time.Millisecond)
+	fd := testnet.BlockingFd(t, dst, 50*time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -95,86 +46,55 @@ func TestHostReceiveBlockingStop(t *testing.T) {
 	}
 }
 
-// TestHostReceiveBlockingAllocs: one blocking read, with and without validation and with
-// MSG_TRUNC, allocates nothing.
-func TestHostReceiveBlockingAllocs(t *testing.T) {
+// TestHostReceiveAllocs: one read, from a blocking socket (ReceiveBlocking's step) or through the
+// netpoller (Receive's receiveOne), with and without validation and with MSG_TRUNC, allocates
+// nothing.
+func TestHostReceiveAllocs(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		every int
 		trunc bool
 	}{{"validate", 1, false}, {"novalidate", 0, false}, {"trunc", 0, true}} {
-		const size = 16 << 10
-		src, dst := testnet.TCPPair(t)
-		h, err := NewHost(0, size, tc.trunc, tc.every)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rfd := blockingFd(t, dst, sockcall.StopPoll)
-		sfd := blockingFd(t, src, sockcall.StopPoll)
-		blk := make([]byte, size+pattern.Period)
-		pattern.Fill(blk, 0)
-		var off uint64
-		var st Stats
-		var stop sockcall.Stop
-		allocs := testing.AllocsPerRun(200, func() {
-			// Exactly one read's worth in the socket, then one read of it.
-			ph := off % pattern.Period
-			n, err := unix.Write(sfd, blk[ph:ph+size])
-			if err != nil || n != size {
-				panic("short write")
+		for _, blocking := range []bool{true, false} {
+			const size = 16 << 10
+			src, dst := testnet.TCPPair(t)
+			h, err := NewHost(0, size, tc.trunc, tc.every)
+			if err != nil {
+				t.Fatal(err)
 			}
-			off += uint64(n)
-			for h.Offset() < off {
-				if end, err := h.step(rfd, &st, &stop); end {
-					panic(err)
+			var st Stats
+			var stop sockcall.Stop
+			rc := testnet.RawConn(t, dst)
+			one := func() (bool, error) { return h.receiveOne(rc, &st) }
+			if blocking {
+				rfd := testnet.BlockingFd(t, dst, sockcall.StopPoll)
+				one = func() (bool, error) { return h.step(rfd, &st, &stop) }
+			}
+			sfd := testnet.BlockingFd(t, src, sockcall.StopPoll)
+			blk := make([]byte, size+pattern.Period)
+			pattern.Fill(blk, 0)
+			var off uint64
+			allocs := testing.AllocsPerRun(200, func() {
+				// Exactly one read's worth in the socket (a synchronous write on loopback), then
+				// the reads that take it.
+				ph := off % pattern.Period
+				n, err := unix.Write(sfd, blk[ph:ph+size])
+				if err != nil || n != size {
+					panic("short write")
 				}
+				off += uint64(n)
+				for h.Offset() < off {
+					if end, err := one(); end {
+						panic(err)
+					}
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%s blocking=%v: %v allocations per read, want 0", tc.name, blocking, allocs)
 			}
-		})
-		if allocs != 0 {
-			t.Errorf("%s: %v allocations per read, want 0", tc.name, allocs)
 		}
 	}
 }
 
 // BenchmarkHostReceiveBlocking is BenchmarkHostReceive on a blocking socket from a locked thread.
-func BenchmarkHostReceiveBlocking(b *testing.B) {
-	for _, tc := range []struct {
-		name  string
-		every int
-		trunc bool
-	}{{"validate", 1, false}, {"novalidate", 0, false}, {"trunc", 0, true}} {
-		b.Run(tc.name, func(b *testing.B) {
-			const size = 64 << 10
-			src, dst := testnet.TCPPair(b)
-			h, err := NewHost(0, size, tc.trunc, tc.every)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fd := blockingFd(b, dst, sockcall.StopPoll)
-			go func() {
-				blk := make([]byte, size+pattern.Period)
-				pattern.Fill(blk, 0)
-				var off uint64
-				for i := 0; i < b.N; i++ {
-					ph := off % pattern.Period
-					n, err := src.Write(blk[ph : ph+size])
-					if err != nil {
-						return
-					}
-					off += uint64(n)
-				}
-				src.CloseWrite()
-			}()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var st Stats
-			var stop sockcall.Stop
-			b.SetBytes(size)
-			b.ReportAllocs()
-			b.ResetTimer()
-			if err := h.ReceiveBlocking(fd, &st, &stop); err != nil {
-				b.Fatal(err)
-			}
-		})
-	}
-}
+func BenchmarkHostReceiveBlocking(b *testing.B) { benchReceive(b, true) }

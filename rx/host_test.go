@@ -7,22 +7,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"syscall"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
-
-func rawConn(t testing.TB, c syscall.Conn) syscall.RawConn {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rc
-}
 
 // sendPattern writes n stream bytes in odd-sized chunks (so reads never line up with writes),
 // flipping the byte at corrupt when corrupt >= 0, then closes for writing.
@@ -42,37 +34,51 @@ func sendPattern(c *net.TCPConn, n, corrupt int) error {
 	return c.CloseWrite()
 }
 
+// receiveAll runs h to the end of the flow through the netpoller (Receive) or on a blocking
+// socket (ReceiveBlocking).
+func receiveAll(t testing.TB, h *Host, dst *net.TCPConn, blocking bool, st *Stats) error {
+	if !blocking {
+		return h.Receive(testnet.RawConn(t, dst), st)
+	}
+	var stop sockcall.Stop
+	return h.ReceiveBlocking(testnet.BlockingFd(t, dst, sockcall.StopPoll), st, &stop)
+}
+
 func TestHostReceiveValidates(t *testing.T) {
-	for _, every := range []int{1, 3} {
-		src, dst := testnet.TCPPair(t)
-		go sendPattern(src, 1<<20+13, -1)
-		h, err := NewHost(0, 4096, false, every)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st Stats
-		if err := h.Receive(rawConn(t, dst), &st); err != nil {
-			t.Fatalf("every %d: %v", every, err)
-		}
-		if st.Bytes.Load() != 1<<20+13 || h.Offset() != 1<<20+13 {
-			t.Errorf("every %d: got %d bytes, offset %d", every, st.Bytes.Load(), h.Offset())
+	for _, blocking := range []bool{false, true} {
+		for _, every := range []int{0, 1, 3} {
+			src, dst := testnet.TCPPair(t)
+			go sendPattern(src, 1<<20+13, -1)
+			h, err := NewHost(0, 4096, false, every)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st Stats
+			if err := receiveAll(t, h, dst, blocking, &st); err != nil {
+				t.Fatalf("blocking=%v every %d: %v", blocking, every, err)
+			}
+			if st.Bytes.Load() != 1<<20+13 || h.Offset() != 1<<20+13 {
+				t.Errorf("blocking=%v every %d: got %d bytes, offset %d", blocking, every, st.Bytes.Load(), h.Offset())
+			}
 		}
 	}
 }
 
 func TestHostReceiveMismatch(t *testing.T) {
-	src, dst := testnet.TCPPair(t)
-	const bad = 300_001
-	go sendPattern(src, 1<<20, bad)
-	h, _ := NewHost(3, 65536, false, 1)
-	var st Stats
-	err := h.Receive(rawConn(t, dst), &st)
-	var me *pattern.MismatchError
-	if !errors.As(err, &me) {
-		t.Fatalf("got %v, want a *pattern.MismatchError", err)
-	}
-	if me.Flow != 3 || me.Offset != bad || me.Expected != pattern.At(bad) || me.Actual != pattern.At(bad)^0x5a {
-		t.Errorf("got %+v", me)
+	for _, blocking := range []bool{false, true} {
+		src, dst := testnet.TCPPair(t)
+		const bad = 300_001
+		go sendPattern(src, 1<<20, bad)
+		h, _ := NewHost(3, 65536, false, 1)
+		var st Stats
+		err := receiveAll(t, h, dst, blocking, &st)
+		var me *pattern.MismatchError
+		if !errors.As(err, &me) {
+			t.Fatalf("blocking=%v: got %v, want a *pattern.MismatchError", blocking, err)
+		}
+		if me.Flow != 3 || me.Offset != bad || me.Expected != pattern.At(bad) || me.Actual != pattern.At(bad)^0x5a {
+			t.Errorf("blocking=%v: got %+v", blocking, me)
+		}
 	}
 }
 
@@ -87,7 +93,7 @@ func TestHostReceiveTrunc(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st Stats
-	if err := h.Receive(rawConn(t, dst), &st); err != nil {
+	if err := h.Receive(testnet.RawConn(t, dst), &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Bytes.Load() != 500_000 {
@@ -100,14 +106,18 @@ func TestHostReceiveDeadline(t *testing.T) {
 	dst.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
 	h, _ := NewHost(0, 4096, false, 1)
 	var st Stats
-	if err := h.Receive(rawConn(t, dst), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := h.Receive(testnet.RawConn(t, dst), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("got %v, want a deadline error", err)
 	}
 }
 
 // BenchmarkHostReceive reports allocations per read (the target is zero) and the receive rate over
-// loopback with validation on and off.
-func BenchmarkHostReceive(b *testing.B) {
+// loopback with validation on and off, through the netpoller.
+func BenchmarkHostReceive(b *testing.B) { benchReceive(b, false) }
+
+// benchReceive feeds b.N reads' worth of the pattern and times the receiver through the netpoller
+// or, blocking, from a locked thread.
+func benchReceive(b *testing.B, blocking bool) {
 	for _, tc := range []struct {
 		name  string
 		every int
@@ -120,7 +130,6 @@ func BenchmarkHostReceive(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			rc := rawConn(b, dst)
 			go func() {
 				blk := make([]byte, size+pattern.Period)
 				pattern.Fill(blk, 0)
@@ -136,10 +145,19 @@ func BenchmarkHostReceive(b *testing.B) {
 				src.CloseWrite()
 			}()
 			var st Stats
+			rc := testnet.RawConn(b, dst)
+			run := func() error { return h.Receive(rc, &st) }
+			if blocking {
+				fd := testnet.BlockingFd(b, dst, sockcall.StopPoll)
+				var stop sockcall.Stop
+				run = func() error { return h.ReceiveBlocking(fd, &st, &stop) }
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
 			b.SetBytes(size)
 			b.ReportAllocs()
 			b.ResetTimer()
-			if err := h.Receive(rc, &st); err != nil && !errors.Is(err, io.EOF) {
+			if err := run(); err != nil && !errors.Is(err, io.EOF) {
 				b.Fatal(err)
 			}
 		})

@@ -5,30 +5,10 @@ package selftest
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/devmemtcp/ncdevmem/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update once)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s:\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 func TestKTAPGolden(t *testing.T) {
 	tests := []struct {
@@ -62,7 +42,7 @@ func TestKTAPGolden(t *testing.T) {
 			if err := k.Finish(); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.name, b.Bytes())
+			golden.Check(t, tt.name, b.Bytes())
 			if c := k.Totals().ExitCode(); c != tt.code {
 				t.Errorf("exit code %d, want %d", c, tt.code)
 			}

@@ -5,55 +5,26 @@ package stats
 import (
 	"io"
 	"net"
-	"syscall"
 	"testing"
+
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 )
 
 // loopPair returns both ends of a TCP connection on loopback, after some bytes crossed it.
 func loopPair(t *testing.T) (client, server *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			done <- nil
-			return
-		}
-		done <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := <-done
-	if s == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
+	c, s := testnet.TCPPair(t)
 	out, in := make([]byte, 1<<20), make([]byte, 1<<20)
 	go func() { _, _ = c.Write(out) }()
 	if _, err := io.ReadFull(s, in); err != nil {
 		t.Fatal(err)
 	}
-	return c.(*net.TCPConn), s.(*net.TCPConn)
-}
-
-func rawConn(t *testing.T, c *net.TCPConn) syscall.RawConn {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rc
+	return c, s
 }
 
 func TestTCPInfo(t *testing.T) {
 	c, s := loopPair(t)
-	ti, err := TCPInfo(rawConn(t, c))
+	ti, err := TCPInfo(testnet.RawConn(t, c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,19 +32,19 @@ func TestTCPInfo(t *testing.T) {
 	if ti.Cwnd == 0 || ti.RTTus == 0 || ti.SndWnd == 0 {
 		t.Fatalf("TCP_INFO of a live sender looks empty: %+v", ti)
 	}
-	if _, err := TCPInfo(rawConn(t, s)); err != nil {
+	if _, err := TCPInfo(testnet.RawConn(t, s)); err != nil {
 		t.Fatal(err)
 	}
 	// A closed socket's RawConn refuses Control: the error says what was being done.
 	c.Close()
-	if _, err := TCPInfo(rawConn(t, c)); err == nil {
+	if _, err := TCPInfo(testnet.RawConn(t, c)); err == nil {
 		t.Fatal("TCPInfo on a closed socket succeeded")
 	}
 }
 
 func TestIncomingCPU(t *testing.T) {
 	c, s := loopPair(t)
-	cpu := IncomingCPU(rawConn(t, s))
+	cpu := IncomingCPU(testnet.RawConn(t, s))
 	if cpu < -1 {
 		t.Fatalf("IncomingCPU = %d", cpu)
 	}
@@ -90,7 +61,7 @@ func TestIncomingCPU(t *testing.T) {
 	}
 	c.Close()
 	s.Close()
-	if got := IncomingCPU(rawConn(t, s)); got != -1 {
+	if got := IncomingCPU(testnet.RawConn(t, s)); got != -1 {
 		t.Fatalf("IncomingCPU on a closed socket = %d, want -1", got)
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
 // MaxChunks is the most iovecs one ChunkSender.Send splits a region into (the C ncdevmem's MAX_IOV).
@@ -64,7 +62,7 @@ func (s *ChunkSender) Send(off uint64, n, chunk int) (int, error) {
 	s.msg.Control = &c[0]
 	s.msg.SetControllen(len(c))
 	for {
-		sent, err := s.sys.Sendmsg(s.fd, &s.msg, uapi.MSG_ZEROCOPY)
+		sent, err := s.sys.Sendmsg(s.fd, &s.msg, unix.MSG_ZEROCOPY)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -87,7 +85,7 @@ func (s *ChunkSender) WaitCompletion(timeout time.Duration) (lo, hi uint32, err 
 	for {
 		s.msg = unix.Msghdr{Control: &s.zoob[0]}
 		s.msg.SetControllen(len(s.zoob))
-		_, err := s.sys.Recvmsg(s.fd, &s.msg, uapi.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		_, err := s.sys.Recvmsg(s.fd, &s.msg, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
 		switch {
 		case err == nil:
 			if s.msg.Flags&unix.MSG_CTRUNC != 0 {

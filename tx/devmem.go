@@ -78,29 +78,10 @@ type Devmem struct {
 
 // NewDevmem checks cfg and allocates the flow's buffers.
 func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
-	if cfg.Buf == nil {
-		return nil, errors.New("devmem tx: no dma-buf")
-	}
-	size := cfg.Buf.Size()
-	if cfg.Length == 0 {
-		cfg.Length = size - cfg.Base
-	}
-	if cfg.Base < 0 || cfg.Length < 0 || cfg.Base+cfg.Length > size {
-		return nil, fmt.Errorf("devmem tx: region [%d, +%d) lies outside the %d-byte dma-buf", cfg.Base, cfg.Length, size)
-	}
-	if cfg.Length < pattern.Period {
-		return nil, fmt.Errorf("devmem tx: region of %d bytes is smaller than the %d-byte pattern period (use a larger --dmabuf-size or fewer flows)", cfg.Length, pattern.Period)
-	}
-	if cfg.WriteSize < 1 {
-		return nil, fmt.Errorf("devmem tx: write size %d must be positive", cfg.WriteSize)
-	}
-	if cfg.Chunk < 0 {
-		return nil, fmt.Errorf("devmem tx: iovec size %d must not be negative", cfg.Chunk)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	e := &Devmem{cfg: cfg, sys: cfg.Sys}
-	if e.sys == nil {
-		e.sys = Kernel{}
-	}
 	e.ring = uint64(cfg.Length) / pattern.Period * pattern.Period
 	// Ring index i holds buffer offset Base+i, whose pattern byte matches stream offsets
 	// congruent to Base+i mod 255; phase shifts stream offsets onto that.
@@ -115,6 +96,33 @@ func NewDevmem(cfg DevmemConfig) (*Devmem, error) {
 	e.writeFn = e.write
 	e.waitFn = e.waitCompletion
 	return e, nil
+}
+
+// check validates cfg and fills in its defaults (Sys: the running kernel).
+func (cfg *DevmemConfig) check() error {
+	if cfg.Sys == nil {
+		cfg.Sys = Kernel{}
+	}
+	if cfg.Buf == nil {
+		return errors.New("devmem tx: no dma-buf")
+	}
+	size := cfg.Buf.Size()
+	if cfg.Length == 0 {
+		cfg.Length = size - cfg.Base
+	}
+	if cfg.Base < 0 || cfg.Length < 0 || cfg.Base+cfg.Length > size {
+		return fmt.Errorf("devmem tx: region [%d, +%d) lies outside the %d-byte dma-buf", cfg.Base, cfg.Length, size)
+	}
+	if cfg.Length < pattern.Period {
+		return fmt.Errorf("devmem tx: region of %d bytes is smaller than the %d-byte pattern period (use a larger --dmabuf-size or fewer flows)", cfg.Length, pattern.Period)
+	}
+	if cfg.WriteSize < 1 {
+		return fmt.Errorf("devmem tx: write size %d must be positive", cfg.WriteSize)
+	}
+	if cfg.Chunk < 0 {
+		return fmt.Errorf("devmem tx: iovec size %d must not be negative", cfg.Chunk)
+	}
+	return nil
 }
 
 // FillDevmem writes the payload pattern over the whole buffer once (byte j holds the stream byte
@@ -151,7 +159,7 @@ func Control(sys DevmemSys, ifname string) func(network, address string, c sysca
 	return func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			if _, err := sys.Setsockopt(int(fd), uapi.SOL_SOCKET, uapi.SO_BINDTODEVICE, []byte(ifname)); err != nil {
+			if _, err := sys.Setsockopt(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, []byte(ifname)); err != nil {
 				why := ""
 				switch err {
 				case unix.EPERM:
@@ -163,7 +171,7 @@ func Control(sys DevmemSys, ifname string) func(network, address string, c sysca
 				return
 			}
 			one := []byte{1, 0, 0, 0}
-			if _, err := sys.Setsockopt(int(fd), uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, one); err != nil {
+			if _, err := sys.Setsockopt(int(fd), unix.SOL_SOCKET, unix.SO_ZEROCOPY, one); err != nil {
 				serr = fmt.Errorf("devmem tx: SO_ZEROCOPY: %w (MSG_ZEROCOPY needs Linux 4.14 or later)", err)
 			}
 		})
@@ -236,7 +244,7 @@ func (e *Devmem) write(fd uintptr) bool {
 	}
 	setRawIov(&e.msg, e.iovs, n)
 	for {
-		sent, err := e.sys.Sendmsg(int(fd), &e.msg, uapi.MSG_ZEROCOPY|unix.MSG_DONTWAIT)
+		sent, err := e.sys.Sendmsg(int(fd), &e.msg, unix.MSG_ZEROCOPY|unix.MSG_DONTWAIT)
 		switch err {
 		case nil:
 		case unix.EINTR:
@@ -295,7 +303,7 @@ func (e *Devmem) reap(fd int) (int, error) {
 	for {
 		e.zmsg = unix.Msghdr{Control: &e.zoob[0]}
 		e.zmsg.SetControllen(len(e.zoob))
-		_, err := e.sys.Recvmsg(fd, &e.zmsg, uapi.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		_, err := e.sys.Recvmsg(fd, &e.zmsg, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
 		switch err {
 		case nil:
 		case unix.EAGAIN:

@@ -4,7 +4,6 @@ package tx
 
 import (
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -21,25 +20,7 @@ import (
 // without bind-tx answers the same errno.
 func TestRootDevmemSendPlainTCP(t *testing.T) {
 	testnet.Require(t)
-	ns := testnet.Single(t)
-	var c, s net.Conn
-	if err := ns.Do(func() error {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		defer ln.Close()
-		d := net.Dialer{Control: Control(nil, "lo")} // SO_BINDTODEVICE lo + SO_ZEROCOPY, for real
-		if c, err = d.Dial("tcp", ln.Addr().String()); err != nil {
-			return err
-		}
-		s, err = ln.Accept()
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	defer s.Close()
+	c, _ := testnet.Single(t).TCPPair(t, Control(nil, "lo")) // SO_BINDTODEVICE lo + SO_ZEROCOPY, for real
 	h, _ := dmabuf.NewHost(1 << 20)
 	e, err := NewDevmem(DevmemConfig{Buf: h, DmabufID: 1, WriteSize: 4096, Ifname: "lo"})
 	if err != nil {
@@ -47,7 +28,7 @@ func TestRootDevmemSendPlainTCP(t *testing.T) {
 	}
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	var st Stats
-	kerr := e.Send(rawConn(t, c.(*net.TCPConn)), &st)
+	kerr := e.Send(testnet.RawConn(t, c), &st)
 	t.Logf("kernel: %v", kerr)
 	if !errors.Is(kerr, unix.EINVAL) || !strings.Contains(kerr.Error(), "not a TX binding") {
 		t.Fatalf("Send on plain TCP: %v, want EINVAL with advice", kerr)

@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/internal/sockcall"
-	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
 // DevmemSys is the seam between the devmem TX engine and the kernel: the socket calls the engine
@@ -63,8 +62,8 @@ func dmabufIDCmsg(b []byte, id uint32) []byte {
 	b = b[:unix.CmsgSpace(4)]
 	clear(b)
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Level = uapi.SOL_SOCKET
-	h.Type = uapi.SCM_DEVMEM_DMABUF
+	h.Level = unix.SOL_SOCKET
+	h.Type = unix.SCM_DEVMEM_DMABUF
 	h.SetLen(unix.CmsgLen(4))
 	binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], id)
 	return b

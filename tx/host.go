@@ -81,35 +81,29 @@ func (h *Host) Offset() uint64 { return h.off }
 
 func (h *Host) write(fd uintptr) bool {
 	for {
-		var n int
-		var err error
-		if h.flags != 0 {
-			n, err = sendFlags(int(fd), h.p, h.flags)
-		} else {
-			n, err = unix.Write(int(fd), h.p)
-		}
-		switch err {
-		case nil:
-			h.n, h.err = n, nil
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		case unix.ENOBUFS:
-			if h.flags != 0 {
-				// Too many zerocopy notifications queued against optmem: reap, then retry.
-				h.zc.reap(int(fd))
-				if h.zc.err != nil {
-					h.n, h.err = 0, h.zc.err
-					return true
-				}
+		n, wait, err := sockcall.Call(func() (int, error) { return h.send(int(fd)) })
+		if err == unix.ENOBUFS && h.flags != 0 {
+			// Too many zerocopy notifications queued against optmem: reap, then retry.
+			h.zc.reap(int(fd))
+			if h.zc.err == nil {
 				continue
 			}
+			err = h.zc.err
 		}
-		h.n, h.err = 0, err
-		return true
+		if err != nil {
+			n = 0
+		}
+		h.n, h.err = n, err
+		return !wait
 	}
+}
+
+// send is one write(2), or send(2) with h.flags, of h.p.
+func (h *Host) send(fd int) (int, error) {
+	if h.flags != 0 {
+		return sendFlags(fd, h.p, h.flags)
+	}
+	return unix.Write(fd, h.p)
 }
 
 // next points h.p and h.flags at the next write of the stream.
@@ -150,44 +144,48 @@ func (h *Host) step(fd int, st *Stats, stop *sockcall.Stop) error {
 	if !h.write(uintptr(fd)) {
 		return nil // SO_SNDTIMEO passed with no room: look at stop again
 	}
-	if h.err != nil {
-		return fmt.Errorf("flow %d: send: %w", h.flow, os.NewSyscallError("write", h.err))
+	if reap, err := h.sent(st); !reap {
+		return err
 	}
-	h.off += uint64(h.n)
-	st.Bytes.Add(uint64(h.n))
-	if h.flags != 0 {
-		h.sends++
-		st.ZCSends.Add(1)
-		if h.sends%reapEvery == 0 {
-			return h.reapFd(fd, st)
-		}
-	}
-	return nil
+	return h.reapFd(fd, st)
 }
 
 // Send writes the pattern stream until the write deadline (an error wrapping
 // os.ErrDeadlineExceeded) or a socket error; it never returns nil on its own.
 func (h *Host) Send(rc syscall.RawConn, st *Stats) error {
 	for {
-		h.next()
-		if err := rc.Write(h.writeFn); err != nil {
-			return fmt.Errorf("flow %d: send: %w", h.flow, err)
-		}
-		if h.err != nil {
-			return fmt.Errorf("flow %d: send: %w", h.flow, os.NewSyscallError("write", h.err))
-		}
-		h.off += uint64(h.n)
-		st.Bytes.Add(uint64(h.n))
-		if h.flags != 0 {
-			h.sends++
-			st.ZCSends.Add(1)
-			if h.sends%reapEvery == 0 {
-				if err := h.Reap(rc, st); err != nil {
-					return err
-				}
-			}
+		if err := h.sendOne(rc, st); err != nil {
+			return err
 		}
 	}
+}
+
+// sendOne is one write of Send; a non-nil error ends the flow.
+func (h *Host) sendOne(rc syscall.RawConn, st *Stats) error {
+	h.next()
+	if err := rc.Write(h.writeFn); err != nil {
+		return fmt.Errorf("flow %d: send: %w", h.flow, err)
+	}
+	if reap, err := h.sent(st); !reap {
+		return err
+	}
+	return h.Reap(rc, st)
+}
+
+// sent takes the result of one write: a socket error ends the flow, else the bytes are counted;
+// reap says it is time to read the zerocopy completions.
+func (h *Host) sent(st *Stats) (reap bool, err error) {
+	if h.err != nil {
+		return false, fmt.Errorf("flow %d: send: %w", h.flow, os.NewSyscallError("write", h.err))
+	}
+	h.off += uint64(h.n)
+	st.Bytes.Add(uint64(h.n))
+	if h.flags == 0 {
+		return false, nil
+	}
+	h.sends++
+	st.ZCSends.Add(1)
+	return h.sends%reapEvery == 0, nil
 }
 
 // Reap reads every queued zerocopy completion without blocking and adds them to st.

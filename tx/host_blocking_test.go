@@ -4,7 +4,6 @@ package tx
 
 import (
 	"errors"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -16,33 +15,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// blockingFd puts c in blocking mode with the given poll and returns its descriptor; c keeps
-// owning it.
-func blockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
-	t.Helper()
-	var fd int
-	var serr error
-	if err := rawConn(t, c).Control(func(f uintptr) {
-		fd = int(f)
-		serr = sockcall.SetBlocking(fd, poll)
-	}); err != nil || serr != nil {
-		t.Fatalf("set blocking: %v %v", err, serr)
-	}
-	return fd
-}
-
-// sendBlocking runs SendBlocking on a locked thread for d, then stops it and closes for writing.
-func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, d time.Duration) *Stats {
+// sendBlocking runs SendBlocking on a locked thread until it has sent at least goal bytes, then
+// stops it and closes for writing.
+func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, goal uint64) *Stats {
 	t.Helper()
 	var st Stats
 	var stop sockcall.Stop
-	fd := blockingFd(t, src, sockcall.StopPoll)
+	fd := testnet.BlockingFd(t, src, sockcall.StopPoll)
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		done <- h.SendBlocking(fd, &st, &stop)
 	}()
-	time.Sleep(d)
+	for deadline := time.Now().Add(30 * time.Second); st.Bytes.Load() < goal; {
+		select {
+		case err := <-done:
+			t.Fatalf("SendBlocking = %v after %d bytes, before stop", err, st.Bytes.Load())
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes sent in 30 s, want %d", st.Bytes.Load(), goal)
+		}
+	}
 	stop.Set()
 	if err := <-done; !errors.Is(err, sockcall.ErrStopped) {
 		t.Fatalf("SendBlocking = %v, want sockcall.ErrStopped", err)
@@ -53,29 +47,11 @@ func sendBlocking(t *testing.T, h *Host, src *net.TCPConn, d time.Duration) *Sta
 
 func TestHostSendBlocking(t *testing.T) {
 	for _, zc := range []bool{false, true} {
-		src, dst := testnet.TCPPair(t)
-		type res struct {
-			bad   int64
-			total uint64
+		r := sendFlow(t, zc, true, 777_777)
+		if r.bad != 777_777 || r.total != r.st.Bytes.Load() || r.total < 1_000_000 {
+			t.Errorf("zerocopy %v: first bad byte %d (want 777777), received %d, sent %d", zc, r.bad, r.total, r.st.Bytes.Load())
 		}
-		done := make(chan res, 1)
-		go func() { b, n := checkStream(dst); done <- res{b, n} }()
-		if zc {
-			if err := EnableZerocopy(rawConn(t, src)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h, err := NewHost(0, 10000, zc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.CorruptAt(777_777)
-		st := sendBlocking(t, h, src, 200*time.Millisecond)
-		r := <-done
-		if r.bad != 777_777 || r.total != st.Bytes.Load() || r.total < 1_000_000 {
-			t.Errorf("zerocopy %v: first bad byte %d (want 777777), received %d, sent %d", zc, r.bad, r.total, st.Bytes.Load())
-		}
-		if zc && st.ZCSends.Load() == 0 {
+		if zc && r.st.ZCSends.Load() == 0 {
 			t.Errorf("zerocopy: no MSG_ZEROCOPY sends counted")
 		}
 	}
@@ -88,20 +64,22 @@ func TestHostSendBlockingStop(t *testing.T) {
 	h, _ := NewHost(0, 64<<10, false)
 	var st Stats
 	var stop sockcall.Stop
-	fd := blockingFd(t, src, 50*time.Millisecond)
+	fd := testnet.BlockingFd(t, src, 50*time.Millisecond)
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		done <- h.SendBlocking(fd, &st, &stop)
 	}()
-	// Wait until the buffers are full (the count stops moving).
-	for last := uint64(1); ; {
-		time.Sleep(100 * time.Millisecond)
-		n := st.Bytes.Load()
-		if n == last {
+	// Wait until the buffers are full: the socket no longer polls writable, so write(2) sleeps.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if n, err := unix.Poll(pfd, 0); err == nil && n == 0 {
 			break
 		}
-		last = n
+		if time.Now().After(deadline) {
+			t.Fatalf("still writable after 10 s (%d bytes sent)", st.Bytes.Load())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	t0 := time.Now()
 	stop.Set()
@@ -116,76 +94,52 @@ func TestHostSendBlockingStop(t *testing.T) {
 	}
 }
 
-// TestHostSendBlockingAllocs: one blocking write, plain and with MSG_ZEROCOPY (whose completions
-// are reaped every reapEvery writes), allocates nothing.
-func TestHostSendBlockingAllocs(t *testing.T) {
+// TestHostSendAllocs: one write, on a blocking socket (SendBlocking's step) or through the
+// netpoller (Send's sendOne), plain and with MSG_ZEROCOPY (whose completions are reaped every
+// reapEvery writes), allocates nothing.
+func TestHostSendAllocs(t *testing.T) {
 	for _, zc := range []bool{false, true} {
-		const size = 16 << 10
-		src, dst := testnet.TCPPair(t)
-		if zc {
-			if err := EnableZerocopy(rawConn(t, src)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h, _ := NewHost(0, size, zc)
-		sfd := blockingFd(t, src, sockcall.StopPoll)
-		rfd := blockingFd(t, dst, sockcall.StopPoll)
-		sink := make([]byte, 1<<20)
-		var st Stats
-		var stop sockcall.Stop
-		var got uint64
-		allocs := testing.AllocsPerRun(200, func() {
-			if err := h.step(sfd, &st, &stop); err != nil {
-				panic(err)
-			}
-			for got < h.Offset() {
-				n, err := unix.Read(rfd, sink)
-				if err != nil || n == 0 {
-					panic("drain failed")
+		for _, blocking := range []bool{true, false} {
+			const size = 16 << 10
+			src, dst := testnet.TCPPair(t)
+			rc := testnet.RawConn(t, src)
+			if zc {
+				if err := EnableZerocopy(rc); err != nil {
+					t.Fatal(err)
 				}
-				got += uint64(n)
 			}
-		})
-		if allocs != 0 {
-			t.Errorf("zerocopy %v: %v allocations per write, want 0", zc, allocs)
+			h, _ := NewHost(0, size, zc)
+			var st Stats
+			var stop sockcall.Stop
+			one := func() error { return h.sendOne(rc, &st) }
+			if blocking {
+				sfd := testnet.BlockingFd(t, src, sockcall.StopPoll)
+				one = func() error { return h.step(sfd, &st, &stop) }
+			}
+			rfd := testnet.BlockingFd(t, dst, sockcall.StopPoll)
+			sink := make([]byte, 1<<20)
+			var got uint64
+			allocs := testing.AllocsPerRun(200, func() {
+				if err := one(); err != nil {
+					panic(err)
+				}
+				for got < h.Offset() {
+					n, err := unix.Read(rfd, sink)
+					if err != nil || n == 0 {
+						panic("drain failed")
+					}
+					got += uint64(n)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("zerocopy %v blocking=%v: %v allocations per write, want 0", zc, blocking, allocs)
+			}
+			if zc && st.ZCCompleted.Load() == 0 {
+				t.Errorf("zerocopy blocking=%v: no completion reaped in 201 writes", blocking)
+			}
 		}
 	}
 }
 
 // BenchmarkHostSendBlocking is BenchmarkHostSend on a blocking socket from a locked thread.
-func BenchmarkHostSendBlocking(b *testing.B) {
-	for _, zc := range []bool{false, true} {
-		name := "write"
-		if zc {
-			name = "msg_zerocopy"
-		}
-		b.Run(name, func(b *testing.B) {
-			const size = 64 << 10
-			src, dst := testnet.TCPPair(b)
-			go io.Copy(io.Discard, dst)
-			if zc {
-				if err := EnableZerocopy(rawConn(b, src)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			h, err := NewHost(0, size, zc)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fd := blockingFd(b, src, sockcall.StopPoll)
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var st Stats
-			var stop sockcall.Stop
-			b.SetBytes(size)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := h.step(fd, &st, &stop); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-		})
-	}
-}
+func BenchmarkHostSendBlocking(b *testing.B) { benchSend(b, true) }

@@ -8,25 +8,18 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 	"github.com/devmemtcp/ncdevmem/pattern"
 )
-
-func rawConn(t testing.TB, c syscall.Conn) syscall.RawConn {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rc
-}
 
 // checkStream reads r to EOF and returns the stream offset of the first byte that breaks the
 // pattern (-1 for none) and the bytes read.
@@ -49,43 +42,70 @@ func runSender(t *testing.T, h *Host, src *net.TCPConn, d time.Duration) *Stats 
 	t.Helper()
 	var st Stats
 	src.SetWriteDeadline(time.Now().Add(d))
-	if err := h.Send(rawConn(t, src), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := h.Send(testnet.RawConn(t, src), &st); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Send = %v, want a deadline error", err)
 	}
 	src.CloseWrite()
 	return &st
 }
 
-func TestHostSend(t *testing.T) {
-	for _, zc := range []bool{false, true} {
-		src, dst := testnet.TCPPair(t)
-		type res struct {
-			bad   int64
-			total uint64
-		}
-		done := make(chan res, 1)
-		go func() { b, n := checkStream(dst); done <- res{b, n} }()
-		if zc {
-			if err := EnableZerocopy(rawConn(t, src)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		h, err := NewHost(0, 10000, zc)
-		if err != nil {
+// sent is what sendFlow saw: the sender and its counters, and what the receiving end read.
+type sent struct {
+	h     *Host
+	src   *net.TCPConn
+	st    *Stats
+	bad   int64 // stream offset of the first byte off the pattern, -1 for none
+	total uint64
+}
+
+// sendFlow sends one flow of 10000-byte writes over loopback, with MSG_ZEROCOPY or not, through
+// the netpoller for 200 ms (Send) or on a blocking socket until 1.1 MB are out (SendBlocking),
+// flipping the byte at corrupt when corrupt >= 0; the receiving end checks the pattern.
+func sendFlow(t *testing.T, zc, blocking bool, corrupt int64) sent {
+	t.Helper()
+	src, dst := testnet.TCPPair(t)
+	done := make(chan sent, 1)
+	go func() { b, n := checkStream(dst); done <- sent{bad: b, total: n} }()
+	if zc {
+		if err := EnableZerocopy(testnet.RawConn(t, src)); err != nil {
 			t.Fatal(err)
 		}
-		st := runSender(t, h, src, 200*time.Millisecond)
-		r := <-done
+	}
+	h, err := NewHost(0, 10000, zc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corrupt >= 0 {
+		h.CorruptAt(uint64(corrupt))
+	}
+	var st *Stats
+	if blocking {
+		st = sendBlocking(t, h, src, 1_100_000)
+	} else {
+		st = runSender(t, h, src, 200*time.Millisecond)
+	}
+	r := <-done
+	r.h, r.src, r.st = h, src, st
+	return r
+}
+
+func TestHostSend(t *testing.T) {
+	for _, zc := range []bool{false, true} {
+		r := sendFlow(t, zc, false, -1)
+		h, st := r.h, r.st
 		if r.bad >= 0 || r.total != st.Bytes.Load() || r.total == 0 {
 			t.Errorf("zerocopy %v: first bad byte %d, received %d, sent %d", zc, r.bad, r.total, st.Bytes.Load())
 		}
 		if !zc {
 			continue
 		}
-		// Completions trail the sends; give the last ones a moment.
-		for i := 0; i < 50 && h.Pending() > 0; i++ {
-			time.Sleep(10 * time.Millisecond)
-			if err := h.Reap(rawConn(t, src), st); err != nil {
+		// Completions trail the sends: wait for the error queue to hold some (POLLERR), then reap.
+		rc := testnet.RawConn(t, r.src)
+		for deadline := time.Now().Add(5 * time.Second); h.Pending() > 0 && time.Now().Before(deadline); {
+			rc.Control(func(fd uintptr) {
+				unix.Poll([]unix.PollFd{{Fd: int32(fd)}}, 100) // POLLERR is always reported
+			})
+			if err := h.Reap(rc, st); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -155,8 +175,11 @@ func FuzzParseZCCompletions(f *testing.F) {
 }
 
 // BenchmarkHostSend reports allocations per write (the target is zero) and the send rate over
-// loopback, with and without MSG_ZEROCOPY.
-func BenchmarkHostSend(b *testing.B) {
+// loopback, with and without MSG_ZEROCOPY, through the netpoller.
+func BenchmarkHostSend(b *testing.B) { benchSend(b, false) }
+
+// benchSend times b.N writes through the netpoller or, blocking, from a locked thread.
+func benchSend(b *testing.B, blocking bool) {
 	for _, zc := range []bool{false, true} {
 		name := "write"
 		if zc {
@@ -166,7 +189,7 @@ func BenchmarkHostSend(b *testing.B) {
 			const size = 64 << 10
 			src, dst := testnet.TCPPair(b)
 			go io.Copy(io.Discard, dst)
-			rc := rawConn(b, src)
+			rc := testnet.RawConn(b, src)
 			if zc {
 				if err := EnableZerocopy(rc); err != nil {
 					b.Fatal(err)
@@ -177,12 +200,25 @@ func BenchmarkHostSend(b *testing.B) {
 				b.Fatal(err)
 			}
 			var st Stats
+			// The netpoller sender stops at its deadline; limitConn makes it run b.N writes.
+			run := func() { h.Send(&limitConn{RawConn: rc, n: b.N}, &st) }
+			if blocking {
+				fd := testnet.BlockingFd(b, src, sockcall.StopPoll)
+				var stop sockcall.Stop
+				run = func() {
+					for i := 0; i < b.N; i++ {
+						if err := h.step(fd, &st, &stop); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+			}
 			b.SetBytes(size)
 			b.ReportAllocs()
 			b.ResetTimer()
-			// The sender stops at its deadline; scale it so the loop runs about b.N writes.
-			lim := &limitConn{RawConn: rc, n: b.N}
-			h.Send(lim, &st)
+			run()
 			b.StopTimer()
 		})
 	}

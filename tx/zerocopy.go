@@ -59,7 +59,7 @@ func (it *zcIter) next() (r zcRange, ok bool, err error) {
 			return r, false, fmt.Errorf("parse error-queue message: %w", perr)
 		}
 		it.rem = rem
-		if !(h.Level == uapi.SOL_IP && h.Type == uapi.IP_RECVERR) && !(h.Level == uapi.SOL_IPV6 && h.Type == uapi.IPV6_RECVERR) {
+		if !(h.Level == unix.SOL_IP && h.Type == unix.IP_RECVERR) && !(h.Level == unix.SOL_IPV6 && h.Type == unix.IPV6_RECVERR) {
 			continue
 		}
 		if len(data) < uapi.SizeofSockExtendedErr {
@@ -67,13 +67,13 @@ func (it *zcIter) next() (r zcRange, ok bool, err error) {
 		}
 		errno := binary.NativeEndian.Uint32(data[0:])
 		origin, code := data[4], data[6]
-		if origin != uapi.SO_EE_ORIGIN_ZEROCOPY || errno != 0 {
+		if origin != unix.SO_EE_ORIGIN_ZEROCOPY || errno != 0 {
 			return r, false, fmt.Errorf("%w: origin %d: %w", errNotZerocopy, origin, unix.Errno(errno))
 		}
 		r = zcRange{
 			lo:     binary.NativeEndian.Uint32(data[8:]),
 			hi:     binary.NativeEndian.Uint32(data[12:]),
-			copied: code&uapi.SO_EE_CODE_ZEROCOPY_COPIED != 0,
+			copied: code&unix.SO_EE_CODE_ZEROCOPY_COPIED != 0,
 		}
 		return r, true, nil
 	}

@@ -44,26 +44,11 @@ func TestReadWriteAllocateNothing(t *testing.T) {
 
 var benchSizes = []int{4 << 10, 64 << 10, 1 << 20}
 
-func BenchmarkReadAt(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(strconv.Itoa(n>>10)+"KiB", func(b *testing.B) {
-			buf := plainBuffer(b, 64<<20)
-			p := make([]byte, n)
-			slots := buf.Size() / int64(n)
-			b.SetBytes(int64(n))
-			b.ReportAllocs()
-			i := int64(0)
-			for b.Loop() {
-				if _, err := buf.ReadAt(p, (i%slots)*int64(n)); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-	}
-}
+func BenchmarkReadAt(b *testing.B)  { benchIO(b, (*Buffer).ReadAt) }
+func BenchmarkWriteAt(b *testing.B) { benchIO(b, (*Buffer).WriteAt) }
 
-func BenchmarkWriteAt(b *testing.B) {
+// benchIO times op (ReadAt or WriteAt) on a fake-kernel buffer, walking it in slots of each size.
+func benchIO(b *testing.B, op func(*Buffer, []byte, int64) (int, error)) {
 	for _, n := range benchSizes {
 		b.Run(strconv.Itoa(n>>10)+"KiB", func(b *testing.B) {
 			buf := plainBuffer(b, 64<<20)
@@ -73,7 +58,7 @@ func BenchmarkWriteAt(b *testing.B) {
 			b.ReportAllocs()
 			i := int64(0)
 			for b.Loop() {
-				if _, err := buf.WriteAt(p, (i%slots)*int64(n)); err != nil {
+				if _, err := op(buf, p, (i%slots)*int64(n)); err != nil {
 					b.Fatal(err)
 				}
 				i++

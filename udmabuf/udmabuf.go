@@ -67,32 +67,32 @@ var errClosed = errors.New("udmabuf: buffer is closed")
 // fs.ErrPermission) a denied one. On error nothing is left open or mapped. Needs read-write access
 // to /dev/udmabuf.
 func New(size int64, o Options) (*Buffer, error) {
-	return realSystem.new(size, o)
+	return liveSystem().new(size, o)
 }
 
 // Check runs New's up-front checks without allocating: size positive and aligned, /dev/udmabuf
 // present and openable, and size within the size limit when that is readable. Callers use it to
 // validate flags before touching the NIC.
 func Check(size int64, o Options) error {
-	return realSystem.check(size, o)
+	return liveSystem().check(size, o)
 }
 
 // Available reports whether New can work here: nil, or the error explaining why not (no
 // /dev/udmabuf because the kernel lacks CONFIG_UDMABUF or the module is not loaded, or no
 // permission to open it).
 func Available() error {
-	return realSystem.available()
+	return liveSystem().available()
 }
 
 // SizeLimit returns the largest buffer in bytes that the kernel's udmabuf accepts, read from
 // /sys/module/udmabuf/parameters/size_limit_mb. The error wraps fs.ErrNotExist when udmabuf is not
 // present.
 func SizeLimit() (int64, error) {
-	return realSystem.sizeLimit()
+	return liveSystem().sizeLimit()
 }
 
 // system is everything New touches outside the process, so tests can point it at a fake device,
-// a fake sysfs file and fake syscalls. realSystem is the real one.
+// a fake sysfs file and fake syscalls. liveSystem returns the real one.
 type system struct {
 	device    string
 	limitPath string
@@ -102,13 +102,16 @@ type system struct {
 	sync      func(fd int, arg *uapi.DmaBufSync) error
 }
 
-var realSystem = system{
-	device:    DevicePath,
-	limitPath: SizeLimitPath,
-	pageSize:  int64(os.Getpagesize()),
-	memfd:     unix.MemfdCreate,
-	create:    ioctlCreate,
-	sync:      ioctlSync,
+// liveSystem is the running kernel: the real device, sysfs file and syscalls.
+func liveSystem() *system {
+	return &system{
+		device:    DevicePath,
+		limitPath: SizeLimitPath,
+		pageSize:  int64(os.Getpagesize()),
+		memfd:     unix.MemfdCreate,
+		create:    ioctlCreate,
+		sync:      ioctlSync,
+	}
 }
 
 func (s *system) check(size int64, o Options) error {

@@ -5,6 +5,7 @@ package udmabuf
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -15,18 +16,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
-
-// openFDs counts this process's open file descriptors, to prove failures leak none.
-func openFDs(t testing.TB) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
 
 // memfdMappings counts mappings of our memfds, to prove failures and Close leave none.
 func memfdMappings(t testing.TB) int {
@@ -174,7 +166,7 @@ func TestCheckSize(t *testing.T) {
 // nothing is created or left open.
 func TestSizeLimitRefusedBeforeAllocating(t *testing.T) {
 	fk := newFakeKernel(t, 64)
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	_, err := fk.sys.new(128<<20, Options{})
 	if err == nil {
 		t.Fatal("128 MiB with a 64 MiB limit succeeded")
@@ -187,7 +179,7 @@ func TestSizeLimitRefusedBeforeAllocating(t *testing.T) {
 	if fk.creates != 0 {
 		t.Errorf("UDMABUF_CREATE issued %d times for a refused size", fk.creates)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	// Exactly at the limit is accepted (the kernel refuses only pagecount > limit).
@@ -208,7 +200,7 @@ func TestUnalignedRefusedBeforeOpening(t *testing.T) {
 }
 
 func TestMissingDeviceAdvice(t *testing.T) {
-	s := realSystem
+	s := *liveSystem()
 	s.device = filepath.Join(t.TempDir(), "udmabuf")
 	check := func(what string, err error) {
 		t.Helper()
@@ -222,10 +214,10 @@ func TestMissingDeviceAdvice(t *testing.T) {
 		}
 	}
 	check("available", s.available())
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	_, err := s.new(1<<20, Options{})
 	check("new", err)
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 }
@@ -241,18 +233,18 @@ func TestHostWithoutUdmabuf(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("Available() = %v\nwant %s", err, want)
 	}
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	b, err := New(1<<20, Options{})
 	if b != nil || err == nil || err.Error() != want {
 		t.Fatalf("New() = %v, %v; want %s", b, err, want)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 }
 
 func TestMemfdSealed(t *testing.T) {
-	fd, err := realSystem.createMemfd(1<<20, false)
+	fd, err := liveSystem().createMemfd(1<<20, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +281,7 @@ func checkMemfd(t *testing.T, fd int, size int64, magic int64) {
 }
 
 func TestMemfdHugetlbSealed(t *testing.T) {
-	fd, err := realSystem.createMemfd(HugePageSize, true)
+	fd, err := liveSystem().createMemfd(HugePageSize, true)
 	if err != nil {
 		// Creation reserves nothing, so only a kernel without hugetlbfs or a privilege check fails.
 		if !strings.Contains(err.Error(), "(") {
@@ -303,7 +295,7 @@ func TestMemfdHugetlbSealed(t *testing.T) {
 
 func TestFakeKernelWriteRead(t *testing.T) {
 	fk := newFakeKernel(t, 64)
-	fds, maps := openFDs(t), memfdMappings(t)
+	fds, maps := testnet.OpenFDs(t), memfdMappings(t)
 	b, err := fk.sys.new(1<<20, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +345,7 @@ func TestFakeKernelWriteRead(t *testing.T) {
 	if _, err := b.ReadAt(p, 0); !errors.Is(err, errClosed) {
 		t.Errorf("ReadAt after Close: %v", err)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	if got := memfdMappings(t); got != maps {
@@ -386,34 +378,35 @@ func TestFakeKernelCreateErrors(t *testing.T) {
 		{unix.EPERM, false, "operation not permitted (run as root)"},
 		{unix.ENOTTY, false, "is not the udmabuf device)"},
 	} {
-		fk := newFakeKernel(t, 64)
-		fk.createErr = tt.errno
-		size := int64(1 << 20)
-		if tt.huge || tt.errno == unix.ENOMEM {
-			size = HugePageSize
-		}
-		if tt.huge {
-			if fd, err := realSystem.createMemfd(HugePageSize, true); err != nil {
-				t.Logf("skipping the hugetlb case: %v", err)
-				continue
-			} else {
-				unix.Close(fd)
+		t.Run(fmt.Sprintf("%v/huge=%v", tt.errno, tt.huge), func(t *testing.T) {
+			fk := newFakeKernel(t, 64)
+			fk.createErr = tt.errno
+			size := int64(1 << 20)
+			if tt.huge || tt.errno == unix.ENOMEM {
+				size = HugePageSize
 			}
-		}
-		fds, maps := openFDs(t), memfdMappings(t)
-		b, err := fk.sys.new(size, Options{Hugetlb: tt.huge})
-		if b != nil || err == nil {
-			t.Fatalf("%v: new succeeded", tt.errno)
-		}
-		if !errors.Is(err, tt.errno) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: ") || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%v: error %q\nwant it to wrap the errno and contain %q", tt.errno, err, tt.want)
-		}
-		if got := openFDs(t); got != fds {
-			t.Errorf("%v: open fds %d -> %d", tt.errno, fds, got)
-		}
-		if got := memfdMappings(t); got != maps {
-			t.Errorf("%v: memfd mappings %d -> %d", tt.errno, maps, got)
-		}
+			if tt.huge {
+				if fd, err := liveSystem().createMemfd(HugePageSize, true); err != nil {
+					t.Skipf("hugetlb memfd unavailable here: %v", err)
+				} else {
+					unix.Close(fd)
+				}
+			}
+			fds, maps := testnet.OpenFDs(t), memfdMappings(t)
+			b, err := fk.sys.new(size, Options{Hugetlb: tt.huge})
+			if b != nil || err == nil {
+				t.Fatalf("%v: new succeeded", tt.errno)
+			}
+			if !errors.Is(err, tt.errno) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: ") || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%v: error %q\nwant it to wrap the errno and contain %q", tt.errno, err, tt.want)
+			}
+			if got := testnet.OpenFDs(t); got != fds {
+				t.Errorf("%v: open fds %d -> %d", tt.errno, fds, got)
+			}
+			if got := memfdMappings(t); got != maps {
+				t.Errorf("%v: memfd mappings %d -> %d", tt.errno, maps, got)
+			}
+		})
 	}
 }
 
@@ -455,14 +448,9 @@ func TestBoundsAndEOF(t *testing.T) {
 // TestRealUdmabuf runs against the kernel's /dev/udmabuf where there is one (the guest kernels);
 // NCDEVMEM_REQUIRE_UDMABUF=1 turns a missing device into a failure so the guest tier cannot skip.
 func TestRealUdmabuf(t *testing.T) {
-	if err := Available(); err != nil {
-		if os.Getenv("NCDEVMEM_REQUIRE_UDMABUF") == "1" {
-			t.Fatalf("NCDEVMEM_REQUIRE_UDMABUF=1 but: %v", err)
-		}
-		t.Skipf("no usable udmabuf here: %v", err)
-	}
+	requireUdmabuf(t)
 	const size = 4 << 20
-	fds, maps := openFDs(t), memfdMappings(t)
+	fds, maps := testnet.OpenFDs(t), memfdMappings(t)
 	b, err := New(size, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +497,7 @@ func TestRealUdmabuf(t *testing.T) {
 		t.Errorf("New over the limit: %v", err)
 	}
 	// Lie about the limit so the request reaches the kernel: its EINVAL must come back explained.
-	s := realSystem
+	s := *liveSystem()
 	s.limitPath = filepath.Join(t.TempDir(), "size_limit_mb")
 	if err := os.WriteFile(s.limitPath, []byte(strconv.FormatInt(2*limit/mib, 10)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -519,7 +507,7 @@ func TestRealUdmabuf(t *testing.T) {
 	if !errors.Is(err, unix.EINVAL) || !strings.Contains(err.Error(), "ioctl UDMABUF_CREATE: invalid argument (") {
 		t.Errorf("kernel refusal over the limit: %v", err)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	if got := memfdMappings(t); got != maps {
@@ -529,7 +517,7 @@ func TestRealUdmabuf(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	fk := newFakeKernel(t, 64)
-	fds := openFDs(t)
+	fds := testnet.OpenFDs(t)
 	if err := fk.sys.check(64<<20, Options{}); err != nil {
 		t.Errorf("check(64 MiB): %v", err)
 	}
@@ -546,21 +534,36 @@ func TestCheck(t *testing.T) {
 	if fk.creates != 0 {
 		t.Errorf("check created %d buffers", fk.creates)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 }
 
-// TestRealUdmabufHugetlb needs free 2 MiB pages (the guest boots with hugepages=N).
-func TestRealUdmabufHugetlb(t *testing.T) {
+// requireUdmabuf skips t where the kernel has no usable /dev/udmabuf, and fails it instead under
+// NCDEVMEM_REQUIRE_UDMABUF=1 (the guest tier), so a tier that must run it cannot skip.
+func requireUdmabuf(t *testing.T) {
+	t.Helper()
 	if err := Available(); err != nil {
+		if os.Getenv("NCDEVMEM_REQUIRE_UDMABUF") == "1" {
+			t.Fatalf("NCDEVMEM_REQUIRE_UDMABUF=1 but: %v", err)
+		}
 		t.Skipf("no usable udmabuf here: %v", err)
 	}
+}
+
+// TestRealUdmabufHugetlb needs free 2 MiB pages (the guest boots with hugepages=N); under
+// NCDEVMEM_REQUIRE_UDMABUF=1 their absence is a failure, like the device's.
+func TestRealUdmabufHugetlb(t *testing.T) {
+	requireUdmabuf(t)
 	free := hugePagesFree(t)
 	if free < 2 {
-		t.Skipf("HugePages_Free is %d; boot with hugepages=N or set vm.nr_hugepages to run this", free)
+		msg := fmt.Sprintf("HugePages_Free is %d; boot with hugepages=N or set vm.nr_hugepages to run this", free)
+		if os.Getenv("NCDEVMEM_REQUIRE_UDMABUF") == "1" {
+			t.Fatal("NCDEVMEM_REQUIRE_UDMABUF=1 but " + msg)
+		}
+		t.Skip(msg)
 	}
-	fds, maps := openFDs(t), memfdMappings(t)
+	fds, maps := testnet.OpenFDs(t), memfdMappings(t)
 	b, err := New(2*HugePageSize, Options{Hugetlb: true})
 	if err != nil {
 		t.Fatal(err)
@@ -585,7 +588,7 @@ func TestRealUdmabufHugetlb(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "vm.nr_hugepages") {
 		t.Errorf("hugetlb buffer larger than the pool: %v", err)
 	}
-	if got := openFDs(t); got != fds {
+	if got := testnet.OpenFDs(t); got != fds {
 		t.Errorf("open fds %d -> %d", fds, got)
 	}
 	if got := memfdMappings(t); got != maps {

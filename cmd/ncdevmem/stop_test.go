@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -142,8 +143,34 @@ func TestStopConnect(t *testing.T) {
 	defer filler.Close()
 	js := filepath.Join(t.TempDir(), "r.json")
 	p := start(t, nil, "run", "--src", addr, "--dst", addr, "--json", js)
-	time.Sleep(time.Second) // the dial times out after 10 s; a second in, it is still connecting
+	// Its SYN is out (the dial times out after 10 s, long after this): it is connecting.
+	waitSynSent(t, p, sa.(*unix.SockaddrInet4).Port)
 	checkStopped(t, p, syscall.SIGINT, "connect", "while resolving and connecting", js)
+}
+
+// waitSynSent waits until a socket in this network namespace is in SYN_SENT towards 127.0.0.1:port
+// (/proc/net/tcp): only p dials that port, so p is inside connect.
+func waitSynSent(t *testing.T, p *proc, port int) {
+	t.Helper()
+	rem := fmt.Sprintf(" 0100007F:%04X 02 ", port) // rem_address and st (TCP_SYN_SENT)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, err := os.ReadFile("/proc/net/tcp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), rem) {
+			return
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("exited before connecting:\n%s", p.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no SYN_SENT socket to port %d after 60 s:\n%s", port, p.stderr.String())
+		}
+	}
 }
 
 func TestStopHandshake(t *testing.T) {

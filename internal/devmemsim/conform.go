@@ -71,8 +71,8 @@ func recv(c *Conn, iovLen, frags, flags int) (n int, fr []frag, ctrunc bool, err
 		if perr != nil {
 			return n, fr, false, perr
 		}
-		if h.Level == uapi.SOL_SOCKET && (h.Type == uapi.SCM_DEVMEM_DMABUF || h.Type == uapi.SCM_DEVMEM_LINEAR) && len(d) >= uapi.SizeofDmabufCmsg {
-			fr = append(fr, frag{linear: h.Type == uapi.SCM_DEVMEM_LINEAR, off: binary.NativeEndian.Uint64(d),
+		if h.Level == unix.SOL_SOCKET && (h.Type == unix.SCM_DEVMEM_DMABUF || h.Type == unix.SCM_DEVMEM_LINEAR) && len(d) >= uapi.SizeofDmabufCmsg {
+			fr = append(fr, frag{linear: h.Type == unix.SCM_DEVMEM_LINEAR, off: binary.NativeEndian.Uint64(d),
 				size: binary.NativeEndian.Uint32(d[8:]), token: binary.NativeEndian.Uint32(d[12:]), id: binary.NativeEndian.Uint32(d[16:])})
 		}
 		rem = r
@@ -104,7 +104,7 @@ func dontneed(c *Conn, toks ...uint32) (int, error) {
 		b = binary.NativeEndian.AppendUint32(b, t)
 		b = binary.NativeEndian.AppendUint32(b, 1)
 	}
-	return c.Sys.Setsockopt(c.Fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, b)
+	return c.Sys.Setsockopt(c.Fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, b)
 }
 
 func wantErrno(what string, err error, want unix.Errno) error {
@@ -121,11 +121,11 @@ var Cases = []Case{
 		return wantErrno("recvmsg(0)", err, unix.EFAULT)
 	}},
 	{Name: "no room for one devmem cmsg and data waiting is ETOOSMALL", Row: 9, Run: func(c *Conn, _ *State) error {
-		_, _, _, err := waitData(c, 4096, 0, uapi.MSG_SOCK_DEVMEM)
+		_, _, _, err := waitData(c, 4096, 0, unix.MSG_SOCK_DEVMEM)
 		return wantErrno("recvmsg(MSG_SOCK_DEVMEM) without a control buffer", err, unix.Errno(uapi.ETOOSMALL))
 	}},
 	{Name: "frags carry the binding's id and tokens start at 1", Row: 7, Run: func(c *Conn, st *State) error {
-		n, fr, ctrunc, err := waitData(c, 64<<10, 64, uapi.MSG_SOCK_DEVMEM)
+		n, fr, ctrunc, err := waitData(c, 64<<10, 64, unix.MSG_SOCK_DEVMEM)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("recvmsg(MSG_SOCK_DEVMEM): %d, %v", n, err)
 		}
@@ -156,7 +156,7 @@ var Cases = []Case{
 	}},
 	{Name: "SO_DEVMEM_DONTNEED with optlen 0 or 4 is EINVAL", Row: 8, Run: func(c *Conn, _ *State) error {
 		for _, l := range []int{0, 4} {
-			_, err := c.Sys.Setsockopt(c.Fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, make([]byte, l))
+			_, err := c.Sys.Setsockopt(c.Fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, make([]byte, l))
 			if e := wantErrno(fmt.Sprintf("DONTNEED optlen %d", l), err, unix.EINVAL); e != nil {
 				return e
 			}
@@ -174,7 +174,7 @@ var Cases = []Case{
 		return nil
 	}},
 	{Name: "the lowest free token is handed out first", Row: 7, Run: func(c *Conn, st *State) error {
-		_, fr, _, err := waitData(c, 4096, 1, uapi.MSG_SOCK_DEVMEM)
+		_, fr, _, err := waitData(c, 4096, 1, unix.MSG_SOCK_DEVMEM)
 		if err != nil {
 			return err
 		}
@@ -191,7 +191,7 @@ var Cases = []Case{
 	}},
 	{Name: "SO_ZEROCOPY takes 0 or 1, 2 is EINVAL", Row: 12, Run: func(c *Conn, _ *State) error {
 		two := []byte{2, 0, 0, 0}
-		_, err := c.Sys.Setsockopt(c.Fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, two)
+		_, err := c.Sys.Setsockopt(c.Fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, two)
 		return wantErrno("SO_ZEROCOPY 2", err, unix.EINVAL)
 	}},
 	{Name: "queued data stays readable; with none, EAGAIN even without a control buffer", Row: 9, Run: func(c *Conn, _ *State) error {
@@ -199,7 +199,7 @@ var Cases = []Case{
 			return err
 		}
 		for i := 0; ; i++ {
-			n, fr, _, err := recv(c, 64<<10, 64, uapi.MSG_SOCK_DEVMEM)
+			n, fr, _, err := recv(c, 64<<10, 64, unix.MSG_SOCK_DEVMEM)
 			if errors.Is(err, unix.EAGAIN) {
 				break
 			}
@@ -218,7 +218,7 @@ var Cases = []Case{
 				}
 			}
 		}
-		_, _, _, err := recv(c, 4096, 0, uapi.MSG_SOCK_DEVMEM)
+		_, _, _, err := recv(c, 4096, 0, unix.MSG_SOCK_DEVMEM)
 		return wantErrno("recvmsg with nothing queued and no control buffer", err, unix.EAGAIN)
 	}},
 }

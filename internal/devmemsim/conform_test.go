@@ -3,36 +3,28 @@
 package devmemsim
 
 import (
-	"net"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 )
 
 // StreamConn is a loopback TCP connection whose sender writes until Quiet: the Conn the
 // conformance cases need, for the simulator backend.
 func streamConn(t *testing.T, sys Sys, id uint32) *Conn {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	rc, err := s.(*net.TCPConn).SyscallConn()
+	c, s := testnet.TCPPair(t)
+	rc, err := s.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var fd int
 	rc.Control(func(f uintptr) { fd = int(f) })
+	crc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -52,8 +44,8 @@ func streamConn(t *testing.T, sys Sys, id uint32) *Conn {
 	var once sync.Once
 	quiet := func() error {
 		once.Do(func() { close(stop); wg.Wait() })
-		time.Sleep(20 * time.Millisecond)
-		return nil
+		// Every byte the peer sent has reached the socket once none is in flight.
+		return crc.Control(func(fd uintptr) { testnet.WaitDelivered(t, int(fd)) })
 	}
 	t.Cleanup(func() { quiet() })
 	return &Conn{Sys: sys, Fd: fd, DmabufID: id, Quiet: quiet}

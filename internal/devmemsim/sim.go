@@ -161,6 +161,7 @@ type Sim struct {
 	stream    int64 // bytes sent (TX)
 
 	stalls, drops, dontneedCalls, freed int
+	completed, copied                   int // sends reported complete (and copied) on the error queue
 
 	zerocopy bool
 	bound    string
@@ -270,6 +271,9 @@ type Counters struct {
 	Freed         int // frags freed by DONTNEED
 	Sends         int // successful sendmsg calls
 	Stream        int64
+	// Completed counts the sends whose zerocopy completion was read off the error queue in full;
+	// Copied counts those of them whose notification carried SO_EE_CODE_ZEROCOPY_COPIED.
+	Completed, Copied int
 }
 
 // Counters returns a snapshot.
@@ -277,7 +281,8 @@ func (s *Sim) Counters() Counters {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := Counters{Frags: s.frags, FreeNiovs: len(s.free), Stalls: s.stalls, Drops: s.drops,
-		DontneedCalls: s.dontneedCalls, Freed: s.freed, Sends: s.sends, Stream: s.stream}
+		DontneedCalls: s.dontneedCalls, Freed: s.freed, Sends: s.sends, Stream: s.stream,
+		Completed: s.completed, Copied: s.copied}
 	for _, k := range s.socks {
 		c.Held += k.held
 		c.Queued += k.queued
@@ -293,7 +298,7 @@ var cmsgSpace = unix.CmsgSpace(uapi.SizeofDmabufCmsg)
 // blocking fd waits for data as recvmsg would, except while the NIC waits for a retransmit: then
 // it gets EAGAIN, as if SO_RCVTIMEO had expired.
 func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
-	if flags&uapi.MSG_ERRQUEUE != 0 {
+	if flags&unix.MSG_ERRQUEUE != 0 {
 		return s.recvErrqueue(msg)
 	}
 	if msg.Iov == nil || msg.Iovlen < 1 {
@@ -312,62 +317,15 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 		return 0, err
 	}
 	if k.qhead == len(k.queue) {
-		if k.eof {
-			msg.Controllen, msg.Flags = 0, 0
-			return 0, nil
-		}
-		if !k.dropped.IsZero() {
-			s.stalls++
-			if k.held > 0 && !k.told {
-				// The reader holds tokens it can return: say so once, as the kernel's empty
-				// queue does, so it hands them back.
-				k.told = true
-				return 0, unix.EAGAIN
-			}
-			// Nothing the reader can do but wait for the retransmit. A real socket would get
-			// the retransmitted packet and wake the reader; the real socket under the
-			// simulator gives no new wakeup for data already in it, so the wait happens here
-			// (bounded, in case other sockets keep every buffer).
-			for try := 0; k.qhead == len(k.queue) && !k.dropped.IsZero() && !(k.held > 0 && !k.told) && try < 50; try++ {
-				if wait := s.cfg.RTO - time.Since(k.dropped); wait > 0 {
-					s.mu.Unlock()
-					time.Sleep(wait)
-					s.mu.Lock()
-				}
-				if err := s.arrive(k, fd, false); err != nil && k.qhead == len(k.queue) {
-					return 0, err
-				}
-			}
-			if k.qhead == len(k.queue) {
-				if k.eof {
-					msg.Controllen, msg.Flags = 0, 0
-					return 0, nil
-				}
-				return 0, unix.EAGAIN
-			}
-		} else {
-			return 0, unix.EAGAIN
+		if end, err := s.awaitData(k, fd, msg); end {
+			return 0, err
 		}
 	}
-	head := &k.queue[k.qhead]
-	if head.kind == pktPlain {
+	if k.queue[k.qhead].kind == pktPlain {
 		// An skb without a dma-buf frag: ordinary bytes, no cmsg, whatever the flags.
-		n := 0
-		for k.qhead < len(k.queue) && n < len(iov) {
-			p := &k.queue[k.qhead]
-			if p.kind != pktPlain {
-				break
-			}
-			m := min(p.size, len(iov)-n)
-			copy(iov[n:], k.host[p.off:p.off+m])
-			n += m
-			s.consume(k, p, m)
-		}
-		s.compactHost(k)
-		msg.Controllen, msg.Flags = 0, 0
-		return n, nil
+		return s.recvPlain(k, iov, msg), nil
 	}
-	if flags&uapi.MSG_SOCK_DEVMEM == 0 {
+	if flags&unix.MSG_SOCK_DEVMEM == 0 {
 		// An unreadable skb read without MSG_SOCK_DEVMEM.
 		return 0, unix.EFAULT
 	}
@@ -375,6 +333,71 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 		// Not even one devmem cmsg fits, and nothing was copied.
 		return 0, unix.Errno(uapi.ETOOSMALL)
 	}
+	return s.recvFrags(k, iov, msg), nil
+}
+
+// awaitData handles a recvmsg that finds k's queue empty: end says the call returns (0, err) now;
+// otherwise data has come in after a wait for a retransmit.
+func (s *Sim) awaitData(k *sock, fd int, msg *unix.Msghdr) (end bool, err error) {
+	if k.eof {
+		msg.Controllen, msg.Flags = 0, 0
+		return true, nil
+	}
+	if k.dropped.IsZero() {
+		return true, unix.EAGAIN
+	}
+	s.stalls++
+	if k.held > 0 && !k.told {
+		// The reader holds tokens it can return: say so once, as the kernel's empty queue does,
+		// so it hands them back.
+		k.told = true
+		return true, unix.EAGAIN
+	}
+	// Nothing the reader can do but wait for the retransmit. A real socket would get the
+	// retransmitted packet and wake the reader; the real socket under the simulator gives no new
+	// wakeup for data already in it, so the wait happens here (bounded, in case other sockets keep
+	// every buffer).
+	for try := 0; k.qhead == len(k.queue) && !k.dropped.IsZero() && !(k.held > 0 && !k.told) && try < 50; try++ {
+		if wait := s.cfg.RTO - time.Since(k.dropped); wait > 0 {
+			s.mu.Unlock()
+			time.Sleep(wait)
+			s.mu.Lock()
+		}
+		if err := s.arrive(k, fd, false); err != nil && k.qhead == len(k.queue) {
+			return true, err
+		}
+	}
+	if k.qhead == len(k.queue) {
+		if k.eof {
+			msg.Controllen, msg.Flags = 0, 0
+			return true, nil
+		}
+		return true, unix.EAGAIN
+	}
+	return false, nil
+}
+
+// recvPlain copies the plain packets at the head of k's queue into iov, with no cmsg.
+func (s *Sim) recvPlain(k *sock, iov []byte, msg *unix.Msghdr) int {
+	n := 0
+	for k.qhead < len(k.queue) && n < len(iov) {
+		p := &k.queue[k.qhead]
+		if p.kind != pktPlain {
+			break
+		}
+		m := min(p.size, len(iov)-n)
+		copy(iov[n:], k.host[p.off:p.off+m])
+		n += m
+		s.consume(k, p, m)
+	}
+	s.compactHost(k)
+	msg.Controllen, msg.Flags = 0, 0
+	return n
+}
+
+// recvFrags hands out the devmem frags at the head of k's queue, one cmsg each (linear bytes
+// copied to the front of iov), as many as iov and the control buffer hold.
+func (s *Sim) recvFrags(k *sock, iov []byte, msg *unix.Msghdr) int {
 	ctl := unsafe.Slice(msg.Control, msg.Controllen)
 	s.recvs++
 	maxFrags := len(ctl) / cmsgSpace
@@ -389,18 +412,18 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 		}
 		m := min(p.size, len(iov)-n)
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[co]))
-		h.Level = uapi.SOL_SOCKET
+		h.Level = unix.SOL_SOCKET
 		h.SetLen(unix.CmsgLen(uapi.SizeofDmabufCmsg))
 		d := ctl[co+unix.CmsgLen(0) : co+unix.CmsgLen(uapi.SizeofDmabufCmsg)]
 		clear(d)
 		s.frags++
 		if p.kind == pktLinear {
 			// The kernel advances the iov only by copied bytes: linear bytes pack at its front.
-			h.Type = uapi.SCM_DEVMEM_LINEAR
+			h.Type = unix.SCM_DEVMEM_LINEAR
 			copy(iov[pos:], k.host[p.off:p.off+m])
 			pos += m
 		} else {
-			h.Type = uapi.SCM_DEVMEM_DMABUF
+			h.Type = unix.SCM_DEVMEM_DMABUF
 			binary.NativeEndian.PutUint64(d[0:], uint64(p.off))
 			binary.NativeEndian.PutUint32(d[12:], s.allocToken(k, p.niov))
 			binary.NativeEndian.PutUint32(d[16:], p.id)
@@ -414,7 +437,7 @@ func (s *Sim) Recvmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 	s.compactHost(k)
 	msg.SetControllen(co)
 	msg.Flags = 0
-	return n, nil
+	return n
 }
 
 // consume takes m bytes off the front of queued packet p (the head), dropping it when empty. A
@@ -527,59 +550,65 @@ func (s *Sim) arrive(k *sock, fd int, block bool) error {
 	}
 	for done := 0; done < n; {
 		size := min(s.cfg.FragSize, n-done)
-		data := buf[done : done+size]
-		if c := s.cfg.CorruptAt - 1; c >= k.stream && c < k.stream+int64(size) {
-			data[c-k.stream] ^= 0xff
-		}
-		k.pkts++
-		p := pkt{size: size, stream: k.stream, id: s.cfg.RXID}
-		switch {
-		case s.cfg.UnsplitEvery > 0 && k.pkts%s.cfg.UnsplitEvery == 0:
-			p.kind = pktPlain
-		case s.cfg.LinearEvery > 0 && k.pkts%s.cfg.LinearEvery == 0:
-			p.kind = pktLinear
-		}
-		if p.kind != pktDmabuf {
-			p.off = k.hostLen
-			k.hostLen += copy(k.host[k.hostLen:], data)
-		} else {
-			if s.cur < 0 || !s.cfg.PackFrags || s.curOff+size > s.niov {
-				if s.cur >= 0 {
-					s.unref(uint32(s.cur)) // the NIC is done filling it
-				}
-				if len(s.free) == 0 {
-					// Cannot happen: want was capped by the free buffer room.
-					panic("devmemsim: no free niov for an accepted packet")
-				}
-				s.cur = int(s.free[len(s.free)-1])
-				s.free = s.free[:len(s.free)-1]
-				s.refs[s.cur] = 1 // the NIC's own reference while it fills the niov
-				s.curOff = s.cfg.FragOffset
-			}
-			p.niov = uint32(s.cur)
-			p.off = s.cur*s.niov + s.curOff
-			copy(s.mem[p.off:], data)
-			s.refs[s.cur]++
-			s.curOff += size
-			if !s.cfg.PackFrags {
-				s.unref(uint32(s.cur))
-				s.cur = -1
-			}
-			if k.pkts == s.cfg.WrongIDAt {
-				p.id++
-			}
-		}
-		if len(k.queue) == cap(k.queue) && k.qhead > 0 {
-			k.queue = k.queue[:copy(k.queue, k.queue[k.qhead:])]
-			k.qhead = 0
-		}
-		k.queue = append(k.queue, p)
-		k.queued += size
-		k.queuedBuf += perFrag
-		k.stream += int64(size)
+		s.enqueue(k, buf[done:done+size], perFrag)
 		done += size
 	}
 	return nil
+}
+
+// enqueue is the NIC taking one packet of data off the wire: plain, linear or into a niov of the
+// dma-buf, then onto k's queue.
+func (s *Sim) enqueue(k *sock, data []byte, perFrag int) {
+	size := len(data)
+	if c := s.cfg.CorruptAt - 1; c >= k.stream && c < k.stream+int64(size) {
+		data[c-k.stream] ^= 0xff
+	}
+	k.pkts++
+	p := pkt{size: size, stream: k.stream, id: s.cfg.RXID}
+	switch {
+	case s.cfg.UnsplitEvery > 0 && k.pkts%s.cfg.UnsplitEvery == 0:
+		p.kind = pktPlain
+	case s.cfg.LinearEvery > 0 && k.pkts%s.cfg.LinearEvery == 0:
+		p.kind = pktLinear
+	}
+	if p.kind != pktDmabuf {
+		p.off = k.hostLen
+		k.hostLen += copy(k.host[k.hostLen:], data)
+	} else {
+		if s.cur < 0 || !s.cfg.PackFrags || s.curOff+size > s.niov {
+			if s.cur >= 0 {
+				s.unref(uint32(s.cur)) // the NIC is done filling it
+			}
+			if len(s.free) == 0 {
+				// Cannot happen: want was capped by the free buffer room.
+				panic("devmemsim: no free niov for an accepted packet")
+			}
+			s.cur = int(s.free[len(s.free)-1])
+			s.free = s.free[:len(s.free)-1]
+			s.refs[s.cur] = 1 // the NIC's own reference while it fills the niov
+			s.curOff = s.cfg.FragOffset
+		}
+		p.niov = uint32(s.cur)
+		p.off = s.cur*s.niov + s.curOff
+		copy(s.mem[p.off:], data)
+		s.refs[s.cur]++
+		s.curOff += size
+		if !s.cfg.PackFrags {
+			s.unref(uint32(s.cur))
+			s.cur = -1
+		}
+		if k.pkts == s.cfg.WrongIDAt {
+			p.id++
+		}
+	}
+	if len(k.queue) == cap(k.queue) && k.qhead > 0 {
+		k.queue = k.queue[:copy(k.queue, k.queue[k.qhead:])]
+		k.qhead = 0
+	}
+	k.queue = append(k.queue, p)
+	k.queued += size
+	k.queuedBuf += perFrag
+	k.stream += int64(size)
 }
 
 // perFrag is the buffer memory one queued frag stands for, what the window counts: a whole niov
@@ -616,16 +645,16 @@ func (s *Sim) allocToken(k *sock, niov uint32) uint32 {
 // Setsockopt implements the seam: SO_DEVMEM_DONTNEED with the kernel's limits and return value,
 // and the options the TX engine sets.
 func (s *Sim) Setsockopt(fd, level, name int, val []byte) (int, error) {
-	if level != uapi.SOL_SOCKET {
+	if level != unix.SOL_SOCKET {
 		return 0, unix.ENOPROTOOPT
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if name != uapi.SO_BINDTODEVICE && len(val) < 4 {
+	if name != unix.SO_BINDTODEVICE && len(val) < 4 {
 		return 0, unix.EINVAL // sk_setsockopt: optlen < sizeof(int), before any option
 	}
 	switch name {
-	case uapi.SO_DEVMEM_DONTNEED:
+	case unix.SO_DEVMEM_DONTNEED:
 		if len(val)%uapi.SizeofDmabufToken != 0 || len(val) > uapi.MAX_DONTNEED_TOKENS*uapi.SizeofDmabufToken {
 			return 0, unix.EINVAL
 		}
@@ -653,14 +682,14 @@ func (s *Sim) Setsockopt(fd, level, name int, val []byte) (int, error) {
 		}
 		s.freed += freed
 		return freed, nil
-	case uapi.SO_ZEROCOPY:
+	case unix.SO_ZEROCOPY:
 		v := int32(binary.NativeEndian.Uint32(val))
 		if v < 0 || v > 1 {
 			return 0, unix.EINVAL
 		}
 		s.zerocopy = v == 1
 		return 0, nil
-	case uapi.SO_BINDTODEVICE:
+	case unix.SO_BINDTODEVICE:
 		s.bound = string(val)
 		for i := 0; i < len(s.bound); i++ {
 			if s.bound[i] == 0 {
@@ -676,7 +705,7 @@ func (s *Sim) Setsockopt(fd, level, name int, val []byte) (int, error) {
 // GetsockoptInt implements the seam: SO_INCOMING_NAPI_ID answers Config.NapiID, anything else goes
 // to the real socket.
 func (s *Sim) GetsockoptInt(fd, level, name int) (int, error) {
-	if level == uapi.SOL_SOCKET && name == uapi.SO_INCOMING_NAPI_ID {
+	if level == unix.SOL_SOCKET && name == unix.SO_INCOMING_NAPI_ID {
 		return int(s.cfg.NapiID), nil
 	}
 	return unix.GetsockoptInt(fd, level, name)
@@ -698,7 +727,7 @@ func (s *Sim) Sendmsg(fd int, msg *unix.Msghdr, flags int) (int, error) {
 	if !ok {
 		return 0, unix.EINVAL // this simulator only speaks devmem TX
 	}
-	zc := flags&uapi.MSG_ZEROCOPY != 0 && s.zerocopy
+	zc := flags&unix.MSG_ZEROCOPY != 0 && s.zerocopy
 	if zc && cmsgErr == nil {
 		// net_devmem_get_binding: an unknown id, then the route's device against the binding's.
 		if s.cfg.TXID == 0 || id != s.cfg.TXID {
@@ -775,7 +804,7 @@ func devmemID(msg *unix.Msghdr) (id uint32, err error, ok bool) {
 		if err != nil {
 			return 0, nil, false
 		}
-		if h.Level == uapi.SOL_SOCKET && h.Type == uapi.SCM_DEVMEM_DMABUF {
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_DEVMEM_DMABUF {
 			if h.Len != uint64(unix.CmsgLen(4)) {
 				return 0, unix.EINVAL, true
 			}
@@ -805,23 +834,26 @@ func (s *Sim) recvErrqueue(msg *unix.Msghdr) (int, error) {
 	space := unix.CmsgSpace(uapi.SizeofSockExtendedErr)
 	if msg.Control == nil || int(msg.Controllen) < space {
 		msg.Controllen = 0
-		msg.Flags = uapi.MSG_ERRQUEUE | unix.MSG_CTRUNC
+		msg.Flags = unix.MSG_ERRQUEUE | unix.MSG_CTRUNC
 		return 0, nil
 	}
 	ctl := unsafe.Slice(msg.Control, msg.Controllen)
 	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
-	h.Level, h.Type = uapi.SOL_IP, uapi.IP_RECVERR
+	h.Level, h.Type = unix.SOL_IP, unix.IP_RECVERR
 	if s.cfg.IPv6 {
-		h.Level, h.Type = uapi.SOL_IPV6, uapi.IPV6_RECVERR
+		h.Level, h.Type = unix.SOL_IPV6, unix.IPV6_RECVERR
 	}
 	h.SetLen(unix.CmsgLen(uapi.SizeofSockExtendedErr))
-	ee := (*uapi.SockExtendedErr)(unsafe.Pointer(&ctl[unix.CmsgLen(0)]))
-	*ee = uapi.SockExtendedErr{Origin: uapi.SO_EE_ORIGIN_ZEROCOPY, Info: c.lo, Data: c.hi}
+	ee := (*unix.SockExtendedErr)(unsafe.Pointer(&ctl[unix.CmsgLen(0)]))
+	*ee = unix.SockExtendedErr{Origin: unix.SO_EE_ORIGIN_ZEROCOPY, Info: c.lo, Data: c.hi}
+	n := int(c.hi-c.lo) + 1
+	s.completed += n
 	if c.copied {
-		ee.Code = uapi.SO_EE_CODE_ZEROCOPY_COPIED
+		ee.Code = unix.SO_EE_CODE_ZEROCOPY_COPIED
+		s.copied += n
 	}
 	msg.SetControllen(space)
-	msg.Flags = uapi.MSG_ERRQUEUE
+	msg.Flags = unix.MSG_ERRQUEUE
 	return 0, nil
 }
 

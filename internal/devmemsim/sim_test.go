@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/internal/uapi"
 )
 
@@ -25,33 +26,23 @@ func tokens(pairs ...uint32) []byte {
 	return b
 }
 
-// socket returns the fd of the receiving end of a loopback TCP connection whose sender has
-// written n bytes and closed.
-func socket(t *testing.T, n int) int {
+// socket returns the fd of the receiving end of a loopback TCP connection whose sender writes n
+// bytes and closes; ready > 0 waits until that many bytes are queued (SIOCINQ) before returning.
+func socket(t *testing.T, n, ready int) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); s.Close() })
+	c, s := testnet.TCPPair(t)
 	go func() {
 		c.Write(make([]byte, n))
-		c.(*net.TCPConn).CloseWrite()
+		c.CloseWrite()
 	}()
-	f, err := s.(*net.TCPConn).File() // a blocking dup, simple to drive by hand
+	f, err := s.File() // a blocking dup, simple to drive by hand
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
+	if ready > 0 {
+		testnet.WaitInq(t, int(f.Fd()), ready)
+	}
 	return int(f.Fd())
 }
 
@@ -102,12 +93,12 @@ func TestSimRecvAndDontneed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	fd := socket(t, 64*NiovSize)
+	fd := socket(t, 64*NiovSize, 0)
 	c := newCall(8*NiovSize, 8*cmsgSpace)
 	var got []fr
 	for len(got) < 16 { // fill the whole buffer without returning a token
 		c.msg.SetControllen(len(c.oob))
-		n, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM)
+		n, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM)
 		if err != nil || n == 0 {
 			t.Fatalf("recvmsg: %d, %v", n, err)
 		}
@@ -115,33 +106,33 @@ func TestSimRecvAndDontneed(t *testing.T) {
 	}
 	for i, f := range got {
 		// Tokens start at 1 (XA_FLAGS_ALLOC1), the lowest free first.
-		if f.typ != uapi.SCM_DEVMEM_DMABUF || f.id != 3 || f.token != uint32(i+1) || f.off != uint64(i)*NiovSize || f.size == 0 || f.size > NiovSize {
+		if f.typ != unix.SCM_DEVMEM_DMABUF || f.id != 3 || f.token != uint32(i+1) || f.off != uint64(i)*NiovSize || f.size == 0 || f.size > NiovSize {
 			t.Fatalf("frag %d = %+v", i, f)
 		}
 	}
 	// The freelist is empty and nothing is queued: the NIC drops what arrives, recvmsg has
 	// nothing to give.
 	c.msg.SetControllen(len(c.oob))
-	if _, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM); !errors.Is(err, unix.EAGAIN) || s.Counters().Drops != 1 || s.Counters().Stalls != 1 {
+	if _, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM); !errors.Is(err, unix.EAGAIN) || s.Counters().Drops != 1 || s.Counters().Stalls != 1 {
 		t.Fatalf("drained freelist: %v, %+v", err, s.Counters())
 	}
 	// DONTNEED: the kernel's length rules, unknown tokens skipped, the count of freed frags.
 	for _, bad := range [][]byte{nil, make([]byte, 4), make([]byte, 7), make([]byte, 129*8)} {
-		if _, err := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, bad); !errors.Is(err, unix.EINVAL) {
+		if _, err := s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, bad); !errors.Is(err, unix.EINVAL) {
 			t.Errorf("optlen %d: %v, want EINVAL", len(bad), err)
 		}
 	}
-	if n, err := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(3, 3, 1000, 5, 0, 1)); n != 3 || err != nil {
+	if n, err := s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokens(3, 3, 1000, 5, 0, 1)); n != 3 || err != nil {
 		t.Errorf("free 3..5, unknown 1000..1004 and never-used 0: %d, %v; want 3", n, err)
 	}
-	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(3, 3)); n != 0 {
+	if n, _ := s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokens(3, 3)); n != 0 {
 		t.Errorf("double free returned %d", n)
 	}
 	// Buffers are free again, but the dropped packets come back only with the retransmit: the
 	// next read waits out the RTO.
 	c.msg.SetControllen(len(c.oob))
 	t0 := time.Now()
-	if _, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); err != nil {
+	if _, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(t0); d < 40*time.Millisecond {
@@ -151,10 +142,10 @@ func TestSimRecvAndDontneed(t *testing.T) {
 		t.Errorf("after freeing 3..5 got %+v", f)
 	}
 	// One call inspects at most 1024 frags, however the ranges are split.
-	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(100, 1024, 1, 16)); n != 0 {
+	if n, _ := s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokens(100, 1024, 1, 16)); n != 0 {
 		t.Errorf("the 1025th inspected frag was freed (%d)", n)
 	}
-	if n, _ := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(1, 16)); n != 16 {
+	if n, _ := s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokens(1, 16)); n != 16 {
 		t.Errorf("freed %d, want 16", n)
 	}
 	if c := s.Counters(); c.Held != 0 || c.FreeNiovs != 16 {
@@ -167,10 +158,9 @@ func TestSimRecvAndDontneed(t *testing.T) {
 func TestSimQueuedDataReadable(t *testing.T) {
 	s, _ := New(Config{Size: 8 * NiovSize, RTO: time.Hour, Window: 8 * NiovSize})
 	defer s.Close()
-	fd := socket(t, 64*NiovSize)
-	time.Sleep(100 * time.Millisecond)
-	one := newCall(8*NiovSize, cmsgSpace) // room for one frag per call: the rest stays queued
-	if _, err := s.Recvmsg(fd, &one.msg, uapi.MSG_SOCK_DEVMEM); err != nil {
+	fd := socket(t, 64*NiovSize, 8*NiovSize) // the NIC's window is in
+	one := newCall(8*NiovSize, cmsgSpace)    // room for one frag per call: the rest stays queued
+	if _, err := s.Recvmsg(fd, &one.msg, unix.MSG_SOCK_DEVMEM); err != nil {
 		t.Fatal(err)
 	}
 	if c := s.Counters(); c.FreeNiovs != 0 || c.Queued != 7*NiovSize {
@@ -178,12 +168,12 @@ func TestSimQueuedDataReadable(t *testing.T) {
 	}
 	for i := 2; i <= 8; i++ {
 		one.msg.SetControllen(len(one.oob))
-		if n, err := s.Recvmsg(fd, &one.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); n != NiovSize || err != nil {
+		if n, err := s.Recvmsg(fd, &one.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); n != NiovSize || err != nil {
 			t.Fatalf("queued frag %d with an empty freelist: %d, %v", i, n, err)
 		}
 	}
 	one.msg.SetControllen(len(one.oob))
-	if _, err := s.Recvmsg(fd, &one.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) || s.Counters().Drops != 1 {
+	if _, err := s.Recvmsg(fd, &one.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) || s.Counters().Drops != 1 {
 		t.Fatalf("queue drained, no buffers: %v, %+v; want EAGAIN and a drop", err, s.Counters())
 	}
 }
@@ -193,14 +183,13 @@ func TestSimQueuedDataReadable(t *testing.T) {
 func TestSimUnsplitPackets(t *testing.T) {
 	s, _ := New(Config{Size: 16 * NiovSize, FragSize: 1000, UnsplitEvery: 3})
 	defer s.Close()
-	fd := socket(t, 6000)
-	time.Sleep(100 * time.Millisecond)
+	fd := socket(t, 6000, 6000)
 	c := newCall(8*NiovSize, 8*cmsgSpace)
 	var kinds []string
 	total := 0
 	for total < 6000 {
 		c.msg.SetControllen(len(c.oob))
-		n, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM)
+		n, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM)
 		if err != nil || n == 0 {
 			t.Fatalf("recvmsg after %d bytes: %d, %v", total, n, err)
 		}
@@ -225,10 +214,9 @@ func TestSimSharedNiovs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	fd := socket(t, 8*4096)
-	time.Sleep(100 * time.Millisecond)
+	fd := socket(t, 8*4096, 8*4096)
 	c := newCall(64<<10, 16*cmsgSpace)
-	if n, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM); n != 8*4096 || err != nil {
+	if n, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM); n != 8*4096 || err != nil {
 		t.Fatalf("recvmsg %d, %v", n, err)
 	}
 	f := c.frags(t)
@@ -239,11 +227,11 @@ func TestSimSharedNiovs(t *testing.T) {
 		t.Fatalf("free niovs %d, want 2 of 4", fr)
 	}
 	// Three of the first niov's four frags back: the niov stays out.
-	s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(1, 3))
+	s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokens(1, 3))
 	if fr := s.Counters().FreeNiovs; fr != 2 {
 		t.Errorf("after 3 of 4 frags: %d free niovs, want 2", fr)
 	}
-	s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, tokens(4, 1))
+	s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, tokens(4, 1))
 	if fr := s.Counters().FreeNiovs; fr != 3 {
 		t.Errorf("after all 4 frags: %d free niovs, want 3", fr)
 	}
@@ -255,14 +243,13 @@ func TestSimSharedNiovs(t *testing.T) {
 func TestSimRecvErrors(t *testing.T) {
 	s, _ := New(Config{Size: 4 * NiovSize})
 	defer s.Close()
-	fd := socket(t, 10)
-	time.Sleep(50 * time.Millisecond)
+	fd := socket(t, 10, 10)
 	for _, tc := range []struct {
 		oob, flags int
 		want       unix.Errno
 	}{
-		{oob: 0, flags: uapi.MSG_SOCK_DEVMEM, want: uapi.ETOOSMALL},
-		{oob: cmsgSpace - 1, flags: uapi.MSG_SOCK_DEVMEM, want: uapi.ETOOSMALL},
+		{oob: 0, flags: unix.MSG_SOCK_DEVMEM, want: uapi.ETOOSMALL},
+		{oob: cmsgSpace - 1, flags: unix.MSG_SOCK_DEVMEM, want: uapi.ETOOSMALL},
 		{oob: cmsgSpace, flags: 0, want: unix.EFAULT},
 	} {
 		c := newCall(100, tc.oob)
@@ -285,7 +272,7 @@ func TestSimRecvErrors(t *testing.T) {
 	f, _ := sv.(*net.TCPConn).File()
 	defer f.Close()
 	c := newCall(100, 0)
-	if _, err := empty.Recvmsg(int(f.Fd()), &c.msg, uapi.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
+	if _, err := empty.Recvmsg(int(f.Fd()), &c.msg, unix.MSG_SOCK_DEVMEM|unix.MSG_DONTWAIT); !errors.Is(err, unix.EAGAIN) {
 		t.Errorf("no data, no control buffer: %v, want EAGAIN", err)
 	}
 }
@@ -293,20 +280,45 @@ func TestSimRecvErrors(t *testing.T) {
 func TestSimFaults(t *testing.T) {
 	s, _ := New(Config{Size: 16 * NiovSize, LinearEvery: 2, WrongIDAt: 3, FragSize: 1000, FragOffset: 96, CorruptAt: 2})
 	defer s.Close()
-	fd := socket(t, 4000)
-	time.Sleep(100 * time.Millisecond) // let all 4000 bytes arrive, so one read sees them
+	fd := socket(t, 4000, 4000) // all 4000 bytes in, so one read sees them
 	c := newCall(8*NiovSize, 8*cmsgSpace)
-	n, err := s.Recvmsg(fd, &c.msg, uapi.MSG_SOCK_DEVMEM)
+	n, err := s.Recvmsg(fd, &c.msg, unix.MSG_SOCK_DEVMEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := c.frags(t)
-	if len(f) != (n+999)/1000 || f[1].typ != uapi.SCM_DEVMEM_LINEAR || f[2].id != 2 || f[0].off != 96 || f[0].size != 1000 || f[0].token != 1 {
+	if len(f) != (n+999)/1000 || f[1].typ != unix.SCM_DEVMEM_LINEAR || f[2].id != 2 || f[0].off != 96 || f[0].size != 1000 || f[0].token != 1 {
 		t.Fatalf("n %d frags %+v", n, f)
 	}
 	if s.Buffer().Bytes()[96+1] != 0xff {
 		t.Error("stream byte 1 not corrupted")
 	}
+}
+
+// txSocket returns the fd of the sending end of a loopback TCP connection, and the receiving end.
+func txSocket(t *testing.T) (int, *net.TCPConn) {
+	t.Helper()
+	c, peer := testnet.TCPPair(t)
+	f, err := c.File() // a blocking dup, simple to drive by hand
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd()), peer
+}
+
+// txMsg is a devmem TX msghdr over iov (dma-buf offsets) with an SCM_DEVMEM_DMABUF cmsg naming
+// binding id.
+func txMsg(iov []rawIovec, id uint32) *unix.Msghdr {
+	ctl := make([]byte, unix.CmsgSpace(4))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_DEVMEM_DMABUF
+	h.SetLen(unix.CmsgLen(4))
+	binary.NativeEndian.PutUint32(ctl[unix.CmsgLen(0):], id)
+	msg := &unix.Msghdr{Iov: (*unix.Iovec)(unsafe.Pointer(&iov[0])), Control: &ctl[0]}
+	msg.SetIovlen(len(iov))
+	msg.SetControllen(len(ctl))
+	return msg
 }
 
 func TestSimSendAndCompletions(t *testing.T) {
@@ -315,37 +327,19 @@ func TestSimSendAndCompletions(t *testing.T) {
 	for i := range s.Buffer().Bytes() {
 		s.Buffer().Bytes()[i] = byte(i)
 	}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	conn, _ := net.Dial("tcp", ln.Addr().String())
-	defer conn.Close()
-	peer, _ := ln.Accept()
-	defer peer.Close()
-	f, _ := conn.(*net.TCPConn).File()
-	defer f.Close()
-	fd := int(f.Fd())
-
-	ctl := make([]byte, unix.CmsgSpace(4))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
-	h.Level, h.Type = uapi.SOL_SOCKET, uapi.SCM_DEVMEM_DMABUF
-	h.SetLen(unix.CmsgLen(4))
-	binary.NativeEndian.PutUint32(ctl[unix.CmsgLen(0):], 4)
+	fd, peer := txSocket(t)
 	iov := []rawIovec{{Base: 10, Len: 20}, {Base: 100, Len: 5}}
-	var msg unix.Msghdr
-	msg.Iov = (*unix.Iovec)(unsafe.Pointer(&iov[0]))
-	msg.SetIovlen(2)
-	msg.Control = &ctl[0]
-	msg.SetControllen(len(ctl))
+	msg := txMsg(iov, 4)
 
-	if _, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
+	if _, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("without SO_ZEROCOPY: %v, want EINVAL", err)
 	}
-	s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, []byte{1, 0, 0, 0})
-	if _, err := s.Sendmsg(fd, &msg, 0); !errors.Is(err, unix.EINVAL) {
+	s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, []byte{1, 0, 0, 0})
+	if _, err := s.Sendmsg(fd, msg, 0); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("without MSG_ZEROCOPY: %v, want EINVAL", err)
 	}
 	for i := 0; i < 4; i++ {
-		if n, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); n != 25 || err != nil {
+		if n, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); n != 25 || err != nil {
 			t.Fatalf("send %d: %d, %v", i, n, err)
 		}
 	}
@@ -369,13 +363,13 @@ func TestSimSendAndCompletions(t *testing.T) {
 		oob := make([]byte, 64)
 		em := unix.Msghdr{Control: &oob[0]}
 		em.SetControllen(len(oob))
-		if _, err := s.Recvmsg(fd, &em, uapi.MSG_ERRQUEUE); errors.Is(err, unix.EAGAIN) {
+		if _, err := s.Recvmsg(fd, &em, unix.MSG_ERRQUEUE); errors.Is(err, unix.EAGAIN) {
 			break
-		} else if err != nil || em.Flags&uapi.MSG_ERRQUEUE == 0 {
+		} else if err != nil || em.Flags&unix.MSG_ERRQUEUE == 0 {
 			t.Fatal(err, em.Flags)
 		}
-		ee := (*uapi.SockExtendedErr)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
-		if ee.Origin != uapi.SO_EE_ORIGIN_ZEROCOPY {
+		ee := (*unix.SockExtendedErr)(unsafe.Pointer(&oob[unix.CmsgLen(0)]))
+		if ee.Origin != unix.SO_EE_ORIGIN_ZEROCOPY {
 			t.Fatalf("origin %d", ee.Origin)
 		}
 		ranges = append(ranges, [3]uint32{ee.Info, ee.Data, uint32(ee.Code)})
@@ -383,28 +377,31 @@ func TestSimSendAndCompletions(t *testing.T) {
 	if len(ranges) != 1 || ranges[0] != [3]uint32{0, 3, 0} {
 		t.Errorf("completions %v, want one range 0..3", ranges)
 	}
+	if c := s.Counters(); c.Completed != 4 || c.Copied != 0 {
+		t.Errorf("counted %d completed, %d copied; want 4 and 0 (the flag merged away)", c.Completed, c.Copied)
+	}
 	// An iovec past the end: the bytes before it go (a short count); EFAULT only with none.
 	iov[1] = rawIovec{Base: 4*NiovSize - 2, Len: 5}
-	if n, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); n != 20 || err != nil {
+	if n, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); n != 20 || err != nil {
 		t.Errorf("second iovec past the end: %d, %v; want 20", n, err)
 	}
 	iov[0] = rawIovec{Base: 4 * NiovSize, Len: 1}
-	if _, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); !errors.Is(err, unix.EFAULT) {
+	if _, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EFAULT) {
 		t.Errorf("first iovec past the end: %v, want EFAULT", err)
 	}
 	iov[0] = rawIovec{Base: 10, Len: 20}
 	// SO_ZEROCOPY takes 0 or 1; an SCM_DEVMEM_DMABUF cmsg must be exactly CMSG_LEN(4) (row 12).
-	if _, err := s.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, []byte{2, 0, 0, 0}); !errors.Is(err, unix.EINVAL) {
+	if _, err := s.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, []byte{2, 0, 0, 0}); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("SO_ZEROCOPY 2: %v, want EINVAL", err)
 	}
 	long := make([]byte, unix.CmsgSpace(8))
 	lh := (*unix.Cmsghdr)(unsafe.Pointer(&long[0]))
-	lh.Level, lh.Type = uapi.SOL_SOCKET, uapi.SCM_DEVMEM_DMABUF
+	lh.Level, lh.Type = unix.SOL_SOCKET, unix.SCM_DEVMEM_DMABUF
 	lh.SetLen(unix.CmsgLen(8))
 	binary.NativeEndian.PutUint32(long[unix.CmsgLen(0):], 4)
 	msg.Control = &long[0]
 	msg.SetControllen(len(long))
-	if _, err := s.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
+	if _, err := s.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.EINVAL) {
 		t.Errorf("8-byte dma-buf id cmsg: %v, want EINVAL", err)
 	}
 }
@@ -413,61 +410,43 @@ func TestSimSendAndCompletions(t *testing.T) {
 // SO_BINDTODEVICE); AF_INET6 completions come as SOL_IPV6; a truncated error-queue read loses
 // the entry, which the kernel dequeued first (rows 10, 13).
 func TestSimSendRouteAndErrqueue(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer ln.Close()
-	conn, _ := net.Dial("tcp", ln.Addr().String())
-	defer conn.Close()
-	peer, _ := ln.Accept()
-	defer peer.Close()
-	f, _ := conn.(*net.TCPConn).File()
-	defer f.Close()
-	fd := int(f.Fd())
-	ctl := make([]byte, unix.CmsgSpace(4))
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
-	h.Level, h.Type = uapi.SOL_SOCKET, uapi.SCM_DEVMEM_DMABUF
-	h.SetLen(unix.CmsgLen(4))
-	binary.NativeEndian.PutUint32(ctl[unix.CmsgLen(0):], 4)
+	fd, _ := txSocket(t)
 	iov := []rawIovec{{Base: 0, Len: 10}}
-	var msg unix.Msghdr
-	msg.Iov = (*unix.Iovec)(unsafe.Pointer(&iov[0]))
-	msg.SetIovlen(1)
-	msg.Control = &ctl[0]
-	msg.SetControllen(len(ctl))
+	msg := txMsg(iov, 4)
 
 	other, _ := New(Config{Size: NiovSize, TXID: 4, RouteDev: "eth0", BindDev: "eth1"})
 	defer other.Close()
-	other.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, []byte{1, 0, 0, 0})
-	other.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_BINDTODEVICE, []byte("eth1"))
-	if _, err := other.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); !errors.Is(err, unix.ENODEV) {
+	other.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, []byte{1, 0, 0, 0})
+	other.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, []byte("eth1"))
+	if _, err := other.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); !errors.Is(err, unix.ENODEV) {
 		t.Errorf("route via eth0, binding on eth1 (SO_BINDTODEVICE eth1): %v, want ENODEV", err)
 	}
 	same, _ := New(Config{Size: NiovSize, TXID: 4, RouteDev: "eth1", BindDev: "eth1", IPv6: true})
 	defer same.Close()
-	same.Setsockopt(fd, uapi.SOL_SOCKET, uapi.SO_ZEROCOPY, []byte{1, 0, 0, 0})
+	same.Setsockopt(fd, unix.SOL_SOCKET, unix.SO_ZEROCOPY, []byte{1, 0, 0, 0})
 	for range 2 {
-		if _, err := same.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY); err != nil {
+		if _, err := same.Sendmsg(fd, msg, unix.MSG_ZEROCOPY); err != nil {
 			t.Fatalf("route and binding on eth1, no SO_BINDTODEVICE: %v", err)
 		}
-		time.Sleep(time.Millisecond)
 	}
 	small := make([]byte, 8)
 	em := unix.Msghdr{Control: &small[0]}
 	em.SetControllen(len(small))
-	if _, err := same.Recvmsg(fd, &em, uapi.MSG_ERRQUEUE); err != nil || em.Flags&unix.MSG_CTRUNC == 0 {
+	if _, err := same.Recvmsg(fd, &em, unix.MSG_ERRQUEUE); err != nil || em.Flags&unix.MSG_CTRUNC == 0 {
 		t.Fatalf("truncated errqueue read: %v, flags %#x", err, em.Flags)
 	}
 	oob := make([]byte, 64)
 	em = unix.Msghdr{Control: &oob[0]}
 	em.SetControllen(len(oob))
-	if _, err := same.Recvmsg(fd, &em, uapi.MSG_ERRQUEUE); !errors.Is(err, unix.EAGAIN) {
+	if _, err := same.Recvmsg(fd, &em, unix.MSG_ERRQUEUE); !errors.Is(err, unix.EAGAIN) {
 		t.Errorf("after a truncated read: %v, want EAGAIN (the entry was dequeued)", err)
 	}
-	same.Sendmsg(fd, &msg, uapi.MSG_ZEROCOPY)
+	same.Sendmsg(fd, msg, unix.MSG_ZEROCOPY)
 	em.SetControllen(len(oob))
-	if _, err := same.Recvmsg(fd, &em, uapi.MSG_ERRQUEUE); err != nil {
+	if _, err := same.Recvmsg(fd, &em, unix.MSG_ERRQUEUE); err != nil {
 		t.Fatal(err)
 	}
-	if ch := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0])); ch.Level != uapi.SOL_IPV6 || ch.Type != uapi.IPV6_RECVERR {
+	if ch := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0])); ch.Level != unix.SOL_IPV6 || ch.Type != unix.IPV6_RECVERR {
 		t.Errorf("AF_INET6 completion: level %d type %d, want SOL_IPV6/IPV6_RECVERR", ch.Level, ch.Type)
 	}
 }

@@ -45,19 +45,32 @@ func Setsockopt(fd, level, name int, val []byte) (int, error) {
 	return int(r), nil
 }
 
-// Errno returns e as an error, reusing preallocated values for the errnos a busy non-blocking
-// socket answers all the time, so the hot path does not box them again.
+// Errno returns e as an error. The errnos a busy non-blocking socket answers all the time are
+// returned as constants, which the compiler boxes statically, so the hot path allocates nothing.
 func Errno(e unix.Errno) error {
 	switch e {
 	case unix.EAGAIN:
-		return errEAGAIN
+		return unix.EAGAIN
 	case unix.EINTR:
-		return errEINTR
+		return unix.EINTR
 	}
 	return e
 }
 
-var (
-	errEAGAIN error = unix.EAGAIN
-	errEINTR  error = unix.EINTR
-)
+// Call runs f, a non-blocking socket call made from a syscall.RawConn Read or Write callback,
+// again while it fails with EINTR. wait is true on EAGAIN: the callback returns false to park on
+// the netpoller. Otherwise f's count and error come back. Call allocates nothing.
+func Call(f func() (int, error)) (n int, wait bool, err error) {
+	for {
+		n, err := f()
+		switch err {
+		case nil:
+			return n, false, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, true, nil
+		}
+		return n, false, err
+	}
+}

@@ -30,9 +30,9 @@ func TestRoundTripAndErrors(t *testing.T) {
 	if n, err := Recvmsg(fds[1], &msg, 0); err != nil || string(in[:n]) != "devmem" {
 		t.Fatalf("Recvmsg = %q, %v", in[:n], err)
 	}
-	// Nothing left: EAGAIN, as the preallocated value, without allocating.
+	// Nothing left: EAGAIN, boxed statically, without allocating.
 	allocs := testing.AllocsPerRun(100, func() { Recvmsg(fds[1], &msg, 0) })
-	if _, err := Recvmsg(fds[1], &msg, 0); err != errEAGAIN || allocs != 0 {
+	if _, err := Recvmsg(fds[1], &msg, 0); err != unix.EAGAIN || allocs != 0 {
 		t.Fatalf("empty socket: %v (%v allocs)", err, allocs)
 	}
 	// setsockopt returns the kernel's result; a bad level is the kernel's errno.
@@ -42,5 +42,30 @@ func TestRoundTripAndErrors(t *testing.T) {
 	}
 	if _, err := Setsockopt(fds[0], 9999, 1, one); !errors.Is(err, unix.ENOPROTOOPT) && !errors.Is(err, unix.EOPNOTSUPP) {
 		t.Fatalf("bad level: %v", err)
+	}
+}
+
+func TestCall(t *testing.T) {
+	answers := []error{unix.EINTR, unix.EINTR, nil}
+	calls := 0
+	f := func() (int, error) {
+		err := answers[calls]
+		calls++
+		return 7, err
+	}
+	if n, wait, err := Call(f); n != 7 || wait || err != nil || calls != 3 {
+		t.Errorf("EINTR twice, then 7: got %d, wait %v, %v after %d calls", n, wait, err, calls)
+	}
+	answers, calls = []error{unix.EAGAIN}, 0
+	if n, wait, err := Call(f); n != 0 || !wait || err != nil {
+		t.Errorf("EAGAIN: got %d, wait %v, %v", n, wait, err)
+	}
+	answers, calls = []error{unix.ECONNRESET}, 0
+	if _, wait, err := Call(f); wait || err != unix.ECONNRESET {
+		t.Errorf("ECONNRESET: wait %v, %v", wait, err)
+	}
+	answers, calls = []error{nil}, 0
+	if a := testing.AllocsPerRun(100, func() { calls = 0; Call(f) }); a != 0 {
+		t.Errorf("Call allocates %v times", a)
 	}
 }

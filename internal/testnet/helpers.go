@@ -15,27 +15,53 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/devmemtcp/ncdevmem/internal/sockcall"
 )
 
 // TCPPair returns both ends of a loopback TCP connection (no root needed), closed when t ends.
 func TCPPair(t testing.TB) (client, server *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	c, s, err := tcpPair(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
+// TCPPair returns both ends of a TCP connection on the loopback of ns, closed when t ends. control,
+// when not nil, is the client's net.Dialer Control (socket options set before connect).
+func (ns *NS) TCPPair(t testing.TB, control func(network, address string, c syscall.RawConn) error) (client, server *net.TCPConn) {
+	t.Helper()
+	var c, s *net.TCPConn
+	if err := ns.Do(func() (err error) {
+		c, s, err = tcpPair(control)
+		return err
+	}); err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c, s
+}
+
+func tcpPair(control func(network, address string, c syscall.RawConn) error) (client, server *net.TCPConn, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ln.Close()
+	d := net.Dialer{Control: control}
+	c, err := d.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return nil, nil, err
 	}
 	s, err := ln.Accept()
 	if err != nil {
 		c.Close()
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	t.Cleanup(func() { c.Close(); s.Close() })
-	return c.(*net.TCPConn), s.(*net.TCPConn)
+	return c.(*net.TCPConn), s.(*net.TCPConn), nil
 }
 
 var (
@@ -179,4 +205,68 @@ func (ns *NS) LinkState(t testing.TB, link string) string {
 		b.Write(out)
 	}
 	return b.String()
+}
+
+// Connect returns a TCP connection from namespace from to a listener on to's veth address (the
+// pair of Pair), both ends closed when t ends.
+func Connect(t testing.TB, from, to *NS) (client, server *net.TCPConn) {
+	t.Helper()
+	var ln net.Listener
+	if err := to.Do(func() (err error) {
+		ln, err = net.Listen("tcp", to.Addr.String()+":0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var c net.Conn
+	if err := from.Do(func() (err error) {
+		c, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// RawConn returns c's syscall.RawConn, failing t if it has none.
+func RawConn(t testing.TB, c syscall.Conn) syscall.RawConn {
+	t.Helper()
+	rc, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
+}
+
+// BlockingFd puts c in blocking mode with the given SO_RCVTIMEO/SO_SNDTIMEO poll
+// (sockcall.SetBlocking) and returns its descriptor; c keeps owning it, so use it only while c is
+// open.
+func BlockingFd(t testing.TB, c *net.TCPConn, poll time.Duration) int {
+	t.Helper()
+	var fd int
+	var serr error
+	if err := RawConn(t, c).Control(func(f uintptr) {
+		fd = int(f)
+		serr = sockcall.SetBlocking(fd, poll)
+	}); err != nil || serr != nil {
+		t.Fatalf("set blocking: %v %v", err, serr)
+	}
+	return fd
+}
+
+// OpenFDs counts this process's open file descriptors, so a test can prove a failure leaks none.
+func OpenFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

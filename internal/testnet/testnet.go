@@ -140,6 +140,15 @@ func (ns *NS) Do(fn func() error) error {
 	return <-errc
 }
 
+// Run is Do for a test: fn's error fails t. fn may call t.Error but not t.Fatal (it runs on
+// another goroutine).
+func (ns *NS) Run(t testing.TB, fn func() error) {
+	t.Helper()
+	if err := ns.Do(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Command returns a command that runs name with args inside the namespace.
 func (ns *NS) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)

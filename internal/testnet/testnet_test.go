@@ -3,42 +3,21 @@
 package testnet
 
 import (
-	"net"
+	"io"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestRootPairConnects(t *testing.T) {
 	Require(t)
 	a, b := Pair(t)
-	var ln net.Listener
-	if err := b.Do(func() (err error) {
-		ln, err = net.Listen("tcp", b.Addr.String()+":0")
-		return err
-	}); err != nil {
+	c, s := Connect(t, a, b)
+	if _, err := s.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		if c, err := ln.Accept(); err == nil {
-			c.Write([]byte("hi"))
-			c.Close()
-		}
-	}()
-	var got []byte
-	if err := a.Do(func() error {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		buf := make([]byte, 2)
-		_, err = c.Read(buf)
-		got = buf
-		return err
-	}); err != nil {
+	got := make([]byte, 2)
+	if _, err := io.ReadFull(c, got); err != nil {
 		t.Fatal(err)
 	}
 	if string(got) != "hi" {

@@ -2,8 +2,8 @@
 
 // Package uapi is the only home of kernel constants and structs that golang.org/x/sys/unix does not
 // export. Each file mirrors one kernel surface and cites its header and the kernel version that added
-// it; each struct has a size and offset test beside it. Files by owner: socket.go (devmem socket
-// options and cmsgs), netdev.go (netdev generic netlink), ethtool.go (ethtool netlink and
-// SIOCETHTOOL), dmabuf.go (udmabuf, dma-buf sync, memfd),
+// it; each struct has a size and offset test beside it. Files by owner: socket.go (devmem cmsg and
+// token structs, ETOOSMALL, the DONTNEED limits), netdev.go (netdev generic netlink), ethtool.go
+// (ethtool netlink and SIOCETHTOOL), dmabuf.go (udmabuf, dma-buf sync, memfd),
 // io_uring.go (io_uring rings and zero-copy receive, zcrx).
 package uapi

@@ -40,19 +40,18 @@ const PROC_NET_INIT_INO = 0xEFFFFFF9 //nolint:revive // kernel spelling
 
 // Sizes of the ethtool ioctl structs (x86_64 and every 64-bit Linux ABI; checked with pahole on v6.12).
 const (
-	SizeofEthtoolRxnfc         = 192 // struct ethtool_rxnfc with an empty rule_locs[]
-	OffsetofEthtoolRxnfcLocs   = 188 // offsetof(struct ethtool_rxnfc, rule_locs): GRXCLSRLALL writes here
-	SizeofEthtoolRxFlowSpec    = 168
-	SizeofEthtoolTCPIP4Spec    = 16 // struct ethtool_tcpip4_spec (h_u/m_u is a 52-byte union)
-	SizeofEthtoolTCPIP6Spec    = 40
-	SizeofEthtoolFlowExt       = 20
-	SizeofEthtoolRxfhIndir     = 8  // header before ring_index[]
-	SizeofEthtoolRxfh          = 24 // header before rss_config[] and the key
-	SizeofEthtoolDrvinfo       = 196
-	SizeofEthtoolChannels      = 36
-	SizeofIfreq                = 40
-	SizeofEthtoolFlowUnion     = 52 // union ethtool_flow_union
-	EthtoolDrvinfoStringLength = 32 // ETHTOOL_BUSINFO_LEN / 32-byte string fields
+	SizeofEthtoolRxnfc       = 192 // struct ethtool_rxnfc with an empty rule_locs[]
+	OffsetofEthtoolRxnfcLocs = 188 // offsetof(struct ethtool_rxnfc, rule_locs): GRXCLSRLALL writes here
+	SizeofEthtoolRxFlowSpec  = 168
+	SizeofEthtoolTCPIP4Spec  = 16 // struct ethtool_tcpip4_spec (h_u/m_u is a 52-byte union)
+	SizeofEthtoolTCPIP6Spec  = 40
+	SizeofEthtoolFlowExt     = 20
+	SizeofEthtoolRxfhIndir   = 8  // header before ring_index[]
+	SizeofEthtoolRxfh        = 24 // header before rss_config[] and the key
+	SizeofEthtoolDrvinfo     = 196
+	SizeofEthtoolChannels    = 36
+	SizeofIfreq              = 40
+	SizeofEthtoolFlowUnion   = 52 // union ethtool_flow_union
 )
 
 // EthtoolTCPIP4Spec mirrors struct ethtool_tcpip4_spec (include/uapi/linux/ethtool.h, v2.6.27+).
@@ -137,7 +136,9 @@ type EthtoolRxfh struct {
 	_          uint32
 }
 
-// EthtoolDrvinfo mirrors struct ethtool_drvinfo (v2.6.x). Strings are NUL-terminated.
+// EthtoolDrvinfo mirrors struct ethtool_drvinfo (v2.6.x). Strings are NUL-terminated. x/sys has it
+// (unix.EthtoolDrvinfo, and unix.IoctlGetEthtoolDrvinfo to fetch it): this copy goes once
+// nic's SIOCETHTOOL client uses those.
 type EthtoolDrvinfo struct {
 	_           structs.HostLayout
 	Cmd         uint32
@@ -169,7 +170,8 @@ type EthtoolChannels struct {
 }
 
 // Ifreq mirrors struct ifreq (include/uapi/linux/if.h) with ifr_data: the command struct SIOCETHTOOL
-// reads and writes. Data must point at Go memory kept alive across the ioctl.
+// reads and writes. Data must point at Go memory kept alive across the ioctl. (x/sys's unix.Ifreq
+// cannot carry a data pointer.)
 type Ifreq struct {
 	_    structs.HostLayout
 	Name [16]byte
