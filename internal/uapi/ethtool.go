@@ -48,7 +48,6 @@ const (
 	SizeofEthtoolFlowExt     = 20
 	SizeofEthtoolRxfhIndir   = 8  // header before ring_index[]
 	SizeofEthtoolRxfh        = 24 // header before rss_config[] and the key
-	SizeofEthtoolDrvinfo     = 196
 	SizeofEthtoolChannels    = 36
 	SizeofIfreq              = 40
 	SizeofEthtoolFlowUnion   = 52 // union ethtool_flow_union
@@ -134,25 +133,6 @@ type EthtoolRxfh struct {
 	InputXfrm  uint8
 	_          [2]byte
 	_          uint32
-}
-
-// EthtoolDrvinfo mirrors struct ethtool_drvinfo (v2.6.x). Strings are NUL-terminated. x/sys has it
-// (unix.EthtoolDrvinfo, and unix.IoctlGetEthtoolDrvinfo to fetch it): this copy goes once
-// nic's SIOCETHTOOL client uses those.
-type EthtoolDrvinfo struct {
-	_           structs.HostLayout
-	Cmd         uint32
-	Driver      [32]byte
-	Version     [32]byte
-	FWVersion   [32]byte
-	BusInfo     [32]byte
-	EromVersion [32]byte
-	_           [12]byte
-	NPrivFlags  uint32
-	NStats      uint32
-	TestinfoLen uint32
-	EedumpLen   uint32
-	RegdumpLen  uint32
 }
 
 // EthtoolChannels mirrors struct ethtool_channels (v3.2+), used by ETHTOOL_GCHANNELS/SCHANNELS.

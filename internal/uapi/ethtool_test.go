@@ -17,7 +17,6 @@ func TestEthtoolLayouts(t *testing.T) {
 		ext   EthtoolFlowExt
 		indir EthtoolRxfhIndir
 		rxfh  EthtoolRxfh
-		drv   EthtoolDrvinfo
 		ch    EthtoolChannels
 		ifr   Ifreq
 	)
@@ -71,15 +70,6 @@ func TestEthtoolLayouts(t *testing.T) {
 		{"ethtool_rxfh.key_size", unsafe.Offsetof(rxfh.KeySize), 12},
 		{"ethtool_rxfh.hfunc", unsafe.Offsetof(rxfh.Hfunc), 16},
 		{"ethtool_rxfh.input_xfrm", unsafe.Offsetof(rxfh.InputXfrm), 17},
-
-		{"sizeof(ethtool_drvinfo)", unsafe.Sizeof(drv), SizeofEthtoolDrvinfo},
-		{"ethtool_drvinfo.driver", unsafe.Offsetof(drv.Driver), 4},
-		{"ethtool_drvinfo.version", unsafe.Offsetof(drv.Version), 36},
-		{"ethtool_drvinfo.fw_version", unsafe.Offsetof(drv.FWVersion), 68},
-		{"ethtool_drvinfo.bus_info", unsafe.Offsetof(drv.BusInfo), 100},
-		{"ethtool_drvinfo.erom_version", unsafe.Offsetof(drv.EromVersion), 132},
-		{"ethtool_drvinfo.n_priv_flags", unsafe.Offsetof(drv.NPrivFlags), 176},
-		{"ethtool_drvinfo.regdump_len", unsafe.Offsetof(drv.RegdumpLen), 192},
 
 		{"sizeof(ethtool_channels)", unsafe.Sizeof(ch), SizeofEthtoolChannels},
 		{"ethtool_channels.max_combined", unsafe.Offsetof(ch.MaxCombined), 16},

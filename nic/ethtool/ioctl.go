@@ -72,18 +72,20 @@ func u32s(buf []uint64, off, n int) []uint32 {
 
 // DriverInfo is ETHTOOL_GDRVINFO.
 func (c *IoctlClient) DriverInfo(ifname string) (*Driver, error) {
-	buf := words(uapi.SizeofEthtoolDrvinfo)
-	di := (*uapi.EthtoolDrvinfo)(unsafe.Pointer(&buf[0]))
-	di.Cmd = unix.ETHTOOL_GDRVINFO
+	di := &unix.EthtoolDrvinfo{Cmd: unix.ETHTOOL_GDRVINFO}
 	if err := c.ioctl(ifname, unsafe.Pointer(di)); err != nil {
 		return nil, NewError(ifname, "get driver info", "", err, "")
 	}
+	return driverOf(di), nil
+}
+
+func driverOf(di *unix.EthtoolDrvinfo) *Driver {
 	return &Driver{
 		Driver:   cstring(di.Driver[:]),
 		Version:  cstring(di.Version[:]),
-		Firmware: cstring(di.FWVersion[:]),
-		Bus:      cstring(di.BusInfo[:]),
-	}, nil
+		Firmware: cstring(di.Fw_version[:]),
+		Bus:      cstring(di.Bus_info[:]),
+	}
 }
 
 func cstring(b []byte) string {

@@ -114,10 +114,13 @@ func TestChannelsAndDrvinfoGolden(t *testing.T) {
 	if diff := cmp.Diff(want, bytesOf(&ch)); diff != "" {
 		t.Fatalf("ethtool_channels bytes (-want +got):\n%s", diff)
 	}
-	var di uapi.EthtoolDrvinfo
+	var di unix.EthtoolDrvinfo
+	if n := unsafe.Sizeof(di); n != 196 {
+		t.Fatalf("sizeof(ethtool_drvinfo) = %d, want 196", n)
+	}
 	raw := golden(196, 0, le32(3), 4, []byte("veth\x00"), 36, []byte("1.0\x00"), 68, []byte("fw\x00"), 100, []byte("0000:01:00.0"))
 	copy(bytesOf(&di), raw)
-	d := &Driver{Driver: cstring(di.Driver[:]), Version: cstring(di.Version[:]), Firmware: cstring(di.FWVersion[:]), Bus: cstring(di.BusInfo[:])}
+	d := driverOf(&di)
 	if diff := cmp.Diff(&Driver{Driver: "veth", Version: "1.0", Firmware: "fw", Bus: "0000:01:00.0"}, d); diff != "" {
 		t.Fatalf("drvinfo (-want +got):\n%s", diff)
 	}
