@@ -11,7 +11,8 @@ import (
 
 // PlacementWarnings lists, for a run whose two sides shared a host, every flow whose source
 // worker, target worker and data softirq (the target's SO_INCOMING_CPU) were seen on one CPU: the
-// figures then measure one CPU doing all the work, not the network path. Between two hosts CPU
+// figures then measure one CPU doing all the work, not the network path (all of the window when
+// each was seen on that CPU only; part of it when they moved between CPUs). Between two hosts CPU
 // numbers name different CPUs, so there is nothing to compare.
 func PlacementWarnings(run *Run) []string {
 	if !run.SharedHost {
@@ -29,8 +30,14 @@ func PlacementWarnings(run *Run) []string {
 				common = append(common, c)
 			}
 		}
-		if len(common) > 0 {
+		switch {
+		case len(common) == 0:
+		case len(sf.ThreadCPUs) == 1 && len(tf.ThreadCPUs) == 1 && len(tf.SoftirqCPUs) == 1:
 			out = append(out, fmt.Sprintf("flow %d: the source app, the target app and the data softirq all ran on CPU %s, so one CPU did all the work (pin the ends apart with --cpu-src/--cpu-dst)", sf.ID, cpuList(common)))
+		default:
+			// Threads that moved were each seen on several CPUs: they shared one for part of the
+			// window at most, not all of it.
+			out = append(out, fmt.Sprintf("flow %d: the source app, the target app and the data softirq were each seen on CPU %s, so at times one CPU did the work of all three (pin the ends apart with --cpu-src/--cpu-dst, or drop --no-pin)", sf.ID, cpuList(common)))
 		}
 	}
 	return out
