@@ -285,7 +285,7 @@ func (cl *Client) once(ctx context.Context, spec TestSpec, src, dst *endpoint, d
 	}
 	cl.note(out, RoleTarget, tr.Notes)
 	target := netip.AddrPortFrom(dstIP, uint16(tr.DataPort))
-	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU, TargetBoot: tr.BootID}); err != nil {
+	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU, TargetBoot: tr.BootID, SrcPorts: tr.SrcPorts}); err != nil {
 		dst.c.Send(typeAbort, nil)
 		return nil, src.wrap(err)
 	}

@@ -174,7 +174,7 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	}
 	defer flows.Close()
 	session := proto.NewNonce()
-	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
+	if err := s.c.Send(typeReady, &readyMsg{Session: session, DataPort: int(lap.Port()), SrcPorts: sourcePorts(flows), Host: hostname(), NumCPU: numCPU(), BootID: bootID(), Notes: s.takeNotes()}); err != nil {
 		s.fatal.Store(true)
 		return err
 	}
@@ -351,6 +351,9 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 		}
 		return nil
 	}
+	if err := checkSourcePorts(s.p.SrcPorts, spec.Flows); err != nil {
+		return s.fail(err)
+	}
 	fs := make([]*flowState, spec.Flows)
 	defer closeFlows(fs)
 	d := net.Dialer{Timeout: connectTimeout, Control: flows.Control}
@@ -361,15 +364,15 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	// thread's CPU, so there is nothing to spread.
 	sameHost := s.p.TargetBoot != "" && s.p.TargetBoot == bootID()
 	spread := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
-		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost
+		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost && len(s.p.SrcPorts) == 0
 	usedSrc, usedDst := map[int]bool{}, map[int]bool{}
 	shared := 0
 	for i := range fs {
 		var c *net.TCPConn
 		for attempt := 1; ; attempt++ {
-			nc, err := d.DialContext(ctx, "tcp", target.String())
+			nc, err := sourceDialer(d, s.p.SrcPorts, i).DialContext(ctx, "tcp", target.String())
 			if err != nil {
-				return s.fail(fmt.Errorf("flow %d: connect to the target's data port: %w", i, err))
+				return s.fail(fmt.Errorf("flow %d: connect to the target's data port: %w", i, sourcePortAdvice(err, s.p.SrcPorts, i)))
 			}
 			c = nc.(*net.TCPConn)
 			fs[i] = &flowState{id: i, conn: c}
