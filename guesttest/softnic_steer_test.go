@@ -16,9 +16,9 @@ import (
 	"github.com/devmemtcp/ncdevmem/report"
 )
 
-// The tests here close issue 12's steering gaps on softnic: one ntuple rule per flow, NAPI ids
-// that agree with the bound queues, unsplit packets on a bound queue (fidelity row 1 on 7.x),
-// `run` through an RSS context or without one, and --rx-page-size above 4K (row 15).
+// The tests here close issue 12's steering gaps on softnic: one ntuple rule per flow, through an
+// RSS context or without one, NAPI ids that agree with the bound queues, unsplit packets on a
+// bound queue (fidelity row 1 on 7.x), and --rx-page-size above 4K (row 15).
 
 // watchedRun is a devmem run of the softnic bench with namespace B's NIC state polled while it
 // runs.
@@ -160,69 +160,50 @@ func checkNapi(t *testing.T, r *report.Result, bound []uint32, flows int) {
 	}
 }
 
-// TestGuestSoftnicRunRulePerFlow: `ncdevmem run --devmem-rx -n 4` writes one ntuple rule per
-// flow (the target chose each flow's source port, the source bound it before connecting): 4
-// rules in `ethtool -n` during the run, with the 4 source ports, and none after; every flow's
-// socket NAPI id is one of the bound queues', whose qstats carry the bytes.
+// TestGuestSoftnicRunRulePerFlow: `ncdevmem run --devmem-rx -n N` writes one ntuple rule per
+// flow before the flows connect (the target chose each flow's source port, the source bound it):
+// N src-port rules in `ethtool -n` during the run, none after. With --rss-context on (-n 4) the
+// rules point at a new RSS context spread over the devmem queues; with --rss-context off (-n 2)
+// each names a devmem queue and no context exists. Either way every flow's socket NAPI id is one
+// of the bound queues', whose qstats carry the bytes, and the NIC is restored exactly.
 func TestGuestSoftnicRunRulePerFlow(t *testing.T) {
 	b := newSoftnicBench(t)
-	const flows = 4
 	bound := lastQueues(t, b.lab.B, b.lab.B.Link, 2)
-	before := snicState(t, b.lab.B, b.lab.B.Link)
-	w := b.runWatched(t, flows, "--devmem-rx", "-f", b.lab.B.Link, "--num-rx-queues", "2", "-n", strconv.Itoa(flows),
-		"--time", "3s", "--validate", "on", "--dmabuf-size", "32M")
-	if w.err != nil {
-		t.Fatalf("ncdevmem run: %v\nstdout:\n%s\nstderr:\n%s", w.err, w.stdout, w.stderr)
-	}
-	row(t, w.res, "rx")
-	t.Logf("ethtool -n during the run:\n%s", w.during)
-	if w.during == "" {
-		t.Fatalf("never saw %d rules in ethtool -n %s during the run\nstdout:\n%s", flows, b.lab.B.Link, w.stdout)
-	}
-	ports := rulePorts(w.during)
-	if len(ports) != flows || len(slices.Compact(slices.Clone(ports))) != flows {
-		t.Errorf("rules match source ports %v, want %d different ones", ports, flows)
-	}
-	for _, p := range ports {
-		if p < 61000 {
-			t.Errorf("source port %d is not one the target chose (61000-65535)", p)
-		}
-	}
-	checkNapi(t, w.res, bound, flows)
-	b.waitRestored(t, "after the run", before)
-}
-
-// TestGuestSoftnicRunRSSContext runs `ncdevmem run --devmem-rx -n 2` with --rss-context on (the
-// rules point at a new RSS context spread over the devmem queues) and off (each rule names a
-// devmem queue, no context), checks each during the run, and that everything is back after.
-func TestGuestSoftnicRunRSSContext(t *testing.T) {
-	b := newSoftnicBench(t)
-	bound := lastQueues(t, b.lab.B, b.lab.B.Link, 2)
-	for _, mode := range []string{"on", "off"} {
-		t.Run("rss-context="+mode, func(t *testing.T) {
+	for _, c := range []struct {
+		ctx   string
+		flows int
+	}{{"on", 4}, {"off", 2}} {
+		t.Run("rss-context="+c.ctx, func(t *testing.T) {
 			before := snicState(t, b.lab.B, b.lab.B.Link)
-			w := b.runWatched(t, 2, "--devmem-rx", "-f", b.lab.B.Link, "--num-rx-queues", "2", "-n", "2",
-				"--rss-context", mode, "--time", "2s", "--validate", "on", "--dmabuf-size", "32M")
+			w := b.runWatched(t, c.flows, "--devmem-rx", "-f", b.lab.B.Link, "--num-rx-queues", "2", "-n", strconv.Itoa(c.flows),
+				"--rss-context", c.ctx, "--time", "2s", "--validate", "on", "--dmabuf-size", "32M")
 			if w.err != nil {
 				t.Fatalf("ncdevmem run: %v\nstdout:\n%s\nstderr:\n%s", w.err, w.stdout, w.stderr)
 			}
 			row(t, w.res, "rx")
 			t.Logf("during the run:\n%s", w.during)
 			if w.during == "" {
-				t.Fatalf("never saw the 2 rules during the run\nstdout:\n%s", w.stdout)
+				t.Fatalf("never saw %d rules in ethtool -n %s during the run\nstdout:\n%s", c.flows, b.lab.B.Link, w.stdout)
 			}
-			rules, _, _ := strings.Cut(w.during, "== context ")
-			hasCtx := strings.Contains(w.during, "== context ")
-			if mode == "on" {
-				if !hasCtx || !strings.Contains(w.during, "RSS Context ID:") {
+			rules, table, hasCtx := strings.Cut(w.during, "== context ")
+			ports := rulePorts(rules)
+			if len(ports) != c.flows || len(slices.Compact(slices.Clone(ports))) != c.flows {
+				t.Errorf("rules match source ports %v, want %d different ones", ports, c.flows)
+			}
+			for _, p := range ports {
+				if p < 61000 {
+					t.Errorf("source port %d is not one the target chose (61000-65535)", p)
+				}
+			}
+			if c.ctx == "on" {
+				if !hasCtx || strings.Count(rules, "RSS Context ID:") != c.flows {
 					t.Fatalf("--rss-context on: no RSS context, or rules not pointing at one")
 				}
-				_, table, _ := strings.Cut(w.during, "== context ")
 				if q := contextQueues(table); !slices.Equal(q, bound) {
 					t.Errorf("the RSS context spreads over queues %v, want the devmem queues %v", q, bound)
 				}
 			} else {
-				if hasCtx || strings.Contains(w.during, "RSS Context ID:") {
+				if hasCtx || strings.Contains(rules, "RSS Context ID:") {
 					t.Errorf("--rss-context off: an RSS context was used")
 				}
 				for _, q := range bound {
@@ -231,7 +212,7 @@ func TestGuestSoftnicRunRSSContext(t *testing.T) {
 					}
 				}
 			}
-			checkNapi(t, w.res, bound, 2)
+			checkNapi(t, w.res, bound, c.flows)
 			b.waitRestored(t, "after the run", before)
 		})
 	}
