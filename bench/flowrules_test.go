@@ -3,16 +3,22 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/devmemtcp/ncdevmem/bind"
 	"github.com/devmemtcp/ncdevmem/nic"
+	"github.com/devmemtcp/ncdevmem/rx"
 )
 
 func TestPickSourcePorts(t *testing.T) {
@@ -187,6 +193,79 @@ func TestCheckDevmemOpts(t *testing.T) {
 		got := useRSSContext(&TestSpec{RSSContext: s})
 		if (got == nil) != (want == nil) || (got != nil && *got != *want) {
 			t.Errorf("useRSSContext(%q) = %v", s, got)
+		}
+	}
+}
+
+// portedDatapath is the host datapath whose target chooses the source ports, as the devmem
+// target does: it serves targets only while portedOn is set (the registry is global).
+type portedDatapath struct{}
+
+var (
+	portedOn   atomic.Bool
+	portedLast atomic.Pointer[portedFlows]
+)
+
+func init() { Register(portedDatapath{}) }
+
+func (portedDatapath) Name() string { return "ported" }
+
+func (portedDatapath) Handles(spec *TestSpec, role Role) bool {
+	return portedOn.Load() && role == RoleTarget && !spec.DevmemRX
+}
+
+func (portedDatapath) Setup(_ context.Context, s Setup) (Flows, error) {
+	f := &portedFlows{hostFlows: hostFlows{spec: s.Spec}, ports: pickSourcePorts(s.Spec.Flows), peer: map[int]int{}}
+	portedLast.Store(f)
+	return f, nil
+}
+
+type portedFlows struct {
+	hostFlows
+	ports []uint16
+	mu    sync.Mutex
+	peer  map[int]int // flow id -> the source port its connection came from
+}
+
+func (f *portedFlows) SourcePorts() []uint16 { return f.ports }
+
+func (f *portedFlows) Receiver(id int, rc syscall.RawConn) (rx.Engine, error) {
+	var sa unix.Sockaddr
+	var gerr error
+	if err := rc.Control(func(fd uintptr) { sa, gerr = unix.Getpeername(int(fd)) }); err != nil || gerr != nil {
+		return nil, errors.Join(err, gerr)
+	}
+	f.mu.Lock()
+	if in4, ok := sa.(*unix.SockaddrInet4); ok {
+		f.peer[id] = in4.Port
+	}
+	f.mu.Unlock()
+	return f.hostFlows.Receiver(id, rc)
+}
+
+// TestSourcePortsThroughTheSession: the ports a target chose reach the source through the
+// client, and each flow connects from its own port (loopback, host memory, three flows).
+func TestSourcePortsThroughTheSession(t *testing.T) {
+	portedOn.Store(true)
+	defer portedOn.Store(false)
+	key := []byte("0123456789abcdef")
+	src, _ := startServer(t, &Server{Key: key, Software: "test"})
+	dst, _ := startServer(t, &Server{Key: key, Software: "test"})
+	cl := &Client{Src: src, Dst: dst, Key: key, Software: "test"}
+	out, err := cl.Run(context.Background(), quickSpec(3, 300*time.Millisecond), 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRun(t, &out.Runs[0], 3)
+	f := portedLast.Load()
+	if f == nil {
+		t.Fatal("the target did not use the ported datapath")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, p := range f.ports {
+		if f.peer[id] != int(p) {
+			t.Errorf("flow %d came from port %d, the target chose %d (all: %v, chosen %v)", id, f.peer[id], p, f.peer, f.ports)
 		}
 	}
 }
