@@ -348,7 +348,7 @@ func (r *clientRun) prepare(env bool) (tr, sr readyMsg, err error) {
 	}
 	r.cl.note(r.out, RoleTarget, tr.Notes)
 	target := netip.AddrPortFrom(r.dstIP, uint16(tr.DataPort))
-	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: r.spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU, TargetBoot: tr.BootID}); err != nil {
+	if err := src.c.Send(typePrepare, &prepareMsg{Role: RoleSource, Spec: r.spec, Env: env, Target: target.String(), Session: tr.Session, TargetCPUs: tr.NumCPU, TargetBoot: tr.BootID, SrcPorts: tr.SrcPorts}); err != nil {
 		dst.c.Send(typeAbort, nil)
 		return tr, sr, src.wrap(err)
 	}

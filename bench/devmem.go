@@ -15,7 +15,6 @@ import (
 	"github.com/devmemtcp/ncdevmem/bind"
 	"github.com/devmemtcp/ncdevmem/devmem"
 	"github.com/devmemtcp/ncdevmem/dmabuf"
-	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/pattern"
 	"github.com/devmemtcp/ncdevmem/report"
 	"github.com/devmemtcp/ncdevmem/rx"
@@ -149,16 +148,20 @@ func setupDevmemRX(ctx context.Context, k *devmemKernel, s Setup, ifi *net.Inter
 			return nil, fmt.Errorf("devmem rx: %s queue %d is already held by a memory provider (dma-buf %d or io_uring zcrx): another run or tool is using it; pick other --queues", ifi.Name, q.ID, q.Dmabuf)
 		}
 	}
-	flow := nic.Flow{Dst: s.Local}
-	f.rule = fmt.Sprintf("%s -> queues %s (set up by the user: --no-setup)", flow, rx.QueueList(f.queues))
+	if !spec.NoSetup {
+		f.srcPorts = pickSourcePorts(spec.Flows)
+	}
+	flows := flowsFor(s.Local, f.srcPorts)
+	f.rule = fmt.Sprintf("%s -> queues %s (set up by the user: --no-setup)", flows[0], rx.QueueList(f.queues))
 	f.setup, err = devmem.Open(ctx, devmem.Config{
-		Ifname: ifi.Name, Ifindex: ifi.Index, Queues: f.queues, Flows: []nic.Flow{flow},
+		Ifname: ifi.Name, Ifindex: ifi.Index, Queues: f.queues, Flows: flows,
 		NoSetup: spec.NoSetup, StateDir: spec.StateDir, DryRun: spec.DryRun, Log: logWriter(logf), NIC: k.nic,
+		UseRSSContext: useRSSContext(spec), RxPageSize: spec.RxPageSize,
 		Alloc: func() (dmabuf.Buffer, error) {
 			if err := testHold(ctx, holdDevmemAlloc); err != nil {
 				return nil, stopped(ctx, "allocating the dma-buf")
 			}
-			return within(ctx, "allocating the dma-buf", func() (dmabuf.Buffer, error) { return k.open(kind, size) }, closeBuffer)
+			return within(ctx, "allocating the dma-buf", rxAlloc(k, kind, size, spec.RxPageSize), closeBuffer)
 		},
 		BindRX: func(req bind.RXRequest) (devmem.Binding, error) {
 			if ctx.Err() != nil {
@@ -242,6 +245,9 @@ type devmemRXFlows struct {
 	logf    func(string, ...any)
 	queues  []uint32
 	rule    string
+	// srcPorts are the flows' source ports, chosen for one ntuple rule per flow (nil: --no-setup).
+	srcPorts []uint16
+	napi     napiState
 
 	client  netdevClient
 	setup   *devmem.Setup // the NIC preparation, dma-buf and binding (nil before Open succeeds)
@@ -258,10 +264,14 @@ type devmemRXFlows struct {
 
 func (*devmemRXFlows) Control(string, string, syscall.RawConn) error { return nil }
 
-func (f *devmemRXFlows) Receiver(id int, _ syscall.RawConn) (rx.Engine, error) {
+// SourcePorts are the source ports the source must bind, one per flow (bench/flowrules.go).
+func (f *devmemRXFlows) SourcePorts() []uint16 { return f.srcPorts }
+
+func (f *devmemRXFlows) Receiver(id int, rc syscall.RawConn) (rx.Engine, error) {
 	if f.binding == nil {
 		return nil, errors.New("devmem rx: no dma-buf binding (dry run)")
 	}
+	f.napi.add(id, rc)
 	cfg := rx.DevmemConfig{
 		Buf: share(f.buf, &f.bufMu), DmabufID: f.binding.ID(), ReadSize: f.spec.ReadSize,
 		Every: f.spec.Validate.Every, FailLinear: f.spec.FailLinear,
@@ -322,9 +332,14 @@ func (f *devmemRXFlows) queueOfNapi(id uint32) (int, error) {
 }
 
 func (f *devmemRXFlows) WindowStart() error { f.win.start(f.win.engineSum(), f.snapshot()); return nil }
-func (f *devmemRXFlows) WindowEnd() error   { f.win.end(f.win.engineSum(), f.snapshot()); return nil }
 
-func (f *devmemRXFlows) Report() *report.Devmem { return f.win.report() }
+func (f *devmemRXFlows) WindowEnd() error {
+	f.win.end(f.win.engineSum(), f.snapshot())
+	f.recordNapi()
+	return nil
+}
+
+func (f *devmemRXFlows) Report() *report.Devmem { return f.withNapi(f.win.report()) }
 
 // snapshot reads the bound queues' qstats and their page pools' stats. Either may be missing
 // (a driver without qstats, a kernel without CONFIG_PAGE_POOL_STATS): that is noted once, not an

@@ -43,6 +43,8 @@ type prepareMsg struct {
 	// TargetBoot is the target's kernel boot id (source only): equal to the source's own, both
 	// roles share a host and there are no separate net CPUs to spread flows over.
 	TargetBoot string `json:"target_boot,omitempty"`
+	// SrcPorts (source only) are the source ports the target chose, one per flow (bench/flowrules.go).
+	SrcPorts []uint16 `json:"src_ports,omitempty"`
 }
 
 // startMsg is the body of start (older clients send none).
@@ -55,6 +57,7 @@ type startMsg struct {
 type readyMsg struct {
 	Session  []byte   `json:"session,omitempty"`   // target: the id data connections must present
 	DataPort int      `json:"data_port,omitempty"` // target: where the source connects
+	SrcPorts []uint16 `json:"src_ports,omitempty"` // target: the source port of each flow, if it chose them
 	Host     string   `json:"host"`
 	NumCPU   int      `json:"num_cpu"`
 	BootID   string   `json:"boot_id,omitempty"` // /proc/sys/kernel/random/boot_id: equal ids share a host

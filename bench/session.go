@@ -160,7 +160,7 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	}
 	defer flows.Close()
 	session := proto.NewNonce()
-	if err := s.ready(&readyMsg{Session: session, DataPort: int(lap.Port())}); err != nil {
+	if err := s.ready(&readyMsg{Session: session, DataPort: int(lap.Port()), SrcPorts: sourcePorts(flows)}); err != nil {
 		return err
 	}
 	if spec.DryRun {
@@ -375,6 +375,9 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	if spec.DryRun {
 		return s.ready(&readyMsg{})
 	}
+	if err := checkSourcePorts(s.p.SrcPorts, spec.Flows); err != nil {
+		return s.fail(err)
+	}
 	fs := make([]*flowState, spec.Flows)
 	defer closeFlows(fs)
 	if err := s.connectFlows(ctx, dp, flows, target, fs); err != nil {
@@ -404,7 +407,8 @@ func (s *session) newSpreader(target netip.AddrPort) *spreader {
 	// thread's CPU, so there is nothing to spread.
 	sameHost := s.p.TargetBoot != "" && s.p.TargetBoot == bootID()
 	on := !spec.NoPin && len(spec.CPUsSrc) == 0 && len(spec.CPUsDst) == 0 && spec.Flows > 1 &&
-		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost
+		spec.Flows <= numCPU() && spec.Flows <= s.p.TargetCPUs && !target.Addr().IsLoopback() && !sameHost &&
+		len(s.p.SrcPorts) == 0 // chosen source ports (one ntuple rule per flow) cannot be redialled
 	return &spreader{on: on, usedSrc: map[int]bool{}, usedDst: map[int]bool{}}
 }
 
@@ -436,9 +440,9 @@ func (s *session) connectFlows(ctx context.Context, dp Datapath, flows Flows, ta
 	sp := s.newSpreader(target)
 	for i := range fs {
 		for attempt := 1; ; attempt++ {
-			nc, err := d.DialContext(ctx, "tcp", target.String())
+			nc, err := sourceDialer(d, s.p.SrcPorts, i).DialContext(ctx, "tcp", target.String())
 			if err != nil {
-				return fmt.Errorf("flow %d: connect to the target's data port: %w", i, err)
+				return fmt.Errorf("flow %d: connect to the target's data port: %w", i, sourcePortAdvice(err, s.p.SrcPorts, i))
 			}
 			c := nc.(*net.TCPConn)
 			fs[i] = &flowState{id: i, conn: c}

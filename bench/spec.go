@@ -126,6 +126,10 @@ type TestSpec struct {
 	DryRun     bool   `json:"dry_run,omitempty"`
 	StateDir   string `json:"state_dir,omitempty"`
 	FailLinear bool   `json:"fail_linear,omitempty"`
+	// RxPageSize is the net_iov size bind-rx asks for (--rx-page-size; 0: a page); RSSContext is
+	// --rss-context: "" or "auto" (an RSS context when the driver has them), "on" or "off".
+	RxPageSize uint32 `json:"rx_page_size,omitempty"`
+	RSSContext string `json:"rss_context,omitempty"`
 
 	// Zcrx makes the target receive with io_uring zero-copy receive (bench/zcrx.go) on a queue of
 	// Ifname chosen and prepared as for devmem RX; RxMem is the area ("host", the default, or
@@ -154,6 +158,7 @@ func (s *TestSpec) Check() error {
 	s.checkPaths(bad)
 	s.checkZcrx(bad)
 	s.checkDevmemOnly(bad)
+	errs = append(errs, s.checkDevmemOpts()...)
 	s.checkLists(bad)
 	return errors.Join(errs...)
 }

@@ -158,6 +158,29 @@ type Devmem struct {
 	// Zcrx holds the io_uring zero-copy receive counters when the target received with --zcrx
 	// (the dma-buf fields above are then zero; Qstats and PagePool cover the zcrx queue).
 	Zcrx *Zcrx `json:"zcrx,omitempty"`
+	// Napi (target, devmem RX) says where the flows met the NIC, read at the end of the window.
+	Napi *DevmemNapi `json:"napi,omitempty"`
+}
+
+// DevmemNapi pairs each target flow's socket NAPI id (SO_INCOMING_NAPI_ID) with the NAPI ids of
+// the bound queues (netdev queue-get): a flow whose payload came through the binding has one of
+// the bound queues' ids.
+type DevmemNapi struct {
+	Flows  []FlowNapi  `json:"flows"`
+	Queues []QueueNapi `json:"queues"`
+}
+
+// FlowNapi is one flow's socket NAPI id and the bound queue that NAPI serves (-1: none of them).
+type FlowNapi struct {
+	Flow   int    `json:"flow"`
+	NapiID uint32 `json:"napi_id"` // 0: the kernel named none
+	Queue  int    `json:"queue"`
+}
+
+// QueueNapi is one bound RX queue and its NAPI id (0: the queue has no NAPI instance).
+type QueueNapi struct {
+	Queue  uint32 `json:"queue"`
+	NapiID uint32 `json:"napi_id"`
 }
 
 // Zcrx are the io_uring zero-copy receive (zcrx) counters of the target over the window.

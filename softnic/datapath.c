@@ -79,6 +79,8 @@ module_param_named(refuse_5tuple_errno, snic_faults.refuse_errno, int, 0644);
 MODULE_PARM_DESC(refuse_5tuple_errno, "errno returned by refuse_5tuple (default 95, EOPNOTSUPP; 22 is EINVAL)");
 module_param_named(pp_fail_pct, snic_faults.pp_fail_pct, uint, 0644);
 MODULE_PARM_DESC(pp_fail_pct, "fault: fail this percentage of page-pool allocations (0-100)");
+module_param_named(unsplit_every, snic_faults.unsplit_every, uint, 0644);
+MODULE_PARM_DESC(unsplit_every, "fault: deliver every Nth TCP segment that header split would split unsplit, payload in the linear area, as a NIC does with a packet it cannot parse (0: off)");
 module_param_cb(pp_fail_next, &snic_atomic_ops, &snic_faults.pp_fail_next, 0644);
 MODULE_PARM_DESC(pp_fail_next, "fault: fail the next N page-pool allocations");
 
@@ -557,6 +559,7 @@ static bool snic_rx_one(struct snic_rxq *rq, struct sk_buff *src)
 	bool tcp_data = pk->l4proto == IPPROTO_TCP && pk->payload;
 	bool unreadable = snic_pool_unreadable(rq->pp);
 	unsigned int every = READ_ONCE(snic_faults.drop_every);
+	unsigned int unsplit = READ_ONCE(snic_faults.unsplit_every);
 	long tgt = -1, ci;
 	struct sk_buff *skb;
 	bool split = false;
@@ -581,12 +584,22 @@ static bool snic_rx_one(struct snic_rxq *rq, struct sk_buff *src)
 			split = pk->payload > READ_ONCE(p->hds_thresh);
 		else if (!SNIC_K7 && unreadable)
 			split = true;
-		if (split)
-			linear = pk->hlen;
-		else if (unreadable || len <= SNIC_COPYBREAK)
+		/* A NIC that cannot parse a packet leaves it whole in the
+		 * header buffer: on a bound queue its payload then reaches the
+		 * socket as ordinary bytes, not as dma-buf frags.
+		 */
+		if (split && unsplit &&
+		    (unsigned int)atomic_inc_return(&snic_faults.unsplit_ctr) % unsplit == 0) {
+			split = false;
+			rq->st.fault_unsplit++;
 			linear = len;
-		else
+		} else if (split) {
+			linear = pk->hlen;
+		} else if (unreadable || len <= SNIC_COPYBREAK) {
+			linear = len;
+		} else {
 			linear = pk->hlen;	/* no split: payload in pool pages */
+		}
 	} else {
 		linear = len;
 	}

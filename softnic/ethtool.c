@@ -424,6 +424,7 @@ static const char snic_stat_names[][ETH_GSTRING_LEN] = {
 	"rx_fault_corrupt",
 	"rx_fault_drop",
 	"rx_fault_pp_fail",
+	"rx_fault_unsplit",
 	"tx_packets",
 	"tx_bytes",
 	"tx_drops",
@@ -466,6 +467,7 @@ static void snic_get_ethtool_stats(struct net_device *dev, struct ethtool_stats 
 		r.fault_corrupt += rs.fault_corrupt;
 		r.fault_drop += rs.fault_drop;
 		r.fault_pp += rs.fault_pp;
+		r.fault_unsplit += rs.fault_unsplit;
 		overruns += atomic64_read(&p->rxq[i].overruns);
 		t.packets += ts.packets;
 		t.bytes += ts.bytes;
@@ -482,6 +484,7 @@ static void snic_get_ethtool_stats(struct net_device *dev, struct ethtool_stats 
 	*data++ = r.fault_corrupt;
 	*data++ = r.fault_drop;
 	*data++ = r.fault_pp;
+	*data++ = r.fault_unsplit;
 	*data++ = t.packets;
 	*data++ = t.bytes;
 	*data++ = t.hw_drops;

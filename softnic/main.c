@@ -247,6 +247,7 @@ static void snic_fold_rx(struct snic_rx_stats *to, const struct snic_rx_stats *s
 	to->fault_corrupt += s->fault_corrupt;
 	to->fault_drop += s->fault_drop;
 	to->fault_pp += s->fault_pp;
+	to->fault_unsplit += s->fault_unsplit;
 }
 
 /* Changes the number of combined channels. Queues beyond the new count are

@@ -63,6 +63,7 @@ struct snic_rx_stats {
 	u64 fault_corrupt;
 	u64 fault_drop;
 	u64 fault_pp;
+	u64 fault_unsplit;	/* split packets delivered unsplit by the fault switch */
 };
 
 struct snic_tx_stats {
@@ -142,6 +143,8 @@ struct snic_faults {
 	bool refuse_5tuple;
 	int refuse_errno;
 	unsigned int pp_fail_pct;
+	unsigned int unsplit_every;
+	atomic_t unsplit_ctr;
 	atomic_t pp_fail_next;
 	atomic_t drop_ctr;
 };

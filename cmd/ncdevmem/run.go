@@ -56,6 +56,8 @@ type runOptions struct {
 	dryRun        bool
 	stateDir      string
 	failLinear    bool
+	rxPageSize    string
+	rssContext    string
 	zcrx          bool
 	zcrxAreaSize  string
 	validateGiven bool
@@ -114,6 +116,8 @@ on loopback: host memory, 5 s, one flow, validation on.
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the NIC changes the setup would make, run nothing")
 	f.StringVar(&o.stateDir, "state-dir", "", "`DIR` for the NIC restore journal (see 'ncdevmem cleanup')")
 	f.BoolVar(&o.failLinear, "fail-linear", false, "fail on any SCM_DEVMEM_LINEAR frag (header split did not split)")
+	f.StringVar(&o.rxPageSize, "rx-page-size", "", "devmem RX net_iov `SIZE` bind-rx asks for (a power of two, e.g. 16K; default a page; a udmabuf then uses 2 MiB hugetlb pages)")
+	f.StringVar(&o.rssContext, "rss-context", "auto", "steer the devmem flows through an RSS context over the devmem queues: `auto` (when the driver has them), on or off")
 	f.BoolVar(&o.zcrx, "zcrx", false, "target receives with io_uring zero-copy receive, one ifq per RX queue of -f, the queues chosen and prepared as for devmem RX (--queues, --num-rx-queues; --rx-mem host or udmabuf)")
 	f.StringVar(&o.zcrxAreaSize, "zcrx-area-size", "", "zcrx area `SIZE`, split between the queues (default 62.5M, at most 128M)")
 	return cmd
@@ -248,6 +252,19 @@ func (o *runOptions) spec() (bench.TestSpec, error) {
 		}
 	}
 	s.NoSetup, s.DryRun, s.StateDir, s.FailLinear = o.noSetup, o.dryRun, o.stateDir, o.failLinear
+	if o.rxPageSize != "" {
+		n, err := parseSize("--rx-page-size", o.rxPageSize)
+		if err != nil {
+			return s, err
+		}
+		if n > bench.MaxRxPageSize {
+			return s, usageErrorf("--rx-page-size %d: at most %d", n, bench.MaxRxPageSize)
+		}
+		s.RxPageSize = uint32(n)
+	}
+	if o.rssContext != "auto" {
+		s.RSSContext = o.rssContext
+	}
 	s.Zcrx = o.zcrx
 	if o.zcrxAreaSize != "" {
 		if s.ZcrxAreaSize, err = parseSize("--zcrx-area-size", o.zcrxAreaSize); err != nil {
