@@ -14,7 +14,7 @@
 #   NCDEVMEM_VM_612      pinned 6.12 ABI name (default 6.12.117+deb12)
 #   NCDEVMEM_VM_7        pinned 7.x ABI name (default 7.3.4+deb13)
 #   NCDEVMEM_VM_RUN      -test.run pattern for the guest tests (default all)
-#   NCDEVMEM_VM_TIMEOUT  seconds one guest may run before it counts as not reporting (default 600)
+#   NCDEVMEM_VM_TIMEOUT  seconds one guest may run before it counts as not reporting (default 1200)
 #   NCDEVMEM_VM_SMP, NCDEVMEM_VM_MEM   guest CPUs (default 2) and memory in MiB (default 2048)
 #   NCDEVMEM_VM_JOBS     guests (and the judges) run at once (default 2; 1: one after another)
 #   NCDEVMEM_VM_PKGS     packages whose tests run in the guests (default "guesttest udmabuf bind doctor nic")
@@ -31,7 +31,7 @@ PIN_612=${NCDEVMEM_VM_612:-6.12.117+deb12}
 PIN_7=${NCDEVMEM_VM_7:-7.3.4+deb13}
 FLAVOUR=cloud-amd64
 RUN=${NCDEVMEM_VM_RUN:-}
-TIMEOUT=${NCDEVMEM_VM_TIMEOUT:-600}
+TIMEOUT=${NCDEVMEM_VM_TIMEOUT:-1200}
 SMP=${NCDEVMEM_VM_SMP:-2}
 MEM=${NCDEVMEM_VM_MEM:-2048}
 # The 7.x guest gets a udmabuf size limit above the 64 MiB default so the large-buffer test can run;
