@@ -190,7 +190,7 @@ type devmemReader struct {
 
 // read does one recvmsg(MSG_SOCK_DEVMEM). It returns false with no error when nothing was ready.
 func (r *devmemReader) read() (bool, error) {
-	n, oobn, _, _, err := unix.Recvmsg(r.fd, r.iov, r.oob, uapi.MSG_SOCK_DEVMEM)
+	n, oobn, _, _, err := unix.Recvmsg(r.fd, r.iov, r.oob, unix.MSG_SOCK_DEVMEM)
 	if errors.Is(err, unix.EAGAIN) {
 		return false, nil
 	}
@@ -213,7 +213,7 @@ func (r *devmemReader) read() (bool, error) {
 		off := binary.LittleEndian.Uint64(m.Data[0:])
 		size := int64(binary.LittleEndian.Uint32(m.Data[8:]))
 		switch m.Header.Type {
-		case uapi.SO_DEVMEM_LINEAR:
+		case unix.SO_DEVMEM_LINEAR:
 			for i := range size {
 				if r.iov[lin+int(i)] != patternByte(r.pos+i) {
 					r.bad++
@@ -221,7 +221,7 @@ func (r *devmemReader) read() (bool, error) {
 			}
 			lin += int(size)
 			r.linear += size
-		case uapi.SO_DEVMEM_DMABUF:
+		case unix.SO_DEVMEM_DMABUF:
 			if id := binary.LittleEndian.Uint32(m.Data[16:]); id != r.id {
 				return false, fmt.Errorf("frag of dma-buf binding %d, want %d", id, r.id)
 			}
@@ -266,7 +266,7 @@ func (r *devmemReader) release() error {
 			binary.LittleEndian.PutUint32(opt[8*i:], tok)
 			binary.LittleEndian.PutUint32(opt[8*i+4:], 1)
 		}
-		got, err := sockcall.Setsockopt(r.fd, unix.SOL_SOCKET, uapi.SO_DEVMEM_DONTNEED, opt)
+		got, err := sockcall.Setsockopt(r.fd, unix.SOL_SOCKET, unix.SO_DEVMEM_DONTNEED, opt)
 		if err != nil {
 			return fmt.Errorf("SO_DEVMEM_DONTNEED of %d tokens: %w", k, err)
 		}

@@ -244,14 +244,23 @@ func TestGuestSoftnicEthtool(t *testing.T) {
 			!strings.Contains(out, "toeplitz: on") {
 			t.Errorf("ethtool -x after -X equal 2:\n%s", out)
 		}
-		for _, l := range strings.Split(out, "\n") {
-			if _, v, ok := strings.Cut(l, ":"); ok && strings.HasPrefix(strings.TrimSpace(l), "0") {
-				for _, f := range strings.Fields(v) {
+		// The table's rows are "  N:  q q q ..." before "RSS hash key:"; the key's own line
+		// ("07:ab:...") must not be read as a row.
+		table, _, _ := strings.Cut(out, "RSS hash key")
+		row := regexp.MustCompile(`^\s*\d+:\s+(.*)$`)
+		rows := 0
+		for _, l := range strings.Split(table, "\n") {
+			if m := row.FindStringSubmatch(l); m != nil {
+				rows++
+				for _, f := range strings.Fields(m[1]) {
 					if f != "0" && f != "1" {
 						t.Fatalf("entry %s outside queues 0-1 after -X equal 2:\n%s", f, out)
 					}
 				}
 			}
+		}
+		if rows == 0 {
+			t.Fatalf("no indirection table rows in ethtool -x:\n%s", out)
 		}
 		// While the table is the user's, channels cannot shrink below what it uses... (core rule)
 		run(t, "ethtool", "-X", dev, "default")

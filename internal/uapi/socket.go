@@ -19,16 +19,6 @@ const (
 	MAX_DONTNEED_FRAGS  = 1024 //nolint:revive
 )
 
-// Copies of x/sys/unix constants, kept only until guesttest/softnic_devmem_test.go (not in the
-// seams change) uses unix.MSG_SOCK_DEVMEM, unix.SO_DEVMEM_LINEAR, unix.SO_DEVMEM_DMABUF and
-// unix.SO_DEVMEM_DONTNEED; then delete them. socket_test.go checks they equal x/sys's.
-const (
-	SO_DEVMEM_LINEAR   = 78        //nolint:revive
-	SO_DEVMEM_DMABUF   = 79        //nolint:revive
-	SO_DEVMEM_DONTNEED = 80        //nolint:revive
-	MSG_SOCK_DEVMEM    = 0x2000000 //nolint:revive
-)
-
 // DmabufCmsg is struct dmabuf_cmsg (include/uapi/linux/uio.h, v6.12), the payload of both
 // SCM_DEVMEM_DMABUF and SCM_DEVMEM_LINEAR (where only FragSize is meaningful). 24 bytes.
 type DmabufCmsg struct {

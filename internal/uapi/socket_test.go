@@ -43,20 +43,3 @@ func TestSocketLayouts(t *testing.T) {
 		t.Errorf("CMSG_LEN(4) = %d, want 20", got)
 	}
 }
-
-// TestSocketConstantsMatchXSys keeps the last copies equal to x/sys/unix until they go.
-func TestSocketConstantsMatchXSys(t *testing.T) {
-	for _, tc := range []struct {
-		name      string
-		ours, sys int
-	}{
-		{"SO_DEVMEM_LINEAR", SO_DEVMEM_LINEAR, unix.SO_DEVMEM_LINEAR},
-		{"SO_DEVMEM_DMABUF", SO_DEVMEM_DMABUF, unix.SO_DEVMEM_DMABUF},
-		{"SO_DEVMEM_DONTNEED", SO_DEVMEM_DONTNEED, unix.SO_DEVMEM_DONTNEED},
-		{"MSG_SOCK_DEVMEM", MSG_SOCK_DEVMEM, unix.MSG_SOCK_DEVMEM},
-	} {
-		if tc.ours != tc.sys {
-			t.Errorf("%s = %d, x/sys/unix has %d", tc.name, tc.ours, tc.sys)
-		}
-	}
-}
