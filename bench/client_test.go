@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 package bench
 
 import (

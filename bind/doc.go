@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package bind is ncdevmem's client for the kernel's netdev generic netlink family
 // (Documentation/netlink/specs/netdev.yaml, Documentation/networking/devmem.rst): typed dumps of
 // devices, queues, NAPI instances, queue statistics and page pools, and the two devmem commands,

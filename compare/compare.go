@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package compare summarises repeated runs of several ncdevmem results and compares them: for every
 // figure of package metrics the median, spread and 95% confidence interval of each input, and the
 // change against the first input with a Mann–Whitney U-test p-value (golang.org/x/perf/benchmath,

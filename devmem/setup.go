@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package devmem is the one devmem setup path that bench, legacy and selftest share: a device's
 // RX queues are prepared (nic.Prepare: header split on, hds-thresh 0, channels, RSS off the
 // queues or an RSS context, one ntuple rule per flow, all journaled), a dma-buf is allocated (or

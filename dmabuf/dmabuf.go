@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package dmabuf defines the memory that devmem RX fills and devmem TX sends from, as the engines see
 // it. Implementations: udmabuf (host pages behind a real dma-buf), gpu (CUDA device memory, behind the
 // cuda build tag) and Host (plain memory, no dma-buf: the baseline and the simulator's backing).

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package doctor decides whether a NIC is ready for devmem TCP, receive and send, and says exactly
 // what to change: a checklist over the kernel's netdev ops, the driver, channels, header split,
 // ntuple steering, RSS, each RX queue (NAPI, IRQ, CPUs, memory provider), XDP, udmabuf, CUDA and

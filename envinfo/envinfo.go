@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package envinfo records the environment a run measured in (kernel, CPU, frequency governor, tool
 // version and, for a named interface, driver, firmware, queues, rings, header split, RSS and IRQ
 // affinity) and lists what differs between two such records: a changed driver or ring size is the

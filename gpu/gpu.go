@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package gpu exports CUDA device memory as a dma-buf, for devmem RX into and TX from GPU memory.
 // It loads libcuda.so.1 at run time through purego (no cgo), and only in binaries built with
 // -tags cuda: loading it makes the binary dynamically linked, and the default ncdevmem stays static.

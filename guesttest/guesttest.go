@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package guesttest holds the guest-kernel test tier: ordinary Go tests that run inside a QEMU guest
 // booted by scripts/vm/run-tests.sh with one of Debian's 6.12 or 7.x kernels, real udmabuf and (on
 // 7.x) netdevsim. They are selected by NCDEVMEM_GUEST=1 so they always compile and, anywhere else,

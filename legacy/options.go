@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package legacy is the kernel selftest's C ncdevmem, reimplemented: the same flags
 // (getopt string "Lls:c:p:v:q:t:f:z:nb:"), the same defaults, stdout and exit codes, so that
 // tools/testing/selftests/drivers/net/hw/devmem.py passes with this binary in the C tool's place.

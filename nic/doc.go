@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package nic prepares a NIC for devmem TCP and puts it back: header split (tcp-data-split on,
 // hds-thresh 0), RSS kept off the devmem queues (an RSS context over them when the driver has
 // contexts, else the main indirection table over the other queues), and one ntuple rule per flow.

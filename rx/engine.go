@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package rx holds the receive engines: host (read/recvmsg into process memory, optional MSG_TRUNC)
 // and devmem (recvmsg with MSG_SOCK_DEVMEM, cmsg parsing, token batching, validation through the
 // dma-buf). Each engine drains one flow; the bench package runs one per connection.

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package selftest runs the kernel's devmem TCP selftest (tools/testing/selftests/drivers/net/hw/
 // devmem.py) natively and prints its KTAP: the same probe, the same ncdevmem invocations on this
 // host (run in-process through package legacy) and the same pass conditions. The remote side,

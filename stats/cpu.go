@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package stats measures what a run costs and does: per-CPU time from /proc/stat over the test
 // window (kperf's maths), and the per-socket figures the report shows (TCP_INFO, SO_INCOMING_CPU).
 package stats

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package tx holds the send engines: host (write, optional MSG_ZEROCOPY with completions reaped from
 // the error queue) and devmem (sendmsg of dma-buf offsets with SCM_DEVMEM_DMABUF and MSG_ZEROCOPY).
 // Each engine feeds one flow; the bench package runs one per connection.

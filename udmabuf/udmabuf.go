@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package udmabuf allocates host memory as a real dma-buf through /dev/udmabuf: a sealed memfd is
 // turned into a dma-buf (UDMABUF_CREATE), mapped shared, and every CPU access is bracketed with
 // DMA_BUF_IOCTL_SYNC. It is the memory devmem RX fills and devmem TX sends from on hosts without a

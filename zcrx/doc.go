@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package zcrx is io_uring zero-copy receive (Linux 6.15+): a ring set up with DEFER_TASKRUN,
 // SINGLE_ISSUER and CQE32, an interface queue registered with IORING_REGISTER_ZCRX_IFQ whose area
 // is host memory or a dma-buf, multishot RECV_ZC per flow, completions that point into the area

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Command ncdevmem measures Linux devmem TCP: throughput and CPU cost of TCP flows whose payload the
 // NIC places in (or sends from) a dma-buf, against a host-memory baseline. See README.md.
 package main

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package devmemsim is a devmem TCP socket simulator for tests: it stands at the rx/tx engines'
 // kernel seam (recvmsg, sendmsg, setsockopt, getsockopt on one fd) and behaves like a kernel with a
 // devmem-capable NIC whose queues are bound to a dma-buf.

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package golden compares test output with files under a package's testdata directory; go test
 // -update rewrites them. It is imported only by tests.
 package golden

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package sockcall issues the socket syscalls of the devmem data path raw: x/sys's wrappers either
 // drop the result (setsockopt's SO_DEVMEM_DONTNEED returns the number of frags freed) or take
 // iovec bases as pointers, which devmem TX's dma-buf offsets are not. Nothing here allocates on

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package testnet builds throwaway network namespaces joined by veth pairs for host-kernel tests.
 //
 // Tests that use it are named TestRoot... and run only when NCDEVMEM_ROOT_TESTS=1 (make test-root);

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package ethtool is the kernel half of package nic: one small client per kernel surface, each
 // over a connection it is given, in the style of mdlayher/ethtool.
 //

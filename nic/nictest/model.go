@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: MIT
 
+//go:build linux && (amd64 || arm64 || loong64 || mips64 || mips64le || ppc64 || ppc64le || riscv64 || s390x)
+
 // Package nictest is an in-memory NIC that implements nic.Kernel with the kernel's rules: ntuple
 // slots, RSS table sizes and queue bounds, RSS contexts (lowest free ID, busy while a rule uses
 // them), header split refused off while a memory provider is bound, channel counts refused below
