@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/internal/testnet"
+	"github.com/devmemtcp/ncdevmem/proto"
 	"github.com/devmemtcp/ncdevmem/report"
 	"golang.org/x/sys/unix"
 )
@@ -176,7 +177,7 @@ func waitSynSent(t *testing.T, p *proc, port int) {
 }
 
 func TestStopHandshake(t *testing.T) {
-	// A server that accepts and never says hello.
+	// A server that says hello, reads the client's and never welcomes it.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -197,10 +198,18 @@ func TestStopHandshake(t *testing.T) {
 	select {
 	case c := <-accepted:
 		defer c.Close()
+		// The client's hello is the sign that it is in the handshake, waiting for the welcome.
+		pc := proto.NewConn(c)
+		if err := pc.Send(proto.TypeHello, &proto.Hello{Proto: proto.Version, Software: "fake", Nonce: proto.NewNonce()}); err != nil {
+			t.Fatalf("fake server hello: %v", err)
+		}
+		var h proto.Hello
+		if err := pc.Expect(proto.TypeHello, &h); err != nil {
+			t.Fatalf("fake server: the client's hello: %v", err)
+		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("the client never connected")
 	}
-	time.Sleep(300 * time.Millisecond) // connected; now it waits for the server's hello
 	checkStopped(t, p, syscall.SIGINT, "handshake", "during the handshake", js)
 }
 
