@@ -469,8 +469,10 @@ elif [ -z "$result" ]; then
 elif [ "$result" != "JUDGES-RESULT rc=0" ]; then
 	die "a judge failed (see the [judges] lines above; logs in $w)"
 fi
+nknown=$(grep -ac '^JUDGES KNOWN FAIL' "$w/results.log" || true)
+[ "$nknown" -gt 0 ] && note "$nknown known failure(s) (known-failures.txt; reasons in the [judges] lines above)"
 if [ "$DEVMEM" = 1 ]; then
-	echo "judges: every devmem.py case passed with both binaries"
+	echo "judges: every kselftest case passed (devmem.py and the netkit siblings with both binaries), but $nknown known failure(s)"
 else
 	echo "judges: devmem.py was NOT run (NCDEVMEM_JUDGES_DEVMEM=0); the side-by-side passed"
 fi
