@@ -472,7 +472,7 @@ fi
 nknown=$(grep -ac '^JUDGES KNOWN FAIL' "$w/results.log" || true)
 [ "$nknown" -gt 0 ] && note "$nknown known failure(s) (known-failures.txt; reasons in the [judges] lines above)"
 if [ "$DEVMEM" = 1 ]; then
-	echo "judges: every kselftest case passed (devmem.py and the netkit siblings with both binaries), but $nknown known failure(s)"
+	echo "judges: every kselftest case passed (devmem.py and the netkit siblings with both binaries); known failures: $nknown"
 else
 	echo "judges: devmem.py was NOT run (NCDEVMEM_JUDGES_DEVMEM=0); the side-by-side passed"
 fi
