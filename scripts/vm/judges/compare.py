@@ -12,6 +12,10 @@ status 1): devmem.py and scripts read exit codes, and the issue's rule is that t
 unless it is a bug. The differences already judged are in KNOWN with the reason; there a case
 passes with either equal outcomes or exactly the known pair.
 Differences in text are reported only.
+
+By default the command lines that devmem.py itself runs with both binaries (the probes and its
+RX/TX shapes) are left out: devmem.py already checks their exit codes and the peer's bytes, and
+they are the slow half. --all runs them too, for their text.
 """
 
 import argparse
@@ -85,9 +89,12 @@ class Case:
     """One command line run by both binaries. kind: plain, rx (a sender feeds the listener), or tx
     (a socat listener in the peer namespace receives)."""
 
-    def __init__(self, name, args, kind="plain", payload=b"", stdin=b"", nodelay=0):
+    def __init__(self, name, args, kind="plain", payload=b"", stdin=b"", nodelay=0, ksft=False):
         self.name, self.args, self.kind = name, args, kind
         self.payload, self.stdin, self.nodelay = payload, stdin, nodelay
+        # ksft: a command line the kselftests themselves run with both binaries (their exit codes
+        # and the peer's bytes are checked there); only --all runs it here again, for the text.
+        self.ksft = ksft
 
     def run(self, a, binary, port):
         args = [binary] + [x.replace("PORT", str(port)) for x in self.args]
@@ -132,43 +139,53 @@ def main():
     ap.add_argument("--remote", required=True)
     ap.add_argument("--c-bin", required=True)
     ap.add_argument("--ours-bin", required=True)
+    ap.add_argument("--all", action="store_true",
+                    help="also the command lines devmem.py runs itself (compares their text too)")
     a = ap.parse_args()
     i, loc, rem = a.ifname, a.local, a.remote
     kib = (PATTERN * 200)[:1024]
     bad = (bytes([1, 2, 3, 9, 5, 6, 10]) * 200)[:1024]  # 146 mismatches: beyond the C tool's 20
     cases = [
-        Case("probe", ["-f", i]),
-        Case("probe 16K niov", ["-f", i, "-b", "16384"]),
+        Case("probe", ["-f", i], ksft=True),
+        Case("probe 16K niov", ["-f", i, "-b", "16384"], ksft=True),
         Case("probe, no such device", ["-f", "nosuch0"]),
         Case("no -f", ["-l", "-s", loc, "-p", "PORT"]),
         Case("unknown option", ["-f", i, "-Z"]),
         Case("rx, bad -b", ["-l", "-f", i, "-s", loc, "-p", "PORT", "-b", "1000"]),
         Case("rx, queue out of range", ["-l", "-f", i, "-s", loc, "-p", "PORT", "-t", "3", "-q", "2"]),
         Case("rx 1K -v 7 -c (check_rx)", ["-l", "-f", i, "-s", loc, "-p", "PORT", "-c", rem, "-v", "7"],
-             "rx", kib),
+             "rx", kib, ksft=True),
         Case("rx 1K, no -v (payload to stdout)", ["-l", "-f", i, "-s", loc, "-p", "PORT", "-c", rem],
              "rx", kib),
         Case("rx wrong pattern -v 7", ["-l", "-f", i, "-s", loc, "-p", "PORT", "-c", rem, "-v", "7"],
              "rx", bad),
         Case("rx 1 B -L nodelay (check_rx_hds)", ["-l", "-f", i, "-s", loc, "-p", "PORT", "-L"],
-             "rx", b"\0", nodelay=1),
+             "rx", b"\0", nodelay=1, ksft=True),
         Case("rx 32K -b 16384 (check_rx_large_niov)",
              ["-l", "-f", i, "-s", loc, "-p", "PORT", "-c", rem, "-v", "7", "-b", "16384"],
-             "rx", (PATTERN * 5000)[:32768]),
+             "rx", (PATTERN * 5000)[:32768], ksft=True),
         Case("tx hello world (check_tx)", ["-f", i, "-s", rem, "-p", "PORT"], "tx",
-             stdin=b"hello\nworld\n"),
+             stdin=b"hello\nworld\n", ksft=True),
         Case("tx -z 3 (check_tx_chunks)", ["-f", i, "-s", rem, "-p", "PORT", "-z", "3"], "tx",
-             stdin=b"hello\nworld\n"),
+             stdin=b"hello\nworld\n", ksft=True),
     ]
+    if not a.all:
+        skipped = [c.name for c in cases if c.ksft]
+        cases = [c for c in cases if not c.ksft]
+        print(f"CMP not run again here (devmem.py ran them with both binaries): {', '.join(skipped)}",
+              flush=True)
     port = 21000
     rc = 0
     ndiff = 0
+    # The NIC as the last run left it (ethtool runs once per run, not twice: each spawn is slow
+    # under TCG). Every run must leave it as it found it.
+    state = nic_state(a.ifname)
     for c in cases:
         port += 2
         diffs = []
         res = []
         for name, binary, p in (("C", a.c_bin, port), ("ours", a.ours_bin, port + 1)):
-            before = nic_state(a.ifname)
+            before = state
             r = c.run(a, binary, p)
             if r["note"]:
                 diffs.append(f"{name}: {r['note']}")
@@ -179,7 +196,8 @@ def main():
                                     check=False)
                 diffs.append(f"{name}: left a restore journal; `ncdevmem cleanup` exit "
                              f"{cl.returncode}")
-            if nic_state(a.ifname) != before:
+            state = nic_state(a.ifname)
+            if state != before:
                 diffs.append(f"{name}: the NIC's channels/rings/RSS/rules differ after the run")
             res.append(r)
         rc_c, rc_o = res
@@ -198,8 +216,8 @@ def main():
             for shape in sorted(set(sc) | set(so)):
                 if sc[shape] != so[shape]:
                     diffs.append(f"std{stream}: C {sc[shape]}x, ours {so[shape]}x: {shape[:160]!r}")
-        state = "SAME" if not diffs else "DIFF"
-        print(f"CMP {state} {c.name}: outcome C {oc[0]} ours {oc[1]}  [{rc_c['cmd']}]",
+        verdict = "SAME" if not diffs else "DIFF"
+        print(f"CMP {verdict} {c.name}: outcome C {oc[0]} ours {oc[1]}  [{rc_c['cmd']}]",
               flush=True)
         if diffs:
             ndiff += 1
