@@ -80,6 +80,7 @@ int snic_make_pool(struct net_device *dev, unsigned int idx, u32 psize,
 		.dev = snic_dma_dev,
 		.netdev = dev,
 		.queue_idx = idx,
+		.napi = &p->rxq[idx].napi,
 		.dma_dir = DMA_FROM_DEVICE,
 		.max_len = psize,
 	};
@@ -146,6 +147,9 @@ struct page_pool *snic_rxq_stop(struct snic_priv *p, unsigned int idx)
 	netif_queue_set_napi(dev, idx, NETDEV_QUEUE_TYPE_RX, NULL);
 	netif_queue_set_napi(dev, idx, NETDEV_QUEUE_TYPE_TX, NULL);
 	snic_napi_disable(&rq->napi);
+	/* The pool names this NAPI (pp.napi): no direct recycling from here on. */
+	if (pp)
+		page_pool_disable_direct_recycling(pp);
 	snic_purge_ring(rq);
 	rq->pp = NULL;
 	return pp;
