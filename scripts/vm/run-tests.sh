@@ -607,7 +607,7 @@ devmem_table() {
 		w=$CACHE/work/$k
 		[ -d "$w/out" ] || continue
 		cat "$w"/out/*.out 2>/dev/null | tr -d '\026' | { grep -aoE 'NCDEVMEM-ROW \{.*\}' || true; } | sed 's/^NCDEVMEM-ROW //' |
-			jq -r --arg k "$k" '[(.kernel // $k), .mode, .flows, .gbps, .validated_bytes, .linear_bytes, .tokens,
+			jq -r --arg k "$k" '[(.kernel // $k), .mode, .flows, (.gbps | if . == null then null else (. * 1000 | round / 1000) end), .validated_bytes, .linear_bytes, .tokens,
 				.dontneed_calls, .mismatches] | map(if . == null then "-" else tostring end) | @tsv' >>"$rows" ||
 			{ note "a NCDEVMEM-ROW line from the $k guest is not valid JSON"; rc=1; }
 	done
