@@ -266,6 +266,15 @@ type devmemRXFlows struct {
 
 func (*devmemRXFlows) Control(string, string, syscall.RawConn) error { return nil }
 
+// devmemReadSize is the payload one recvmsg of a devmem flow may take: --read-size, but at most an
+// eighth of what the flow may hold (never under a page). A recvmsg's frags stay held until their
+// tokens go back, so reads as large as the flow's share of a small dma-buf leave the NIC's page
+// pool empty while the socket still has data queued: the pool-exhaustion drops then pile up into
+// retransmission timeouts (seen on softnic with a 1 MiB dma-buf and 512 KiB reads).
+func devmemReadSize(readSize int, hold int64) int {
+	return int(min(int64(readSize), max(hold/8, 4096)))
+}
+
 // SourcePorts are the source ports the source must bind, one per flow (bench/flowrules.go).
 func (f *devmemRXFlows) SourcePorts() []uint16 { return f.srcPorts }
 
@@ -274,11 +283,16 @@ func (f *devmemRXFlows) Receiver(id int, rc syscall.RawConn) (rx.Engine, error) 
 		return nil, errors.New("devmem rx: no dma-buf binding (dry run)")
 	}
 	f.napi.add(id, rc)
+	// The flows share the buffer: together they may pin at most half of it.
+	hold := max(f.buf.Size()/int64(2*max(f.spec.Flows, 1)), 64<<10)
+	read := devmemReadSize(f.spec.ReadSize, hold)
+	if read < f.spec.ReadSize && id == 0 {
+		f.logf("devmem rx: %d bytes per recvmsg (not --read-size %d): each flow may hold %d bytes of the %d-byte dma-buf", read, f.spec.ReadSize, hold, f.buf.Size())
+	}
 	cfg := rx.DevmemConfig{
-		Buf: share(f.buf, &f.bufMu), DmabufID: f.binding.ID(), ReadSize: f.spec.ReadSize,
+		Buf: share(f.buf, &f.bufMu), DmabufID: f.binding.ID(), ReadSize: read,
 		Every: f.spec.Validate.Every, FailLinear: f.spec.FailLinear,
-		// The flows share the buffer: together they may pin at most half of it.
-		HoldBytes: max(f.buf.Size()/int64(2*max(f.spec.Flows, 1)), 64<<10),
+		HoldBytes: hold,
 		Ifname:    f.ifname, Queues: f.queues, Rule: f.rule,
 		QueueOfNapi: f.queueOfNapi, Sys: f.k.rxSys, NiovSize: f.niov,
 	}

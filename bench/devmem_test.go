@@ -492,3 +492,19 @@ func TestServerStopDuringDevmemSetup(t *testing.T) {
 		t.Error("the dma-buf allocated after the stop was never freed")
 	}
 }
+
+func TestDevmemReadSize(t *testing.T) {
+	for _, c := range []struct {
+		read       int
+		hold, want int64
+	}{
+		{512 << 10, 16 << 20, 512 << 10}, // a large buffer: --read-size as given
+		{512 << 10, 512 << 10, 64 << 10}, // 1 MiB dma-buf, one flow: an eighth of its half
+		{512 << 10, 16 << 10, 4096},      // never under a page
+		{1024, 64 << 10, 1024},           // a small --read-size stays
+	} {
+		if got := devmemReadSize(c.read, c.hold); int64(got) != c.want {
+			t.Errorf("devmemReadSize(%d, %d) = %d, want %d", c.read, c.hold, got, c.want)
+		}
+	}
+}
