@@ -176,8 +176,8 @@ func TestGuestSoftnicLegacyTX(t *testing.T) {
 		"-c", lab.A.Addr.String(), "-v", "7")
 	rxp.waitListening(t)
 	// The C tool sends stdin line by line, one sendmsg and completion per 7-byte line: keep it
-	// short under TCG.
-	txp := startLegacy(t, lab.A, yes7(16<<10), "-f", lab.A.Link, "-s", lab.B.Addr.String(), "-p", strconv.Itoa(port),
+	// short under TCG: 8 KiB, two -z 4096 chunks.
+	txp := startLegacy(t, lab.A, yes7(8<<10), "-f", lab.A.Link, "-s", lab.B.Addr.String(), "-p", strconv.Itoa(port),
 		"-c", lab.A.Addr.String(), "-z", "4096")
 	if code := txp.wait(t, 2*time.Minute); code != 0 {
 		t.Fatalf("ncdevmem TX: exit %d\nstderr:\n%s", code, tailLines(txp.stderr.String(), 40))
