@@ -19,8 +19,10 @@ import (
 const (
 	MaxFlows  = 1024
 	MaxIOSize = 128 << 20 // kperf's --read-size/--write-size ceiling
-	// DefaultIOSize is the default --write-size and --read-size.
+	// DefaultIOSize is the default --write-size and --read-size; DevmemIOSize (kperf's) theirs in
+	// devmem and zcrx runs, where what a call takes stays held in the dma-buf or area.
 	DefaultIOSize = 512 << 10
+	DevmemIOSize  = 64 << 10
 	MaxDuration   = 24 * time.Hour
 	// MaxBuffers bounds the per-flow I/O buffers one role allocates (flows x read or write size).
 	MaxBuffers = 2 << 30

@@ -90,8 +90,8 @@ on loopback: host memory, 5 s, one flow, validation on.
 	f.StringVar(&o.dst, "dst", "", "target server `HOST[:PORT]` (receives and validates)")
 	f.IntVarP(&o.flows, "flows", "n", 1, "number of TCP connections")
 	f.StringVarP(&o.duration, "time", "t", "5s", "measurement window (`DURATION`, e.g. 30s; a plain number is seconds)")
-	f.StringVar(&o.writeSize, "write-size", "512K", "bytes per write on the source (`SIZE`, K/M/G suffixes; kperf's default is 64K)")
-	f.StringVar(&o.readSize, "read-size", "512K", "bytes per read on the target (`SIZE`; kperf's default is 64K)")
+	f.StringVar(&o.writeSize, "write-size", "", "bytes per write on the source (`SIZE`, K/M/G suffixes; default 512K, and kperf's 64K for devmem and zcrx runs)")
+	f.StringVar(&o.readSize, "read-size", "", "bytes per read on the target (`SIZE`; default 512K, and kperf's 64K for devmem and zcrx runs)")
 	f.BoolVar(&o.msgZerocopy, "msg-zerocopy", false, "send with MSG_ZEROCOPY (completions counted, copied ones reported)")
 	f.BoolVar(&o.msgTrunc, "msg-trunc", false, "receive with MSG_TRUNC (no copy; implies --validate off)")
 	f.StringVar(&o.validate, "validate", "on", "payload check `MODE`: on, off or sample:N (one read or frag in N)")
@@ -191,13 +191,25 @@ func (o *runOptions) spec() (bench.TestSpec, error) {
 	if s.Duration, err = parseDuration(o.duration); err != nil {
 		return s, err
 	}
-	ws, err := parseSize("--write-size", o.writeSize)
-	if err != nil {
-		return s, err
+	// Host memory defaults to 512 KiB calls (bench.DefaultIOSize); devmem and zcrx runs keep
+	// kperf's 64 KiB: what one call takes stays held in the dma-buf or area until its tokens or
+	// buffers go back, and softnic's pool-exhaustion test (a 1 MiB dma-buf) ended in
+	// retransmission timeouts with 512 KiB calls.
+	io := bench.DefaultIOSize
+	if o.devmemRX || o.devmemTX || o.zcrx {
+		io = bench.DevmemIOSize
 	}
-	rs, err := parseSize("--read-size", o.readSize)
-	if err != nil {
-		return s, err
+	ws, rs := int64(io), int64(io)
+	var err2 error
+	if o.writeSize != "" {
+		if ws, err2 = parseSize("--write-size", o.writeSize); err2 != nil {
+			return s, err2
+		}
+	}
+	if o.readSize != "" {
+		if rs, err2 = parseSize("--read-size", o.readSize); err2 != nil {
+			return s, err2
+		}
 	}
 	if ws > bench.MaxIOSize || rs > bench.MaxIOSize {
 		return s, usageErrorf("--write-size/--read-size: at most %d bytes", bench.MaxIOSize)

@@ -198,3 +198,29 @@ func TestRunFailureWritesJSON(t *testing.T) {
 		t.Errorf("temporary files left: %v", m)
 	}
 }
+
+// The call sizes default to 512 KiB, and to kperf's 64 KiB in devmem and zcrx runs; a size given
+// on the command line wins either way.
+func TestRunIOSizeDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		o          runOptions
+		write, rdz int
+	}{
+		{"host", runOptions{}, 512 << 10, 512 << 10},
+		{"devmem rx", runOptions{devmemRX: true, ifname: "eth1"}, 64 << 10, 64 << 10},
+		{"devmem tx", runOptions{devmemTX: true, ifname: "eth1"}, 64 << 10, 64 << 10},
+		{"zcrx", runOptions{zcrx: true, ifname: "eth1"}, 64 << 10, 64 << 10},
+		{"given", runOptions{devmemRX: true, ifname: "eth1", writeSize: "1M", readSize: "256K"}, 1 << 20, 256 << 10},
+	} {
+		o := tc.o
+		o.flows, o.duration, o.validate, o.runs = 1, "1s", "on", 1
+		s, err := o.spec()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if s.WriteSize != tc.write || s.ReadSize != tc.rdz {
+			t.Errorf("%s: write %d read %d, want %d and %d", tc.name, s.WriteSize, s.ReadSize, tc.write, tc.rdz)
+		}
+	}
+}
