@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/devmemtcp/ncdevmem/bind"
+	"github.com/devmemtcp/ncdevmem/internal/testnet"
 	"github.com/devmemtcp/ncdevmem/nic"
 	"github.com/devmemtcp/ncdevmem/rx"
 )
@@ -132,17 +133,8 @@ func TestSourceDialer(t *testing.T) {
 }
 
 func TestNapiRecord(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	rc, err := c.(*net.TCPConn).SyscallConn()
+	c, _ := testnet.TCPPair(t)
+	rc, err := c.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

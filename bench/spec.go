@@ -28,6 +28,17 @@ const (
 	MaxBuffers = 2 << 30
 )
 
+// IOSizeFor is the default --write-size and --read-size of a run: DefaultIOSize in host memory,
+// DevmemIOSize when a dma-buf or zcrx area is in the path. What one call takes there stays held
+// until its tokens or buffers go back, and softnic's pool-exhaustion test (a 1 MiB dma-buf) ended
+// in retransmission timeouts with 512 KiB calls.
+func IOSizeFor(zeroCopy bool) int {
+	if zeroCopy {
+		return DevmemIOSize
+	}
+	return DefaultIOSize
+}
+
 // Role is the part one server plays in a test.
 type Role string
 

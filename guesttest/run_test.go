@@ -76,23 +76,10 @@ func startServer(t *testing.T, bin string, ns *testnet.NS, key string) string {
 			t.Logf("server %s log:\n%s", addr, logs.String())
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := ns.Do(func() error {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err
-		})
-		if err == nil {
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not listening on %s after 30 s: %v\n%s", addr, err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := listening(ns, addr, 30*time.Second); err != nil {
+		t.Fatalf("server not listening on %s after 30 s: %v\n%s", addr, err, logs.String())
 	}
+	return addr
 }
 
 // TestGuestRunOverNetdevsim runs real `ncdevmem server`s in two namespaces joined by a netdevsim link

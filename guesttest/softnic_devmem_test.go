@@ -373,17 +373,8 @@ func TestGuestSoftnicTokensHeld(t *testing.T) {
 func queueStat(t *testing.T, ns *testnet.NS, q uint32, name string) uint64 {
 	t.Helper()
 	var v uint64
-	err := ns.Do(func() error {
-		c, err := bind.Dial()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		ifi, err := net.InterfaceByName(ns.Link)
-		if err != nil {
-			return err
-		}
-		st, err := c.QstatsQueues(ifi.Index)
+	err := netdevIn(ns, ns.Link, func(c *bind.Client, ifindex int) error {
+		st, err := c.QstatsQueues(ifindex)
 		if err != nil {
 			return err
 		}

@@ -9,9 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -211,10 +209,7 @@ func TestGuestSoftnicSelftest(t *testing.T) {
 	CheckKernelLog(t)
 	lab := SoftnicLab(t, false)
 	bin := ncdevmemBin(t)
-	key := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(key, []byte("softnic-guest-key-0123456789\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := writeKey(t)
 	peer := startServer(t, bin, lab.A, key)
 	before := snicState(t, lab.B, lab.B.Link)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -48,10 +48,7 @@ func newSoftnicBench(t *testing.T) *softnicBench {
 	t.Helper()
 	CheckKernelLog(t)
 	lab := SoftnicLab(t, false)
-	b := &softnicBench{lab: lab, bin: ncdevmemBin(t), key: filepath.Join(t.TempDir(), "key")}
-	if err := os.WriteFile(b.key, []byte("softnic-guest-key-0123456789\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	b := &softnicBench{lab: lab, bin: ncdevmemBin(t), key: writeKey(t)}
 	b.src = startServer(t, b.bin, lab.A, b.key)
 	b.dst = startServer(t, b.bin, lab.B, b.key)
 	return b
@@ -96,17 +93,8 @@ func snicState(t *testing.T, ns *testnet.NS, link string) string {
 		out, err := nsCmd(ns, "ethtool", "-x", link, "context", strconv.Itoa(ctx)).CombinedOutput()
 		fmt.Fprintf(&b, "== context %d: exists %v\n", ctx, err == nil && bytes.Contains(out, []byte("indirection table")))
 	}
-	err := doIn(ns, func() error {
-		c, err := bind.Dial()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		ifi, err := net.InterfaceByName(link)
-		if err != nil {
-			return err
-		}
-		qs, err := c.Queues(ifi.Index)
+	err := netdevIn(ns, link, func(c *bind.Client, ifindex int) error {
+		qs, err := c.Queues(ifindex)
 		if err != nil {
 			return err
 		}
@@ -119,6 +107,22 @@ func snicState(t *testing.T, ns *testnet.NS, link string) string {
 		t.Fatalf("netdev queues of %s: %v", link, err)
 	}
 	return b.String()
+}
+
+// netdevIn runs f inside ns (nil: here) with a netdev netlink client and link's ifindex.
+func netdevIn(ns *testnet.NS, link string, f func(c *bind.Client, ifindex int) error) error {
+	return doIn(ns, func() error {
+		c, err := bind.Dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ifi, err := net.InterfaceByName(link)
+		if err != nil {
+			return err
+		}
+		return f(c, ifi.Index)
+	})
 }
 
 // doIn runs f in ns, or in the current namespace when ns is nil.
@@ -290,10 +294,7 @@ func TestGuestSoftnicRunKilled(t *testing.T) {
 	CheckKernelLog(t)
 	lab := SoftnicLab(t, false)
 	bin := ncdevmemBin(t)
-	key := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(key, []byte("softnic-guest-key-0123456789\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := writeKey(t)
 	src := startServer(t, bin, lab.A, key)
 	before := snicState(t, lab.B, lab.B.Link)
 	dstAddr := net.JoinHostPort(lab.B.Addr.String(), "18401")
@@ -347,7 +348,15 @@ func TestGuestSoftnicRunKilled(t *testing.T) {
 
 func waitListen(t *testing.T, ns *testnet.NS, addr string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	if err := listening(ns, addr, 30*time.Second); err != nil {
+		t.Fatalf("nothing listens on %s after 30 s: %v", addr, err)
+	}
+}
+
+// listening waits up to within for a TCP listener on addr inside ns; the last dial's error when
+// none came up.
+func listening(ns *testnet.NS, addr string, within time.Duration) error {
+	deadline := time.Now().Add(within)
 	for {
 		err := ns.Do(func() error {
 			c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -356,23 +365,28 @@ func waitListen(t *testing.T, ns *testnet.NS, addr string) {
 			}
 			return err
 		})
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s after 30 s: %v", addr, err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// TestGuestSoftnicCorruptionCaught arms softnic's corruption fault on the run's data connection:
-// the run must fail (exit 1) naming the flow and the exact stream offset of the byte. The
-// target's data port is pinned by giving namespace B a one-port ephemeral range, and the stream
-// offset is softnic's TCP position less the data hello that precedes the payload.
-func TestGuestSoftnicCorruptionCaught(t *testing.T) {
-	b := newSoftnicBench(t)
-	const port, pos = 45123, 3_000_017
+// writeKey writes the lab's pre-shared key to a temporary file and returns its path.
+func writeKey(t *testing.T) string {
+	t.Helper()
+	key := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(key, []byte("softnic-guest-key-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// armCorruption makes softnic flip the byte at TCP stream position pos of the next connection
+// to port in namespace B, which it pins as B's only ephemeral port (restored at cleanup). It
+// returns the payload stream offset the run must report: pos less the data hello before it.
+func armCorruption(t *testing.T, b *softnicBench, port, pos int) int {
+	t.Helper()
 	old := strings.TrimSpace(nsRun(t, b.lab.B, "cat", "/proc/sys/net/ipv4/ip_local_port_range"))
 	nsRun(t, b.lab.B, "sh", "-c", fmt.Sprintf("echo '%d %d' > /proc/sys/net/ipv4/ip_local_port_range", port, port))
 	t.Cleanup(func() {
@@ -385,7 +399,17 @@ func TestGuestSoftnicCorruptionCaught(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := pos - len(hello)
+	return pos - len(hello)
+}
+
+// TestGuestSoftnicCorruptionCaught arms softnic's corruption fault on the run's data connection:
+// the run must fail (exit 1) naming the flow and the exact stream offset of the byte. The
+// target's data port is pinned by giving namespace B a one-port ephemeral range, and the stream
+// offset is softnic's TCP position less the data hello that precedes the payload.
+func TestGuestSoftnicCorruptionCaught(t *testing.T) {
+	b := newSoftnicBench(t)
+	const port, pos = 45123, 3_000_017
+	want := armCorruption(t, b, port, pos)
 	before := SoftnicParamValue(t, "corrupted")
 	_, stdout, stderr, err := b.run(t, "--devmem-rx", "-f", b.lab.B.Link, "-n", "1", "--time", "3s", "--validate", "on",
 		"--dmabuf-size", "32M")

@@ -296,17 +296,8 @@ func TestGuestSoftnicEthtool(t *testing.T) {
 func queueRX(t *testing.T, ns *testnet.NS, link string) map[uint32]uint64 {
 	t.Helper()
 	out := map[uint32]uint64{}
-	err := ns.Do(func() error {
-		c, err := bind.Dial()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		ifi, err := net.InterfaceByName(link)
-		if err != nil {
-			return err
-		}
-		st, err := c.QstatsQueues(ifi.Index)
+	err := netdevIn(ns, link, func(c *bind.Client, ifindex int) error {
+		st, err := c.QstatsQueues(ifindex)
 		if err != nil {
 			return err
 		}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/devmemtcp/ncdevmem/metrics"
-	"github.com/devmemtcp/ncdevmem/proto"
 	"github.com/devmemtcp/ncdevmem/report"
 )
 
@@ -202,19 +201,7 @@ func TestGuestSoftnicZcrxCorruption(t *testing.T) {
 		t.Skip("no zcrx on this kernel: TestGuestSoftnicZcrx checks the refusal")
 	}
 	const port, pos = 45124, 2_000_029
-	old := strings.TrimSpace(nsRun(t, b.lab.B, "cat", "/proc/sys/net/ipv4/ip_local_port_range"))
-	nsRun(t, b.lab.B, "sh", "-c", fmt.Sprintf("echo '%d %d' > /proc/sys/net/ipv4/ip_local_port_range", port, port))
-	t.Cleanup(func() {
-		nsRun(t, b.lab.B, "sh", "-c", "echo '"+old+"' > /proc/sys/net/ipv4/ip_local_port_range")
-	})
-	SoftnicParam(t, "corrupt_sport", "0")
-	SoftnicParam(t, "corrupt_offset", strconv.Itoa(pos))
-	SoftnicParam(t, "corrupt_dport", strconv.Itoa(port))
-	hello, err := proto.EncodeFrame(proto.TypeDataHello, &proto.DataHello{Session: proto.NewNonce(), Flow: 0, MAC: make([]byte, 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := pos - len(hello)
+	want := armCorruption(t, b, port, pos)
 	before := snicState(t, b.lab.B, b.lab.B.Link)
 	_, stdout, stderr, err := b.run(t, "--zcrx", "-f", b.lab.B.Link, "--num-rx-queues", "1", "-n", "1", "--time", "3s", "--validate", "on")
 	var ee *exec.ExitError

@@ -191,15 +191,8 @@ func (o *runOptions) spec() (bench.TestSpec, error) {
 	if s.Duration, err = parseDuration(o.duration); err != nil {
 		return s, err
 	}
-	// Host memory defaults to 512 KiB calls (bench.DefaultIOSize); devmem and zcrx runs keep
-	// kperf's 64 KiB: what one call takes stays held in the dma-buf or area until its tokens or
-	// buffers go back, and softnic's pool-exhaustion test (a 1 MiB dma-buf) ended in
-	// retransmission timeouts with 512 KiB calls.
-	io := bench.DefaultIOSize
-	if o.devmemRX || o.devmemTX || o.zcrx {
-		io = bench.DevmemIOSize
-	}
-	ws, rs := int64(io), int64(io)
+	io := int64(bench.IOSizeFor(o.devmemRX || o.devmemTX || o.zcrx))
+	ws, rs := io, io
 	var err2 error
 	if o.writeSize != "" {
 		if ws, err2 = parseSize("--write-size", o.writeSize); err2 != nil {
