@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,8 +99,17 @@ func (devmemDatapath) Setup(ctx context.Context, s Setup) (Flows, error) {
 }
 
 // rxQueues picks the devmem RX queues: --queues, or the last --num-rx-queues queues, or (as the C
-// ncdevmem does) the last one; queue 0 up to the first devmem queue keep RSS traffic.
-func rxQueues(spec *TestSpec, ifname string, queues []bind.Queue) ([]uint32, error) {
+// ncdevmem does) the last one; queue 0 up to the first devmem queue keep RSS traffic. ifi's name
+// and flags shape the advice: the loopback device has one queue and no way to get more, so it is
+// told to name a NIC instead.
+func rxQueues(spec *TestSpec, ifi *net.Interface, queues []bind.Queue) ([]uint32, error) {
+	ifname := ifi.Name
+	raise := func(n string) string { return fmt.Sprintf("raise them with: ethtool -L %s combined %s", ifname, n) }
+	if ifi.Flags&net.FlagLoopback != 0 {
+		raise = func(string) string {
+			return "the loopback device cannot have more, nor a page pool or DMA: name a NIC with -f (check one with: ncdevmem doctor -f IFNAME), or leave out --devmem-rx/--zcrx to measure host memory over loopback"
+		}
+	}
 	var n uint32
 	for _, q := range queues {
 		if q.Type == bind.QueueRX {
@@ -110,7 +120,7 @@ func rxQueues(spec *TestSpec, ifname string, queues []bind.Queue) ([]uint32, err
 		out := make([]uint32, 0, len(spec.Queues))
 		for _, q := range spec.Queues {
 			if uint32(q) >= n {
-				return nil, fmt.Errorf("devmem --queues: queue %d out of range (%s has %d RX queues; raise them with: ethtool -L %s combined N)", q, ifname, n, ifname)
+				return nil, fmt.Errorf("--queues: queue %d out of range (%s has %d RX queues; %s)", q, ifname, n, raise("N"))
 			}
 			out = append(out, uint32(q))
 		}
@@ -118,7 +128,7 @@ func rxQueues(spec *TestSpec, ifname string, queues []bind.Queue) ([]uint32, err
 	}
 	want := uint32(max(spec.NumRXQueues, 1))
 	if n < want+1 {
-		return nil, fmt.Errorf("devmem: %s has %d RX queue(s), and devmem needs %d for the dma-buf plus at least one for other traffic (raise them with: ethtool -L %s combined %d)", ifname, n, want, ifname, want+1)
+		return nil, fmt.Errorf("%s has %d RX queue(s), and devmem needs %d for the dma-buf plus at least one for other traffic (%s)", ifname, n, want, raise(strconv.Itoa(int(want+1))))
 	}
 	out := make([]uint32, 0, want)
 	for q := n - want; q < n; q++ {
@@ -142,8 +152,8 @@ func setupDevmemRX(ctx context.Context, k *devmemKernel, s Setup, ifi *net.Inter
 	if err != nil {
 		return nil, fmt.Errorf("devmem rx: %w", err)
 	}
-	if f.queues, err = rxQueues(spec, ifi.Name, qs); err != nil {
-		return nil, err
+	if f.queues, err = rxQueues(spec, ifi, qs); err != nil {
+		return nil, fmt.Errorf("devmem rx: %w", err)
 	}
 	for _, q := range qs {
 		if q.Type == bind.QueueRX && slices.Contains(f.queues, q.ID) && q.Held() {

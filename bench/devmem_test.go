@@ -74,7 +74,7 @@ func TestRXQueues(t *testing.T) {
 		{TestSpec{}, 1, nil, "eth1 has 1 RX queue(s)"},
 		{TestSpec{NumRXQueues: 4}, 4, nil, "ethtool -L eth1 combined 5"},
 	} {
-		got, err := rxQueues(&tc.spec, "eth1", qs(tc.n))
+		got, err := rxQueues(&tc.spec, &net.Interface{Name: "eth1"}, qs(tc.n))
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%+v on %d queues: %v, want %q", tc.spec, tc.n, err, tc.err)
@@ -83,6 +83,18 @@ func TestRXQueues(t *testing.T) {
 		}
 		if err != nil || !cmp.Equal(got, tc.want) {
 			t.Errorf("%+v on %d queues: %v, %v; want %v", tc.spec, tc.n, got, err, tc.want)
+		}
+	}
+}
+
+// On the loopback device the advice is to name a NIC: `ethtool -L lo` cannot work.
+func TestRxQueuesLoopbackAdvice(t *testing.T) {
+	lo := &net.Interface{Name: "lo", Flags: net.FlagLoopback | net.FlagUp}
+	one := []bind.Queue{{ID: 0, Type: bind.QueueRX}, {ID: 0, Type: bind.QueueTX}}
+	for _, spec := range []TestSpec{{}, {Queues: []int{1}}} {
+		_, err := rxQueues(&spec, lo, one)
+		if err == nil || strings.Contains(err.Error(), "ethtool -L") || !strings.Contains(err.Error(), "name a NIC with -f") {
+			t.Errorf("%+v on lo: %v, want advice to name a NIC and no ethtool -L", spec, err)
 		}
 	}
 }

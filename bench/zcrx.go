@@ -98,7 +98,7 @@ func newZcrxFlows(s Setup) (*zcrxFlows, zcrx.Support, error) {
 	if err != nil {
 		return nil, zcrx.Support{}, fmt.Errorf("zcrx: interface %s: %w (check -f: the interface must exist in the server's network namespace)", spec.Ifname, err)
 	}
-	f.ifname, f.ifindex = ifi.Name, ifi.Index
+	f.ifname, f.ifindex, f.ifflags = ifi.Name, ifi.Index, ifi.Flags
 	if f.size == 0 {
 		f.size = DefaultZcrxAreaSize
 	}
@@ -131,7 +131,7 @@ func (f *zcrxFlows) pickQueues() (err error) {
 	if err != nil {
 		return fmt.Errorf("zcrx: %w", err)
 	}
-	if f.queues, err = rxQueues(f.spec, f.ifname, qs); err != nil {
+	if f.queues, err = rxQueues(f.spec, &net.Interface{Name: f.ifname, Flags: f.ifflags}, qs); err != nil {
 		return fmt.Errorf("zcrx: %w", err)
 	}
 	if q, held := heldQueue(qs, f.queues); held {
@@ -272,6 +272,7 @@ type zcrxFlows struct {
 	k       *devmemKernel
 	ifname  string
 	ifindex int
+	ifflags net.Flags
 	kind    string
 	size    int64 // --zcrx-area-size, split between the queues
 	per     int64 // each queue's area
