@@ -74,6 +74,8 @@ RUNTIME=${NCDEVMEM_JUDGES_TIME:-2}
 TIMEOUT=${NCDEVMEM_JUDGES_TIMEOUT:-${NCDEVMEM_VM_TIMEOUT:-1800}}
 SMP=${NCDEVMEM_VM_SMP:-2}
 MEM=${NCDEVMEM_VM_MEM:-2048}
+CPU=${NCDEVMEM_VM_CPU:-max}
+APPEND=${NCDEVMEM_VM_APPEND:-}
 # Bump when the base cpio's contents or layout change, so a stale cached base is not reused.
 PACK_REV=2
 # liburing with the zcrx API (io_uring_register_ifq): bookworm has 2.3, trixie 2.9; sid's, pinned
@@ -446,11 +448,11 @@ set +e
 # theirs late under TCG, so the test's own reserve of 64 is not enough. udmabuf's size limit is
 # raised for `ncdevmem run`'s dma-buf.
 timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config \
-	-machine q35,accel=tcg -cpu max -m "$MEM" -smp "$SMP" \
+	-machine q35,accel=tcg -cpu "$CPU" -m "$MEM" -smp "$SMP" \
 	-display none -monitor none -no-reboot \
 	-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
 	-kernel "$KDIR/vmlinuz" -initrd "$w/initramfs.gz" \
-	-append "console=ttyS0 panic=-1 quiet hugepages=256 udmabuf.size_limit_mb=256" \
+	-append "console=ttyS0 panic=-1 quiet hugepages=256 udmabuf.size_limit_mb=256 $APPEND" \
 	</dev/null 2>"$w/qemu.err"
 qrc=$?
 set -e

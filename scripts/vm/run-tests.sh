@@ -21,6 +21,10 @@
 #   NCDEVMEM_VM_ROOT_TESTS=1   also run those packages' host-kernel TestRoot* tests in the guests
 set -euo pipefail
 
+# The whole script is one compound command, so bash parses it before running any of it: an edit to
+# this file while a run is under way (or waits for the cache lock) cannot make that run read a
+# half-old script.
+{
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH LC_ALL=C
@@ -34,6 +38,8 @@ RUN=${NCDEVMEM_VM_RUN:-}
 TIMEOUT=${NCDEVMEM_VM_TIMEOUT:-1200}
 SMP=${NCDEVMEM_VM_SMP:-2}
 MEM=${NCDEVMEM_VM_MEM:-2048}
+CPU=${NCDEVMEM_VM_CPU:-max}
+APPEND=${NCDEVMEM_VM_APPEND:-}
 # The 7.x guest gets a udmabuf size limit above the 64 MiB default so the large-buffer test can run;
 # the 6.12 guest keeps the default so the refusal can be tested.
 UDMABUF_LIMIT_7=256
@@ -660,11 +666,11 @@ boot_guest() {
 	: >"$w/results.txt"
 	set +e
 	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config \
-		-machine q35,accel=tcg -cpu max -m "$MEM" -smp "$SMP" \
+		-machine q35,accel=tcg -cpu "$CPU" -m "$MEM" -smp "$SMP" \
 		-display none -monitor none -no-reboot \
 		-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
 		-kernel "$kdir/vmlinuz" -initrd "$w/initramfs.gz" \
-		-append "console=ttyS0 panic=-1 quiet ${KAPPEND[$k]}" \
+		-append "console=ttyS0 panic=-1 quiet ${KAPPEND[$k]} $APPEND" \
 		-netdev hubport,id=n1,hubid=0 -device virtio-net-pci,netdev=n1 \
 		-netdev hubport,id=n2,hubid=0 -device virtio-net-pci,netdev=n2 \
 		</dev/null 2>"$w/qemu.err"
@@ -769,3 +775,5 @@ if [ ${#failed[@]} -gt 0 ]; then
 	exit 1
 fi
 echo "guest-kernel tests passed on: $KERNELS"
+exit 0
+}
