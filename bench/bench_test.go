@@ -561,3 +561,140 @@ func TestRunSharedHostPlacement(t *testing.T) {
 		t.Errorf("text report:\n%s", b.String())
 	}
 }
+
+// closeFails is host memory for every role (whatever the spec's devmem flags), whose Close fails
+// with err (succeeds when nil).
+type closeFails struct{ err error }
+
+func (closeFails) Name() string                 { return "close-fails" }
+func (closeFails) Handles(*TestSpec, Role) bool { return true }
+func (d closeFails) Setup(ctx context.Context, s Setup) (Flows, error) {
+	f, err := hostDatapath{}.Setup(ctx, s)
+	return &closeFailsFlows{Flows: f, err: d.err}, err
+}
+
+type closeFailsFlows struct {
+	Flows
+	err error
+}
+
+func (f *closeFailsFlows) Close() error { return f.err }
+
+// expectRestored reads e's next message, which must be restored with error want.
+func expectRestored(t *testing.T, e *endpoint, want string) {
+	t.Helper()
+	var m restoredMsg
+	if err := e.c.Expect(typeRestored, &m); err != nil || m.Error != want {
+		t.Errorf("%s: restored %+v, %v; want error %q", e.role, m, err, want)
+	}
+}
+
+// TestServerRestored: restored follows the result of a test, the ready of a dry run, the abort of
+// a prepared test and the error of one that failed after setup; it carries the failure of Close on
+// one line with the way to finish the job by hand, and a Run that sees it fails, naming the target.
+func TestServerRestored(t *testing.T) {
+	closeErr := errors.New("restore eth1: hds-thresh 0 -> 256: device or resource busy\nunbind queues 14-15: no such device")
+	wantErr := "restore eth1: hds-thresh 0 -> 256: device or resource busy; unbind queues 14-15: no such device; run `ncdevmem cleanup -f eth1` on that host"
+	src, _ := startServer(t, &Server{})
+	dst, _ := startServer(t, &Server{dps: []Datapath{closeFails{closeErr}}})
+	cl := &Client{}
+	d, err := cl.dial(context.Background(), RoleTarget, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.c.Close()
+	s, err := cl.dial(context.Background(), RoleSource, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.c.Close()
+	// The target's datapath is devmem to the spec (so it names an interface), host memory in fact.
+	spec := quickSpec(1, 300*time.Millisecond)
+	spec.DevmemRX, spec.Ifname, spec.Queues = true, "eth1", []int{14, 15}
+	// prepare prepares the target and returns the source's prepare.
+	prepare := func(spec TestSpec) *prepareMsg {
+		t.Helper()
+		var tr readyMsg
+		d.c.Send(typePrepare, &prepareMsg{Role: RoleTarget, Spec: spec})
+		if err := d.c.Expect(typeReady, &tr); err != nil {
+			t.Fatal(err)
+		}
+		return &prepareMsg{Role: RoleSource, Spec: spec, Target: net.JoinHostPort("127.0.0.1", fmt.Sprint(tr.DataPort)), Session: tr.Session}
+	}
+
+	// A test: result, then restored.
+	s.c.Send(typePrepare, prepare(spec))
+	if err := s.c.Expect(typeReady, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.c.Send(typeStart, nil)
+	if err := d.c.Expect(typeStarted, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.c.Send(typeStart, nil)
+	for _, e := range []*endpoint{s, d} {
+		var r resultMsg
+		if err := e.c.ExpectWithin(10*time.Second, typeResult, &r); err != nil {
+			t.Fatalf("%s: %v", e.role, err)
+		}
+		if r.Error != "" {
+			t.Errorf("%s: %s", e.role, r.Error)
+		}
+		want := ""
+		if e == d {
+			want = wantErr
+		}
+		expectRestored(t, e, want)
+	}
+
+	// A dry run: ready, then restored, on both sides.
+	dry := spec
+	dry.DryRun = true
+	s.c.Send(typePrepare, prepare(dry))
+	expectRestored(t, d, wantErr)
+	if err := s.c.Expect(typeReady, nil); err != nil {
+		t.Fatal(err)
+	}
+	expectRestored(t, s, "")
+
+	// An abort before start, and a failure after setup (source ports the source cannot use).
+	prepare(spec)
+	d.c.Send(typeAbort, nil)
+	expectRestored(t, d, wantErr)
+	sp := prepare(spec)
+	sp.SrcPorts = []uint16{1, 2}
+	s.c.Send(typePrepare, sp)
+	if err := s.c.Expect(typeReady, nil); err == nil || !strings.Contains(err.Error(), "the target chose 2 source ports for 1 flows") {
+		t.Errorf("bad source ports: %v", err)
+	}
+	expectRestored(t, s, "")
+	d.c.Send(typeAbort, nil)
+	expectRestored(t, d, wantErr)
+	d.c.Close()
+	s.c.Close()
+
+	// Run reports it, naming the target.
+	_, err = (&Client{Src: src, Dst: dst}).Run(context.Background(), spec, 1, 0)
+	if err == nil || err.Error() != "target server "+dst+": restoring the NIC after the test failed: "+wantErr {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+func TestRestoreFailure(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		ifname string
+		want   string
+	}{
+		{nil, "eth1", ""},
+		{errors.New("unbind: no such device"), "eth1", "unbind: no such device; run `ncdevmem cleanup -f eth1` on that host"},
+		{errors.New("unbind: no such device"), "", "unbind: no such device; run `ncdevmem cleanup -f IF` on that host"},
+		// nic's own error says what to run already.
+		{errors.New("a\nrestore eth1: busy (the journal j is kept: fix the cause, then run `ncdevmem cleanup -f eth1`)"), "eth1",
+			"a; restore eth1: busy (the journal j is kept: fix the cause, then run `ncdevmem cleanup -f eth1`)"},
+	} {
+		if got := restoreFailure(tc.err, tc.ifname); got != tc.want {
+			t.Errorf("restoreFailure(%q, %q) = %q, want %q", tc.err, tc.ifname, got, tc.want)
+		}
+	}
+}

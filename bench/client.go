@@ -24,6 +24,12 @@ import (
 // setupTimeout bounds prepare -> ready: devmem setup (rings, RSS, dma-buf, bind) can take seconds.
 const setupTimeout = 2 * time.Minute
 
+// restoreTimeout bounds result -> restored on each server: a devmem teardown unbinds the dma-buf
+// and puts back header split, hds-thresh, RSS and the ntuple rules through ethtool, each read back
+// to check it, and some drivers reset the NIC on such changes, which takes seconds. A server
+// silent for longer is stuck, and the user is better told so than kept waiting.
+const restoreTimeout = 30 * time.Second
+
 // Client orchestrates tests between a source and a target server (kperf's three-party model).
 type Client struct {
 	Src, Dst string // server control addresses, host:port
@@ -39,6 +45,9 @@ type Client struct {
 	Live io.Writer
 
 	id []byte // this client's id on every connection (proto.Hello.Client)
+	// restoreWait is how long each server has for its restored, restoreTimeout when zero; tests
+	// shorten it.
+	restoreWait time.Duration
 
 	phase    atomic.Value // Phase the client is in, for Interrupted
 	runIndex atomic.Int64 // the run in progress, warm-up included (0-based)
@@ -202,10 +211,13 @@ type Outcome struct {
 // Run connects to both servers and runs warmup+runs tests of spec, keeping the last runs. With
 // spec.DryRun it only prepares both sides and returns their notes. The first failing test ends
 // Run; its error names the server and the reason (a payload mismatch names flow, offset, bytes).
+// After each test that succeeded (and a dry run's prepare) Run waits until both servers restored
+// what the test changed (restored): a server that could not, or did not say so within
+// restoreTimeout, fails Run too, the test's run kept in the Outcome.
 //
 // Its phases: connect and handshake with both servers (dial), then per test prepare both sides,
-// start the window, collect progress and results through the window and the drain, and wait
-// between runs.
+// start the window, collect progress and results through the window and the drain (the wait for
+// restored included), and wait between runs.
 func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Outcome, error) {
 	if err := cl.begin(&spec, runs, warmup); err != nil {
 		return nil, err
@@ -225,6 +237,10 @@ func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Ou
 		}
 		measured := i >= warmup
 		run, err := r.once(ctx, measured && i == warmup)
+		if measured && run != nil {
+			run.Index = i - warmup
+			out.Runs = append(out.Runs, *run)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return out, cl.interrupted(ctx)
@@ -233,10 +249,6 @@ func (cl *Client) Run(ctx context.Context, spec TestSpec, runs, warmup int) (*Ou
 		}
 		if spec.DryRun {
 			return out, nil
-		}
-		if measured {
-			run.Index = i - warmup
-			out.Runs = append(out.Runs, *run)
 		}
 	}
 	return out, nil
@@ -319,12 +331,17 @@ func (r *clientRun) between(ctx context.Context, i int) error {
 	return nil
 }
 
-// once runs one test: prepare, start, window and drain; env asks the servers for their
-// environment. A dry run ends after prepare with no run.
+// once runs one test: prepare, start, window and drain, then waits for both servers' restored;
+// env asks the servers for their environment. A dry run ends after prepare and restored with no
+// run. A run whose servers failed to restore afterwards is returned with that error: the window
+// went well, its numbers stand.
 func (r *clientRun) once(ctx context.Context, env bool) (*report.Run, error) {
 	tr, sr, err := r.prepare(env)
-	if err != nil || r.spec.DryRun {
+	if err != nil {
 		return nil, err
+	}
+	if r.spec.DryRun {
+		return nil, r.restored()
 	}
 	shared := tr.BootID != "" && tr.BootID == sr.BootID
 	if err := r.start(&startMsg{SharedHost: shared}); err != nil {
@@ -334,7 +351,54 @@ func (r *clientRun) once(ctx context.Context, env bool) (*report.Run, error) {
 	if err := c.wait(ctx); err != nil {
 		return nil, err
 	}
-	return r.result(c, env, shared), nil
+	run := r.result(c, env, shared)
+	r.cl.setPhase(PhaseDrain)
+	return run, r.restored()
+}
+
+// restored waits, at most restoreTimeout, for both servers' restored after a test that succeeded
+// (or a dry run's prepare), so the next test's prepare goes out only once both NICs are back. A
+// side whose teardown failed or that stayed silent is the error (both sides, on one line, when both
+// were). Like every wait on the control connections, it ends when ctx does: the connections close.
+//
+// Failed tests skip this wait on purpose: their failure ends the run already, the servers restore
+// and log on their own, and a wait of up to restoreTimeout would only delay the exit, or hold a
+// run that should stop at once (an abort, a server that vanished).
+func (r *clientRun) restored() error {
+	d := r.cl.restoreWait
+	if d == 0 {
+		d = restoreTimeout
+	}
+	srcErr, dstErr := make(chan error, 1), make(chan error, 1)
+	go func() { srcErr <- r.src.restored(d, r.spec.Ifname) }()
+	go func() { dstErr <- r.dst.restored(d, r.spec.Ifname) }()
+	s, t := <-srcErr, <-dstErr
+	switch {
+	case s != nil && t != nil:
+		return fmt.Errorf("%w; %w", t, s)
+	case t != nil:
+		return t
+	}
+	return s
+}
+
+// restored reads e's restored within d and turns a failed or missing one into an error naming e
+// (ifname is the test's interface, for the advice).
+func (e *endpoint) restored(d time.Duration, ifname string) error {
+	var m restoredMsg
+	err := e.c.ExpectWithin(d, typeRestored, &m)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		if ifname == "" {
+			ifname = "IF"
+		}
+		return e.errorf("no word within %v that the server restored the NIC after the test (is it stuck tearing down? see its log; if it stays so, run `ncdevmem cleanup -f %s` on that host)", d, ifname)
+	case err != nil:
+		return e.wrap(err)
+	case m.Error != "":
+		return e.errorf("restoring the NIC after the test failed: %s", m.Error)
+	}
+	return nil
 }
 
 // prepare asks the target, then the source (told where the target listens) to set up, and

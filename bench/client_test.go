@@ -7,6 +7,8 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -162,5 +164,161 @@ func TestClientBetween(t *testing.T) {
 	var re *RunError
 	if err := r.between(ctx, 2); !errors.As(err, &re) || re.Phase != PhaseBetween || re.Run != 2 || !strings.Contains(err.Error(), "between runs 2 and 3 of 3; 2 finished") {
 		t.Errorf("interrupted between runs: %v", err)
+	}
+}
+
+// fakeServer serves one control connection on a loopback port: the handshake, then script. The
+// client closing its connection ends any read the script is in; a script error fails the test.
+func fakeServer(t *testing.T, script func(c *proto.Conn) error) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		nc, err := ln.Accept()
+		if err != nil {
+			t.Errorf("fake server: %v", err)
+			return
+		}
+		defer nc.Close()
+		c := proto.NewConn(nc)
+		if _, err := proto.ServerHandshake(c, nil, "fake"); err != nil {
+			t.Errorf("fake server: %v", err)
+			return
+		}
+		if err := script(c); err != nil {
+			t.Errorf("fake server: %v", err)
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+// fakeRole plays role for up to runs clean tests (the client may leave before a prepare) and ends
+// each with restored (none when it is nil). With probe, it first checks for probe that the client
+// sends nothing between the result and restored: the next prepare must wait for restored.
+func fakeRole(role Role, runs int, restored *restoredMsg, probe time.Duration) func(c *proto.Conn) error {
+	return func(c *proto.Conn) error {
+		for range runs {
+			var p prepareMsg
+			if err := c.ExpectWithin(time.Minute, typePrepare, &p); errors.Is(err, io.EOF) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if err := c.Send(typeReady, &readyMsg{DataPort: 9, Host: "fake-" + string(role), NumCPU: 1}); err != nil {
+				return err
+			}
+			if !p.Spec.DryRun {
+				if err := c.Expect(typeStart, nil); err != nil {
+					return err
+				}
+				if role == RoleTarget {
+					if err := c.Send(typeStarted, nil); err != nil {
+						return err
+					}
+				}
+				if err := c.Send(typeResult, &resultMsg{Side: report.Side{Host: "fake-" + string(role)}, Start: time.Now()}); err != nil {
+					return err
+				}
+			}
+			if probe > 0 {
+				if m, err := c.RecvWithin(probe); err == nil {
+					return fmt.Errorf("%s: the client sent %q before restored", role, m.Type)
+				}
+			}
+			if restored == nil {
+				// Silent: wait for the client to give up and close.
+				c.RecvWithin(time.Minute)
+				return nil
+			}
+			if err := c.Send(typeRestored, restored); err != nil {
+				return err
+			}
+		}
+		if m, err := c.RecvWithin(time.Minute); err == nil {
+			return fmt.Errorf("%s: got %q after the last test", role, m.Type)
+		}
+		return nil
+	}
+}
+
+// TestClientRestored: Run waits for both servers' restored after each test (and a dry run's
+// prepare) before going on; a failed or missing restored fails it, naming the server, and the
+// wait ends with ctx.
+func TestClientRestored(t *testing.T) {
+	ok := &restoredMsg{}
+	failed := &restoredMsg{Error: "restore eth1: hds-thresh: device or resource busy; run `ncdevmem cleanup -f eth1` on that host"}
+	dry := quickSpec(1, time.Second)
+	dry.DevmemRX, dry.Ifname, dry.Queues, dry.DryRun = true, "eth1", []int{14, 15}, true
+	for _, tc := range []struct {
+		name     string
+		spec     TestSpec
+		src, dst *restoredMsg
+		runs     int
+		wait     time.Duration // Client.restoreWait
+		cancel   time.Duration // ctx ends this long after Run starts (0: never)
+		want     string        // the error with the servers' addresses as SRC and DST; "" for none
+		kept     int           // runs in the Outcome
+	}{
+		{name: "restored", spec: quickSpec(1, time.Second), src: ok, dst: ok, runs: 2, kept: 2},
+		{name: "target failed", spec: quickSpec(1, time.Second), src: ok, dst: failed, runs: 2, kept: 1,
+			want: "target server DST: restoring the NIC after the test failed: " + failed.Error},
+		{name: "both failed", spec: quickSpec(1, time.Second), src: failed, dst: failed, runs: 1, kept: 1,
+			want: "target server DST: restoring the NIC after the test failed: " + failed.Error + "; source server SRC: restoring the NIC after the test failed: " + failed.Error},
+		{name: "source silent", spec: quickSpec(1, time.Second), dst: ok, runs: 1, kept: 1, wait: 500 * time.Millisecond,
+			want: "source server SRC: no word within 500ms that the server restored the NIC after the test (is it stuck tearing down? see its log; if it stays so, run `ncdevmem cleanup -f IF` on that host)"},
+		{name: "interrupted", spec: quickSpec(1, time.Second), dst: ok, runs: 1, kept: 1, cancel: 300 * time.Millisecond,
+			want: "interrupted while draining after the window of run 1 of 1"},
+		{name: "dry run", spec: dry, src: ok, dst: ok, runs: 1},
+		{name: "dry run failed", spec: dry, src: failed, dst: ok, runs: 1,
+			want: "source server SRC: restoring the NIC after the test failed: " + failed.Error},
+		{name: "dry run silent", spec: dry, src: ok, runs: 1, wait: 500 * time.Millisecond,
+			want: "target server DST: no word within 500ms that the server restored the NIC after the test (is it stuck tearing down? see its log; if it stays so, run `ncdevmem cleanup -f eth1` on that host)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The target's restored comes late, so a client that did not wait for it would have sent
+			// the next prepare (or, after the last run, closed) by then.
+			probe := time.Duration(0)
+			if tc.dst != nil {
+				probe = 100 * time.Millisecond
+			}
+			srcAddr := fakeServer(t, fakeRole(RoleSource, tc.runs, tc.src, 0))
+			dstAddr := fakeServer(t, fakeRole(RoleTarget, tc.runs, tc.dst, probe))
+			cl := &Client{Src: srcAddr, Dst: dstAddr, restoreWait: tc.wait}
+			ctx := context.Background()
+			if tc.cancel > 0 {
+				c, cancel := context.WithCancelCause(ctx)
+				defer cancel(nil)
+				time.AfterFunc(tc.cancel, func() { cancel(errors.New("interrupted")) })
+				ctx = c
+			}
+			t0 := time.Now()
+			out, err := cl.Run(ctx, tc.spec, tc.runs, 0)
+			took := time.Since(t0)
+			want := strings.NewReplacer("SRC", srcAddr, "DST", dstAddr).Replace(tc.want)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != want) {
+				t.Fatalf("Run: %v\nwant %q", err, want)
+			}
+			if len(out.Runs) != tc.kept {
+				t.Errorf("%d runs in the outcome, want %d", len(out.Runs), tc.kept)
+			}
+			var re *RunError
+			if err != nil && (!errors.As(err, &re) || re.Interrupted != (tc.cancel > 0)) {
+				t.Errorf("%v: not a RunError, or interrupted wrongly", err)
+			}
+			if re != nil && !tc.spec.DryRun && (re.Phase != PhaseDrain || re.Run != tc.kept-1) {
+				t.Errorf("failed in run %d, phase %s; want run %d, drain", re.Run, re.Phase, tc.kept-1)
+			}
+			if tc.cancel > 0 && took > tc.cancel+time.Second {
+				t.Errorf("the interrupted wait took %v after ctx ended", took-tc.cancel)
+			}
+			if tc.wait > 0 && (took < tc.wait || took > tc.wait+5*time.Second) {
+				t.Errorf("gave up after %v, want about %v", took, tc.wait)
+			}
+		})
 	}
 }

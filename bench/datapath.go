@@ -27,7 +27,9 @@ import (
 //	        Control -> Sender(i, conn) per flow -> WindowStart -> run -> WindowEnd -> Report -> Close
 //
 // Close runs on every path out of a successful Setup (error, abort, client crash) and must restore
-// whatever Setup changed; Setup itself must leave nothing behind when it fails.
+// whatever Setup changed; its error reaches the client in the restored message (and fails a run
+// that went well otherwise).
+// Setup itself must leave nothing behind when it fails.
 //
 // With spec.DryRun, Setup changes nothing: it reports through Logf what it would do and returns
 // Flows whose Close is a no-op. The server sends the Logf lines to the client, which prints them

@@ -16,8 +16,10 @@
 //
 // A server's measurement window is a measurement (measure.go) run in phases: start and pin the
 // workers, watch the control connection, open, loop, collect the side report, drain, finish
-// (classify the failure and send the result). The client's test runs in phases too: connect and
-// handshake, prepare, start, collect (window and drain), between runs.
+// (classify the failure and send the result). However a prepared test ends, the session then
+// closes its datapath (restoring the NIC) and says how that went with restored (messages.go). The
+// client's test runs in phases too: connect and handshake, prepare, start, collect (window and
+// drain), wait for both servers' restored, between runs.
 //
 // Each role pins its workers kperf's way (SO_INCOMING_CPU + --pin-off, or explicit CPU lists) and
 // samples /proc/stat, the flows' byte counters and the datapath's counters at the exact start and

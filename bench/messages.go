@@ -19,9 +19,16 @@ import (
 //	server -> client  started     (target only: its window is open)
 //	server -> client  progress {...} every spec.Interval
 //	server -> client  result  {side, error}
+//	server -> client  restored {error}  (the role's datapath is closed: NIC and dma-buf put back)
 //
 // abort from the client (or the control connection closing) ends the test at once; the server
-// tears down and waits for the next prepare.
+// tears down and waits for the next prepare. A dry run ends after ready.
+//
+// Once a role's Setup succeeded, restored ends its test on every path: after the result, after a
+// dry run's ready, after an error message, after an abort before start; only a control connection
+// that is gone gets none. The client waits for it after a test that succeeded, so the next test,
+// or whatever the user runs next, finds the NIC restored, and a failed restore fails the run
+// instead of staying in the server's log.
 const (
 	typePrepare  = "prepare"
 	typeReady    = "ready"
@@ -29,6 +36,7 @@ const (
 	typeStarted  = "started"
 	typeProgress = "progress"
 	typeResult   = "result"
+	typeRestored = "restored"
 	typeAbort    = "abort"
 )
 
@@ -87,6 +95,13 @@ type resultMsg struct {
 	Error string `json:"error,omitempty"`
 	// Kind classifies Error so the client can tell the cause from its consequences.
 	Kind string `json:"kind,omitempty"`
+}
+
+// restoredMsg is the body of restored.
+type restoredMsg struct {
+	// Error is why the teardown (Flows.Close) failed, on one line with the command that finishes it
+	// on the server's host; "" when everything the test changed is back.
+	Error string `json:"error,omitempty"`
 }
 
 // Result kinds.

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -160,7 +161,7 @@ func (s *session) runTarget(ctx context.Context, dp Datapath) error {
 	if err != nil {
 		return err
 	}
-	defer flows.Close()
+	defer s.teardown(flows)
 	session := proto.NewNonce()
 	if err := s.ready(&readyMsg{Session: session, DataPort: int(lap.Port()), SrcPorts: sourcePorts(flows)}); err != nil {
 		return err
@@ -198,6 +199,39 @@ func (s *session) setup(ctx context.Context, dp Datapath, st Setup) (Flows, *rep
 		return nil, nil, s.fail(fmt.Errorf("%s setup: %w", dp.Name(), err))
 	}
 	return flows, env, nil
+}
+
+// teardown closes the role's datapath once its test ended, however it ended (Flows.Close restores
+// what Setup changed), and then tells the client how that went with restored, unless the control
+// connection is gone. A failed Close is logged here; what the session returns stays the test's own
+// error.
+func (s *session) teardown(flows Flows) {
+	err := flows.Close()
+	if err != nil {
+		s.srv.logf("%s: %s: restoring after the test: %v", s.peer, s.p.Role, err)
+	}
+	if s.fatal.Load() {
+		return
+	}
+	if serr := s.c.Send(typeRestored, &restoredMsg{Error: restoreFailure(err, s.p.Spec.Ifname)}); serr != nil {
+		s.fatal.Store(true)
+	}
+}
+
+// restoreFailure is restored's error for a teardown that failed with err ("" for nil): err on one
+// line and, unless it says so already, the command that finishes the job on the server's host.
+func restoreFailure(err error, ifname string) string {
+	if err == nil {
+		return ""
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	if strings.Contains(msg, "ncdevmem cleanup") {
+		return msg
+	}
+	if ifname == "" {
+		ifname = "IF"
+	}
+	return fmt.Sprintf("%s; run `ncdevmem cleanup -f %s` on that host", msg, ifname)
 }
 
 // ready tells the client this role is set up: m with this host's identity and the notes so far.
@@ -373,7 +407,7 @@ func (s *session) runSource(ctx context.Context, dp Datapath) error {
 	if err != nil {
 		return err
 	}
-	defer flows.Close()
+	defer s.teardown(flows)
 	if spec.DryRun {
 		return s.ready(&readyMsg{})
 	}

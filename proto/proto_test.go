@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -99,7 +100,7 @@ func TestVersionMismatch(t *testing.T) {
 		s.Recv()
 	}()
 	_, err := ClientHandshake(c, nil, "test")
-	want := "this client speaks version 1, the server (ncdevmem v9) speaks version 2"
+	want := fmt.Sprintf("this client speaks version %d, the server (ncdevmem v9) speaks version %d", Version, Version+1)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("got %v, want %q", err, want)
 	}
@@ -113,10 +114,11 @@ func TestVersionMismatch(t *testing.T) {
 	}
 	c.Send(TypeHello, &Hello{Proto: 7, Software: "old", Nonce: NewNonce()})
 	_, rerr := c.Recv()
-	if rerr == nil || !strings.Contains(rerr.Error(), "this client speaks version 7, the server (ncdevmem v1) speaks version 1") {
-		t.Errorf("client told %v", rerr)
+	if want := fmt.Sprintf("this client speaks version 7, the server (ncdevmem v1) speaks version %d", Version); rerr == nil || !strings.Contains(rerr.Error(), want) {
+		t.Errorf("client told %v, want %q", rerr, want)
 	}
-	if err := <-errc; err == nil || !strings.Contains(err.Error(), "server speaks version 1, the client (ncdevmem old) speaks version 7") {
+	err = <-errc
+	if want := fmt.Sprintf("server speaks version %d, the client (ncdevmem old) speaks version 7", Version); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("server: %v", err)
 	}
 }
