@@ -530,7 +530,7 @@ func (r *clientRun) newCollector() *collector {
 // read reads e's messages until its result: progress goes to c.progress (dropped when it is
 // full), the result or the failure to done.
 func (c *collector) read(e *endpoint, done chan<- sideResult) {
-	deadline := time.Now().Add(c.window + drainTimeout + 30*time.Second)
+	deadline := time.Now().Add(c.window + drainLimit + 30*time.Second)
 	for {
 		m, err := e.c.RecvWithin(time.Until(deadline))
 		if err != nil {

@@ -5,6 +5,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,6 +58,9 @@ type measurement struct {
 	usec      uint64
 	lastTick  time.Duration
 	failure   error
+
+	// drainIdle and drainMax are drainTimeout and drainLimit, shorter in tests.
+	drainIdle, drainMax time.Duration
 }
 
 // measure runs the window: pin workers, sample, run, sample, stop, report.
@@ -414,27 +418,58 @@ func (m *measurement) flowReport(f *flowState, b uint64) report.Flow {
 }
 
 // drain is the target's tail: it reads until the source's EOF, so the source never blocks on a
-// full window, for up to drainTimeout.
+// full window. It goes on while bytes keep arriving, up to drainLimit after the window; drainTimeout
+// without a byte ends it too. A flow still open then fails with errDrainStalled or errDrainLimit.
 func (m *measurement) drain() {
 	if m.role != RoleTarget || m.failure != nil {
 		return
 	}
 	testHold(m.ctx, PhaseDrain)
-	deadline := time.Now().Add(drainTimeout)
+	idle, limit := cmp.Or(m.drainIdle, drainTimeout), cmp.Or(m.drainMax, drainLimit)
+	start := time.Now()
+	last, lastAt := flowBytes(m.fs), start
+	// end is when the drain gives up as things stand, and why.
+	end := func() (time.Time, error) {
+		if stall := lastAt.Add(idle); stall.Before(start.Add(limit)) {
+			return stall, fmt.Errorf("no byte and no end of stream for %v (%w)", idle, os.ErrDeadlineExceeded)
+		}
+		return start.Add(limit), fmt.Errorf("still sending %v after the window, the most a drain may take (%w)", limit, os.ErrDeadlineExceeded)
+	}
+	deadline, _ := end()
 	for _, f := range m.fs {
 		f.conn.SetReadDeadline(deadline)
 	}
-	drainEnd := time.AfterFunc(drainTimeout, func() {
-		for _, f := range m.fs {
-			f.stop.Set()
-		}
-	})
-	defer drainEnd.Stop()
-	for ; m.ended < len(m.fs); m.ended++ {
+	// A second a check: each one that saw bytes moves the deadline; one past it stops the blocking
+	// engines, which do not see socket deadlines.
+	tick := time.NewTicker(min(time.Second, idle/4))
+	defer tick.Stop()
+	stopped := false
+	for m.ended < len(m.fs) {
 		select {
 		case f := <-m.finished:
+			m.ended++
 			if f.err != nil && m.failure == nil {
+				if errors.Is(f.err, os.ErrDeadlineExceeded) {
+					_, why := end()
+					f.err = why
+				}
 				m.failure = flowFailure(m.role, f, time.Since(m.start), m.spec.Duration)
+			}
+		case now := <-tick.C:
+			if b := flowBytes(m.fs); b != last && !stopped {
+				last, lastAt = b, now
+				if d, _ := end(); d != deadline {
+					deadline = d
+					for _, f := range m.fs {
+						f.conn.SetReadDeadline(deadline)
+					}
+				}
+			}
+			if !stopped && !now.Before(deadline) {
+				stopped = true
+				for _, f := range m.fs {
+					f.stop.Set()
+				}
 			}
 		case <-m.ctx.Done():
 			m.failure = m.stopCause()

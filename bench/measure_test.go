@@ -330,6 +330,68 @@ func TestMeasureDrain(t *testing.T) {
 	}
 }
 
+// trickle is a target engine whose source sends a byte every `every` until `until`, then closes:
+// queued bytes arriving at a dropping receiver's retransmission pace. It ends early, as the real
+// engines do, when its socket's read deadline passes.
+type trickle struct {
+	every time.Duration
+	until time.Time
+}
+
+func (e *trickle) Receive(rc syscall.RawConn, st *rx.Stats) error {
+	for time.Now().Before(e.until) {
+		if err := rc.Read(func(uintptr) bool { return true }); err != nil {
+			return err
+		}
+		st.Bytes.Add(1)
+		time.Sleep(e.every)
+	}
+	return nil
+}
+
+func TestMeasureDrainFollowsProgress(t *testing.T) {
+	const idle, limit = 150 * time.Millisecond, 800 * time.Millisecond
+	spec := quickSpec(1, 100*time.Millisecond)
+	for _, tc := range []struct {
+		name   string
+		engine func() rx.Engine
+		want   string // "" no failure
+		within [2]time.Duration
+	}{
+		// Bytes keep coming for 3x the idle timeout after the window: the drain waits for the EOF.
+		{"slow bytes, then EOF", func() rx.Engine {
+			return &trickle{every: 30 * time.Millisecond, until: time.Now().Add(spec.Duration + 3*idle)}
+		}, "", [2]time.Duration{3 * idle, limit}},
+		// No byte and no EOF: a stalled source, after the idle timeout.
+		{"stalled", func() rx.Engine { return &fakeEngine{run: untilStopped} }, "no byte and no end of stream for 150ms", [2]time.Duration{idle, limit}},
+		// Bytes that never stop: the limit.
+		{"never stops", func() rx.Engine {
+			return &trickle{every: 30 * time.Millisecond, until: time.Now().Add(time.Hour)}
+		}, "still sending 800ms after the window", [2]time.Duration{limit, limit + time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := testMeasurement(t, RoleTarget, spec, tc.engine())
+			m.drainIdle, m.drainMax = idle, limit
+			m.begin(t)
+			m.loop()
+			m.collect()
+			t0 := time.Now()
+			m.drain()
+			took := time.Since(t0)
+			switch {
+			case tc.want == "" && m.failure != nil:
+				t.Errorf("failure %v, want none", m.failure)
+			case tc.want != "" && (m.failure == nil || !strings.Contains(m.failure.Error(), tc.want)):
+				t.Errorf("failure %v, want %q", m.failure, tc.want)
+			}
+			if took < tc.within[0]-50*time.Millisecond || took > tc.within[1]+500*time.Millisecond {
+				t.Errorf("the drain took %v, want between %v and %v", took, tc.within[0], tc.within[1])
+			}
+			m.callOff()
+		})
+	}
+}
+
 func TestMeasureFinish(t *testing.T) {
 	// A failed window sends its result with the failure's kind and returns the failure.
 	m, client := testMeasurement(t, RoleTarget, quickSpec(1, time.Second), &fakeEngine{run: untilStopped})
@@ -381,7 +443,7 @@ func TestFailureClassification(t *testing.T) {
 	}{
 		{RoleTarget, mismatch, "payload mismatch"},
 		{RoleTarget, nil, "flow 4: the source closed the connection 1.50 s into the 10s window"},
-		{RoleTarget, os.ErrDeadlineExceeded, "flow 4: the source kept sending"},
+		{RoleTarget, os.ErrDeadlineExceeded, "flow 4: the source did not close the flow after the window ended"},
 		{RoleSource, syscall.EPIPE, "the target closed the flow"},
 		{RoleSource, errors.New("other"), "other"},
 	} {

@@ -34,7 +34,13 @@ import (
 const (
 	connectTimeout = 10 * time.Second           // dialing and identifying one data connection
 	startTimeout   = setupTimeout + time.Minute // from ready to start: the other side sets up meanwhile
-	drainTimeout   = 10 * time.Second           // target: after the window, waiting for the source's EOF
+	// The target's drain after the window, until the source's EOF: the source may have megabytes
+	// queued when its window ends, and where the receiver drops (a devmem dma-buf or zcrx area too
+	// small for the traffic, a page pool that cannot refill) they arrive at the pace of TCP's
+	// backed-off retransmission timer, seconds apart. So the drain lasts while bytes keep coming,
+	// drainTimeout with none is a stalled source, and drainLimit is the most any source may take.
+	drainTimeout = 10 * time.Second
+	drainLimit   = 60 * time.Second
 )
 
 // spreadAttempts is how many connections the source tries per flow to find free net CPUs.
@@ -649,7 +655,7 @@ func flowFailure(role Role, f *flowState, elapsed, window time.Duration) error {
 	case role == RoleTarget && f.err == nil:
 		return fmt.Errorf("flow %d: the source closed the connection %.2f s into the %v window (did the source server stop or get killed?)", f.id, elapsed.Seconds(), window)
 	case role == RoleTarget && errors.Is(f.err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("flow %d: the source kept sending %v after the window ended", f.id, drainTimeout)
+		return fmt.Errorf("flow %d: the source did not close the flow after the window ended: %w", f.id, f.err)
 	case role == RoleSource && (errors.Is(f.err, unix.ECONNRESET) || errors.Is(f.err, unix.EPIPE)):
 		return fmt.Errorf("%w (the target closed the flow: its validation failed or it stopped)", f.err)
 	}
