@@ -35,6 +35,11 @@
 #   NCDEVMEM_JUDGES_IFS        "LOCAL PEER" netdev names the module creates (default "snic0 snic1")
 #   NCDEVMEM_JUDGES_IPV6       1 (default) runs devmem.py over IPv4 and IPv6; 0 IPv4 only
 #   NCDEVMEM_JUDGES_DEVMEM     1 (default) runs devmem.py; 0 runs only the rest (development)
+#   NCDEVMEM_JUDGES_C          where the upstream C ncdevmem runs as the reference: v4 (default)
+#                              devmem.py over IPv4, the run issue 13 asks for; all: also devmem.py
+#                              over IPv6 and the netkit siblings (about 70 s more of guest time; run
+#                              it when softnic changes, to show softnic stays faithful there too).
+#                              Ours runs every kselftest either way.
 #   NCDEVMEM_JUDGES_SIBLINGS   the other kselftests to run (default "nk_devmem.py userns_devmem.py
 #                              iou-zcrx.py"; "" none)
 #   NCDEVMEM_JUDGES_BUDGET_DEVMEM, _NK, _ZCRX   seconds each run of devmem.py, of a netkit sibling
@@ -63,6 +68,7 @@ IFS_PAIR=${NCDEVMEM_JUDGES_IFS:-"snic0 snic1"}
 KO_ARGS=${NCDEVMEM_JUDGES_KO_ARGS:-}
 IPV6=${NCDEVMEM_JUDGES_IPV6:-1}
 DEVMEM=${NCDEVMEM_JUDGES_DEVMEM:-1}
+CREF=${NCDEVMEM_JUDGES_C:-v4}
 COMPARE=${NCDEVMEM_JUDGES_COMPARE:-1}
 SIBLINGS=${NCDEVMEM_JUDGES_SIBLINGS-nk_devmem.py userns_devmem.py iou-zcrx.py}
 BUDGET_DEVMEM=${NCDEVMEM_JUDGES_BUDGET_DEVMEM:-240}
@@ -75,6 +81,9 @@ TIMEOUT=${NCDEVMEM_JUDGES_TIMEOUT:-${NCDEVMEM_VM_TIMEOUT:-1800}}
 SMP=${NCDEVMEM_VM_SMP:-2}
 MEM=${NCDEVMEM_VM_MEM:-2048}
 CPU=${NCDEVMEM_VM_CPU:-max}
+# Extra kernel arguments. The guests always boot with mitigations=off: under TCG the Spectre
+# mitigations (retpolines, RSB filling, usercopy barriers) cost about a fifth of the 6.12 guest's
+# time (111 s -> 88 s) and guard nothing here; devmem's code paths do not depend on them.
 APPEND=${NCDEVMEM_VM_APPEND:-}
 # Bump when the base cpio's contents or layout change, so a stale cached base is not reused.
 PACK_REV=2
@@ -113,6 +122,7 @@ for v in ROUNDS MB RUNTIME TIMEOUT SMP MEM BUDGET_DEVMEM BUDGET_NK BUDGET_ZCRX; 
 done
 case "$IPV6" in 0 | 1) ;; *) die "NCDEVMEM_JUDGES_IPV6=$IPV6: want 0 or 1" ;; esac
 case "$DEVMEM" in 0 | 1) ;; *) die "NCDEVMEM_JUDGES_DEVMEM=$DEVMEM: want 0 or 1" ;; esac
+case "$CREF" in v4 | all) ;; *) die "NCDEVMEM_JUDGES_C=$CREF: want v4 or all" ;; esac
 case "$COMPARE" in 0 | 1 | all) ;; *) die "NCDEVMEM_JUDGES_COMPARE=$COMPARE: want 0, 1 or all" ;; esac
 for s in $SIBLINGS; do
 	case "$s" in nk_devmem.py | userns_devmem.py | iou-zcrx.py) ;; *) die "NCDEVMEM_JUDGES_SIBLINGS: unknown '$s' (want nk_devmem.py, userns_devmem.py, iou-zcrx.py)" ;; esac
@@ -427,6 +437,7 @@ chmod 755 "$w/root/init"
 	echo "KO_ARGS='$KO_ARGS'"
 	echo "IPV6=$IPV6"
 	echo "DEVMEM=$DEVMEM"
+	echo "CREF=$CREF"
 	echo "COMPARE=$COMPARE"
 	echo "SIBLINGS='$SIBLINGS'"
 	echo "BUDGET_DEVMEM=$BUDGET_DEVMEM"
@@ -452,7 +463,7 @@ timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-co
 	-display none -monitor none -no-reboot \
 	-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
 	-kernel "$KDIR/vmlinuz" -initrd "$w/initramfs.gz" \
-	-append "console=ttyS0 panic=-1 quiet hugepages=256 udmabuf.size_limit_mb=256 $APPEND" \
+	-append "console=ttyS0 panic=-1 quiet mitigations=off hugepages=256 udmabuf.size_limit_mb=256 $APPEND" \
 	</dev/null 2>"$w/qemu.err"
 qrc=$?
 set -e
@@ -474,7 +485,11 @@ fi
 nknown=$(grep -ac '^JUDGES KNOWN FAIL' "$w/results.log" || true)
 [ "$nknown" -gt 0 ] && note "$nknown known failure(s) (known-failures.txt; reasons in the [judges] lines above)"
 if [ "$DEVMEM" = 1 ]; then
-	echo "judges: every kselftest case passed (devmem.py and the netkit siblings with both binaries); known failures: $nknown"
+	if [ "$CREF" = all ]; then
+		echo "judges: every kselftest case passed (devmem.py and the netkit siblings with both binaries); known failures: $nknown"
+	else
+		echo "judges: every kselftest case passed (ours: devmem.py and the siblings; the C reference: devmem.py over IPv4, NCDEVMEM_JUDGES_C=all for the rest); known failures: $nknown"
+	fi
 else
 	echo "judges: devmem.py was NOT run (NCDEVMEM_JUDGES_DEVMEM=0); the side-by-side passed"
 fi
