@@ -238,7 +238,7 @@ func TestGuestSoftnicZcrxSideBySide(t *testing.T) {
 	cpu := map[string][]float64{}
 	for round := range rounds {
 		for _, m := range modes {
-			args := append([]string{"-n", "1", "--time", "3s", "--validate", "on"}, m.args...)
+			args := append([]string{"-n", "1", "--time", "2s", "--validate", "on"}, m.args...)
 			r, stdout, stderr, err := b.run(t, args...)
 			if err != nil {
 				t.Fatalf("round %d %s: %v\nstdout:\n%s\nstderr:\n%s", round, m.name, err, stdout, stderr)

@@ -16,7 +16,9 @@
 #   NCDEVMEM_VM_RUN      -test.run pattern for the guest tests (default all)
 #   NCDEVMEM_VM_TIMEOUT  seconds one guest may run before it counts as not reporting (default 1200)
 #   NCDEVMEM_VM_SMP, NCDEVMEM_VM_MEM   guest CPUs (default 2) and memory in MiB (default 2048)
-#   NCDEVMEM_VM_JOBS     guests (and the judges) run at once (default 2; 1: one after another)
+#   NCDEVMEM_VM_JOBS     guests (and the judges) run at once (default 3, all; 1: one after another)
+#   NCDEVMEM_VM_CPU      QEMU -cpu model of the guests (default max)
+#   NCDEVMEM_VM_APPEND   extra guest kernel arguments (the guests boot with mitigations=off)
 #   NCDEVMEM_VM_PKGS     packages whose tests run in the guests (default "guesttest udmabuf bind doctor nic")
 #   NCDEVMEM_VM_ROOT_TESTS=1   also run those packages' host-kernel TestRoot* tests in the guests
 set -euo pipefail
@@ -668,7 +670,7 @@ boot_guest() {
 	cat "$CACHE/work/base.cpio" "$w/extra.cpio" | gzip -1 >"$w/initramfs.gz"
 	: >"$w/results.txt"
 	set +e
-	timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config \
+	timeout --foreground -k 10 "$TIMEOUT" nice -n "$(job_nice "$k")" qemu-system-x86_64 -nodefaults -no-user-config \
 		-machine q35,accel=tcg -cpu "$CPU" -m "$MEM" -smp "$SMP" \
 		-display none -monitor none -no-reboot \
 		-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
@@ -700,11 +702,12 @@ boot_guest() {
 	fi
 }
 
-# The guests and the judges are independent jobs. A TCG guest leaves much of the host idle (its
-# vCPUs wait on emulated timers and on each other), so up to NCDEVMEM_VM_JOBS of them run at once
-# (default 2; 1 runs them one after another). Each job's output is kept and printed whole when it
+# The guests and the judges are independent jobs. A TCG guest alone keeps about one of the host's
+# two CPUs busy (its vCPUs wait on emulated timers and on each other), so up to NCDEVMEM_VM_JOBS of
+# them run at once (default 3: all three, which keeps both CPUs busy to the end; 1 runs them one
+# after another). Each job's output is kept and printed whole when it
 # ends, in the order the jobs were listed, so the log reads as it did when they ran in turn.
-JOBS=${NCDEVMEM_VM_JOBS:-2}
+JOBS=${NCDEVMEM_VM_JOBS:-3}
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "NCDEVMEM_VM_JOBS=$JOBS is not a positive whole number"
 jobs_list=()
 # The longest job first: the 7.x guest, then the judges, then 6.12.
@@ -713,12 +716,19 @@ if [ -x "$here/judges.sh" ] && [[ " $KERNELS " == *" 7.x "* ]] && [ "${NCDEVMEM_
 	jobs_list+=(judges)
 fi
 [[ " $KERNELS " == *" 6.12 "* ]] && jobs_list+=(6.12)
+# job_nice J: the niceness job J runs at. The first job of the list (the longest, the 7.x guest)
+# keeps the default priority and the others yield to it: the host's CPUs are the limit when all
+# run at once, and the run ends when the longest job does, so the shorter ones take what it leaves
+# (7.x 264 s, judges 210 s and 6.12 181 s at equal priority).
+job_nice() {
+	if [ "$1" = "${jobs_list[0]}" ]; then echo 0; else echo 10; fi
+}
 run_job() {
 	local j=$1 t0
 	t0=$(date +%s)
 	rm -f "$CACHE/work/$j.failed"
 	case $j in
-	judges) NCDEVMEM_JUDGES_ENV=$CACHE/softnic/7.x.env "$here/judges.sh" || echo "judges" >>"$CACHE/work/$j.failed" ;;
+	judges) NCDEVMEM_JUDGES_ENV=$CACHE/softnic/7.x.env nice -n "$(job_nice judges)" "$here/judges.sh" || echo "judges" >>"$CACHE/work/$j.failed" ;;
 	*) boot_guest "$j" ;;
 	esac
 	echo $(($(date +%s) - t0)) >"$CACHE/work/$j.secs"
