@@ -94,10 +94,11 @@ func TestGuestSoftnicZcrx(t *testing.T) {
 }
 
 // TestGuestSoftnicZcrxPressure: areas of 64 KiB and 256 KiB (16 and 64 buffers) slow the run but
-// never hang it or lose data: the run ends on time (the bench's 10 s drain after the window is
-// enough), every byte is validated, and the NIC comes back exactly. Before the receive windows
-// were capped to fit the area (bench zcrxRcvbuf), the out-of-order queue behind one packet dropped
-// for want of a buffer could take every buffer, and the source's backlog outlived the drain.
+// never hang it or lose data: the run ends on time (the source's backlog arrives within the
+// bench's drain after the window), every byte is validated, and the NIC comes back exactly. Before
+// the receive windows were capped to fit the area (bench zcrxRcvbuf), the out-of-order queue behind
+// one packet dropped for want of a buffer could take every buffer, and the source's backlog
+// outlived the drain.
 func TestGuestSoftnicZcrxPressure(t *testing.T) {
 	b := newSoftnicBench(t)
 	if !KernelRelease(t).AtLeast(6, 15) {
