@@ -128,7 +128,7 @@ func rxQueues(spec *TestSpec, ifi *net.Interface, queues []bind.Queue) ([]uint32
 	}
 	want := uint32(max(spec.NumRXQueues, 1))
 	if n < want+1 {
-		return nil, fmt.Errorf("%s has %d RX queue(s), and devmem needs %d for the dma-buf plus at least one for other traffic (%s)", ifname, n, want, raise(strconv.Itoa(int(want+1))))
+		return nil, fmt.Errorf("%s has %d RX queue(s), and zero-copy receive needs %d for itself plus at least one for other traffic (%s)", ifname, n, want, raise(strconv.Itoa(int(want+1))))
 	}
 	out := make([]uint32, 0, want)
 	for q := n - want; q < n; q++ {

@@ -18,7 +18,8 @@ import (
 
 // TestRootRunZcrxRefusals: `ncdevmem run --zcrx` between real servers on the host kernel, whose
 // veth has no zcrx support: the target refuses with the kernel's reason and advice, exit 1, and
-// the veth stays as it was; flag conflicts and an oversized area are usage errors (exit 2).
+// the veth stays as it was; flag conflicts and an oversized area are usage errors (exit 2). On the
+// loopback device the target says to name a NIC.
 func TestRootRunZcrxRefusals(t *testing.T) {
 	testnet.Require(t)
 	bin := testnet.Binary(t)
@@ -37,6 +38,9 @@ func TestRootRunZcrxRefusals(t *testing.T) {
 		{[]string{"--zcrx", "--devmem-rx", "-f", "veth0"}, 2, []string{"--zcrx and --devmem-rx", "pick one"}},
 		{[]string{"--zcrx", "-f", "veth0", "--zcrx-area-size", "1G"}, 2, []string{"above the 128 MiB limit"}},
 		{[]string{"--zcrx"}, 2, []string{"add -f IFNAME"}},
+		// The namespace's loopback device: one queue and no way to get more, so the advice is to
+		// name a NIC, not `ethtool -L lo` (checked below).
+		{[]string{"--zcrx", "-f", "lo"}, 1, []string{"lo has 1 RX queue(s)", "name a NIC with -f"}},
 	} {
 		args := append([]string{"--src", src.Addr, "--dst", dst.Addr, "--time", "1s", "--key-file", key}, tc.args...)
 		code, stdout, stderr := runClient(t, bin, a, args...)
@@ -48,6 +52,9 @@ func TestRootRunZcrxRefusals(t *testing.T) {
 			if !strings.Contains(stderr, w) {
 				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, w, stderr)
 			}
+		}
+		if strings.Contains(stderr, "ethtool -L lo") {
+			t.Errorf("%v: advice that cannot work on the loopback device:\n%s", tc.args, stderr)
 		}
 		if n := strings.Count(strings.TrimSpace(stderr), "\n"); n > 2 {
 			t.Errorf("%v: %d lines of stderr, want one clear line:\n%s", tc.args, n+1, stderr)
