@@ -419,7 +419,7 @@ func (m *measurement) flowReport(f *flowState, b uint64) report.Flow {
 
 // drain is the target's tail: it reads until the source's EOF, so the source never blocks on a
 // full window. It goes on while bytes keep arriving, up to drainLimit after the window; drainTimeout
-// without a byte ends it too. A flow still open then fails with errDrainStalled or errDrainLimit.
+// without a byte ends it too. A flow still open then fails, saying which of the two ended it.
 func (m *measurement) drain() {
 	if m.role != RoleTarget || m.failure != nil {
 		return
@@ -439,8 +439,8 @@ func (m *measurement) drain() {
 	for _, f := range m.fs {
 		f.conn.SetReadDeadline(deadline)
 	}
-	// A second a check: each one that saw bytes moves the deadline; one past it stops the blocking
-	// engines, which do not see socket deadlines.
+	// Each tick (a second; less in tests) that saw bytes moves the read deadline; the first tick
+	// past it also stops the blocking engines, which do not see socket deadlines.
 	tick := time.NewTicker(min(time.Second, idle/4))
 	defer tick.Stop()
 	stopped := false

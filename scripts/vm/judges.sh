@@ -60,6 +60,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 jdir=$here/judges
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 export PATH=/usr/local/go/bin:$HOME/go/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
 
 CACHE=${NCDEVMEM_VM_CACHE:-/var/cache/ncdevmem-vm}
@@ -80,11 +82,6 @@ RUNTIME=${NCDEVMEM_JUDGES_TIME:-2}
 TIMEOUT=${NCDEVMEM_JUDGES_TIMEOUT:-${NCDEVMEM_VM_TIMEOUT:-1800}}
 SMP=${NCDEVMEM_VM_SMP:-2}
 MEM=${NCDEVMEM_VM_MEM:-2048}
-CPU=${NCDEVMEM_VM_CPU:-max}
-# Extra kernel arguments. The guests always boot with mitigations=off: under TCG the Spectre
-# mitigations (retpolines, RSB filling, usercopy barriers) cost about a fifth of the 6.12 guest's
-# time (111 s -> 88 s) and guard nothing here; devmem's code paths do not depend on them.
-APPEND=${NCDEVMEM_VM_APPEND:-}
 # Bump when the base cpio's contents or layout change, so a stale cached base is not reused.
 PACK_REV=2
 # liburing with the zcrx API (io_uring_register_ifq): bookworm has 2.3, trixie 2.9; sid's, pinned
@@ -156,13 +153,8 @@ if [ "$(readlink /proc/self/fd/9 2>/dev/null || true)" != "$CACHE/lock" ]; then
 fi
 
 step "host packages"
-missing=()
-for p in $HOST_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-	note "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck disable=SC2086
+install_pkgs $HOST_PKGS
 
 # --- the linux-source package: its version keys every cache below ---------------------------------
 mm=$(echo "$KREL" | cut -d. -f1,2)
@@ -275,10 +267,7 @@ step "iou-zcrx (liburing $LIBURING_VER)"
 liburing_debs() {
 	local d=$J/debs uri p f sum ok=1
 	mkdir -p "$d"
-	uri=$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-		head -1 | tr -d ' ' || true)
-	uri=${uri:-http://deb.debian.org/debian}
-	uri=${uri%/}
+	uri=$(archive_uri)
 	for p in liburing-dev liburing2; do
 		f=$d/${p}_${LIBURING_VER}_amd64.deb
 		sum=$(echo "$LIBURING_SHA256" | sed -n "s/^$p=//p")
@@ -294,22 +283,7 @@ liburing_debs() {
 	fi
 	local a=$J/apt
 	note "liburing $LIBURING_VER is gone from the pool; taking sid's newest through $a"
-	mkdir -p "$a"/{etc/sources.list.d,etc/preferences.d,etc/apt.conf.d,state/lists/partial,cache/archives/partial,log}
-	: >"$a/state/status"
-	echo "deb $uri sid main" >"$a/etc/sources.list"
-	cat >"$a/apt.conf" <<-EOF
-		Dir::State "$a/state";
-		Dir::State::status "$a/state/status";
-		Dir::Cache "$a/cache";
-		Dir::Etc "$a/etc";
-		Dir::Etc::Trusted "/etc/apt/trusted.gpg";
-		Dir::Etc::TrustedParts "/etc/apt/trusted.gpg.d";
-		Dir::Log "$a/log";
-		APT::Architecture "amd64";
-		APT::Architectures "amd64";
-		Acquire::Languages "none";
-		Acquire::Check-Valid-Until "false";
-	EOF
+	private_apt "$a" sid 'Acquire::Check-Valid-Until "false";'
 	APT_CONFIG=$a/apt.conf apt-get update -qq >/dev/null || die "apt-get update (sid) failed"
 	rm -f "$d"/liburing*.deb
 	(cd "$d" && APT_CONFIG=$a/apt.conf apt-get download -qq -o APT::Sandbox::User=root liburing-dev liburing2 >/dev/null) ||
@@ -459,11 +433,11 @@ set +e
 # theirs late under TCG, so the test's own reserve of 64 is not enough. udmabuf's size limit is
 # raised for `ncdevmem run`'s dma-buf.
 timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 -nodefaults -no-user-config \
-	-machine q35,accel=tcg -cpu "$CPU" -m "$MEM" -smp "$SMP" \
+	-machine q35,accel=tcg -cpu "$VM_CPU" -m "$MEM" -smp "$SMP" \
 	-display none -monitor none -no-reboot \
 	-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
 	-kernel "$KDIR/vmlinuz" -initrd "$w/initramfs.gz" \
-	-append "console=ttyS0 panic=-1 quiet mitigations=off hugepages=256 udmabuf.size_limit_mb=256 $APPEND" \
+	-append "$VM_CMDLINE hugepages=256 udmabuf.size_limit_mb=256 $VM_APPEND" \
 	</dev/null 2>"$w/qemu.err"
 qrc=$?
 set -e

@@ -29,6 +29,8 @@ set -euo pipefail
 {
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH LC_ALL=C
 
 CACHE=${NCDEVMEM_VM_CACHE:-/var/cache/ncdevmem-vm}
@@ -40,11 +42,6 @@ RUN=${NCDEVMEM_VM_RUN:-}
 TIMEOUT=${NCDEVMEM_VM_TIMEOUT:-1200}
 SMP=${NCDEVMEM_VM_SMP:-2}
 MEM=${NCDEVMEM_VM_MEM:-2048}
-CPU=${NCDEVMEM_VM_CPU:-max}
-# Extra kernel arguments. The guests always boot with mitigations=off: under TCG the Spectre
-# mitigations (retpolines, RSB filling, usercopy barriers) cost about a fifth of the 6.12 guest's
-# time (111 s -> 88 s) and guard nothing here; devmem's code paths do not depend on them.
-APPEND=${NCDEVMEM_VM_APPEND:-}
 # The 7.x guest gets a udmabuf size limit above the 64 MiB default so the large-buffer test can run;
 # the 6.12 guest keeps the default so the refusal can be tested.
 UDMABUF_LIMIT_7=256
@@ -102,42 +99,16 @@ exec 9>"$CACHE/lock"
 flock -n 9 || { note "another run holds $CACHE/lock, waiting"; flock 9; }
 
 step "host packages"
-missing=()
-for p in $HOST_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-	note "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck disable=SC2086
+install_pkgs $HOST_PKGS
 busybox=/bin/busybox
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || ldd "$busybox" 2>&1 | grep -q 'not a dynamic' ||
 	die "$busybox is not statically linked (apt-get install busybox-static)"
 
-# --- apt: the host's own sources for 6.12, a private root for 7.x ------------------------------------
-# The private root leaves /etc/apt alone: its own sources, lists, cache and (empty) dpkg status, with
-# the host's trusted keyrings. It names the same archive URI as the host's sources.
+# --- apt: the host's own sources for 6.12, a private root (lib.sh) for 7.x ---------------------------
 aptroot=$CACHE/apt
 setup_private_apt() {
-	[ -f "$aptroot/apt.conf" ] && return 0
-	mkdir -p "$aptroot"/{etc/sources.list.d,etc/preferences.d,etc/apt.conf.d,state/lists/partial,cache/archives/partial,log}
-	: >"$aptroot/state/status"
-	local uri
-	uri=$(grep -rhoE 'https?://[^ ]*debian\.org/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-		head -1 | tr -d ' ' || true)
-	[ -n "$uri" ] || uri=http://deb.debian.org/debian
-	echo "deb $uri trixie-backports main" >"$aptroot/etc/sources.list"
-	cat >"$aptroot/apt.conf" <<-EOF
-		Dir::State "$aptroot/state";
-		Dir::State::status "$aptroot/state/status";
-		Dir::Cache "$aptroot/cache";
-		Dir::Etc "$aptroot/etc";
-		Dir::Etc::Trusted "/etc/apt/trusted.gpg";
-		Dir::Etc::TrustedParts "/etc/apt/trusted.gpg.d";
-		Dir::Log "$aptroot/log";
-		APT::Architecture "amd64";
-		APT::Architectures "amd64";
-		Acquire::Languages "none";
-	EOF
+	[ -f "$aptroot/apt.conf" ] || private_apt "$aptroot" trixie-backports
 }
 # aptc KIND CMD... runs apt-get/apt-cache against the host's sources (KIND=host) or the private root.
 aptc() {
@@ -671,11 +642,11 @@ boot_guest() {
 	: >"$w/results.txt"
 	set +e
 	timeout --foreground -k 10 "$TIMEOUT" nice -n "$(job_nice "$k")" qemu-system-x86_64 -nodefaults -no-user-config \
-		-machine q35,accel=tcg -cpu "$CPU" -m "$MEM" -smp "$SMP" \
+		-machine q35,accel=tcg -cpu "$VM_CPU" -m "$MEM" -smp "$SMP" \
 		-display none -monitor none -no-reboot \
 		-serial "file:$w/console.txt" -serial "file:$w/results.txt" \
 		-kernel "$kdir/vmlinuz" -initrd "$w/initramfs.gz" \
-		-append "console=ttyS0 panic=-1 quiet mitigations=off ${KAPPEND[$k]} $APPEND" \
+		-append "$VM_CMDLINE ${KAPPEND[$k]} $VM_APPEND" \
 		-netdev hubport,id=n1,hubid=0 -device virtio-net-pci,netdev=n1 \
 		-netdev hubport,id=n2,hubid=0 -device virtio-net-pci,netdev=n2 \
 		</dev/null 2>"$w/qemu.err"
@@ -705,8 +676,8 @@ boot_guest() {
 # The guests and the judges are independent jobs. A TCG guest alone keeps about one of the host's
 # two CPUs busy (its vCPUs wait on emulated timers and on each other), so up to NCDEVMEM_VM_JOBS of
 # them run at once (default 3: all three, which keeps both CPUs busy to the end; 1 runs them one
-# after another). Each job's output is kept and printed whole when it
-# ends, in the order the jobs were listed, so the log reads as it did when they ran in turn.
+# after another). Each job's output is kept and printed whole when it ends, in the order the jobs
+# were listed, so the log reads as it did when they ran in turn.
 JOBS=${NCDEVMEM_VM_JOBS:-3}
 [[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "NCDEVMEM_VM_JOBS=$JOBS is not a positive whole number"
 jobs_list=()
